@@ -1,0 +1,156 @@
+//! Rows of the Passerelle database, shared by the SQLite and PostgreSQL backends.
+//!
+//! Times are RFC 3339 strings in UTC with millisecond precision
+//! (`2026-11-27T13:56:16.123Z`): they read well in either database and sort
+//! as text. Amounts are `i64` minor units. Statuses are stored as their
+//! lower-case API names.
+
+use diesel::prelude::*;
+
+use super::schema::{
+    api_keys, connector_accounts, idempotency_keys, merchants, notifications_seen, payment_events,
+    payments, refunds,
+};
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = merchants)]
+pub struct MerchantRecord {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+/// An API key, stored as the SHA-256 hex digest of the full key. `prefix`
+/// keeps the first characters (`sk_test_ab12`) so operators can tell keys apart.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_keys)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    /// `None` for admin keys.
+    pub merchant_id: Option<String>,
+    /// `secret` (storefront API) or `admin`.
+    pub kind: String,
+    pub key_hash: String,
+    pub prefix: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// A merchant's account at one connector. `config_ciphertext` is the
+/// AES-256-GCM sealed JSON object of credential values (never in clear).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = connector_accounts)]
+pub struct ConnectorAccountRecord {
+    pub id: String,
+    pub merchant_id: String,
+    /// The merchant's name for it, unique per merchant ("dummy", "adyen-eu").
+    pub name: String,
+    /// The plugin id ("dummy", "adyen").
+    pub connector: String,
+    /// `test` or `live`.
+    pub environment: String,
+    pub base_url: Option<String>,
+    pub config_ciphertext: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = payments)]
+#[diesel(treat_none_as_null = true)]
+pub struct PaymentRecord {
+    pub id: String,
+    pub merchant_id: String,
+    pub connector_account_id: String,
+    pub connector: String,
+    pub reference: String,
+    pub amount: i64,
+    pub currency: String,
+    /// `automatic` or `manual`.
+    pub capture_method: String,
+    /// One of the API statuses (`requires_action`, `processing`, ...).
+    pub status: String,
+    pub amount_authorized: i64,
+    pub amount_captured: i64,
+    pub amount_refunded: i64,
+    pub connector_reference: Option<String>,
+    /// Opaque connector state (never card data), at most 16 KiB.
+    pub connector_data: Option<String>,
+    /// JSON of the pending `next_action`, when the shopper must act.
+    pub next_action: Option<String>,
+    pub return_url: String,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub provider_status: Option<String>,
+    /// `card`, or the other method's type.
+    pub payment_method_type: String,
+    /// Last four digits only; the full number is never stored.
+    pub card_last4: Option<String>,
+    /// JSON object of the merchant's metadata.
+    pub metadata: String,
+    /// Optimistic-lock counter, incremented by every update.
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One transition or notable fact in a payment's life.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = payment_events)]
+pub struct PaymentEventRecord {
+    pub id: String,
+    pub payment_id: String,
+    /// Position in the payment's history, from 1.
+    pub seq: i64,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    /// What caused it: `api.create`, `api.capture`, `shopper.return`,
+    /// `notification`, `sync`, ...
+    pub cause: String,
+    /// JSON with details (amounts, provider status, error).
+    pub detail: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = refunds)]
+#[diesel(treat_none_as_null = true)]
+pub struct RefundRecord {
+    pub id: String,
+    pub payment_id: String,
+    pub amount: i64,
+    pub currency: String,
+    /// `pending`, `succeeded` or `failed`.
+    pub status: String,
+    pub reason: Option<String>,
+    pub connector_reference: Option<String>,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A stored answer to an idempotent request.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = idempotency_keys)]
+pub struct IdempotencyRecord {
+    pub merchant_id: String,
+    pub key: String,
+    /// SHA-256 hex of method, path and body.
+    pub request_hash: String,
+    /// `in_progress` or `done`.
+    pub state: String,
+    pub response_status: Option<i32>,
+    pub response_body: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A provider notification already processed, for deduplication.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = notifications_seen)]
+pub struct NotificationSeenRecord {
+    pub connector_account_id: String,
+    pub event_id: String,
+    pub received_at: String,
+}
