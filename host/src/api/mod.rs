@@ -1,0 +1,162 @@
+//! The HTTP API: storefront payments, the shopper's return from redirects,
+//! provider notifications, health and a read-only admin view.
+
+mod auth;
+pub mod body;
+pub mod error;
+mod idempotency;
+mod payments;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use auth::Admin;
+use error::ApiError;
+
+use crate::payments::{NotificationAnswer, Payments};
+use crate::runtime::bindings::types as wit;
+use crate::runtime::PluginRuntime;
+
+pub struct AppState {
+    pub payments: Arc<Payments>,
+    pub runtime: Arc<PluginRuntime>,
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health))
+        .service(
+            web::scope("/v1")
+                .route("/payments", web::post().to(payments::create))
+                .route("/payments/{id}", web::get().to(payments::get))
+                .route("/payments/{id}/events", web::get().to(payments::events))
+                .route("/payments/{id}/capture", web::post().to(payments::capture))
+                .route("/payments/{id}/cancel", web::post().to(payments::cancel))
+                .route("/payments/{id}/sync", web::post().to(payments::sync))
+                .route("/payments/{id}/refunds", web::post().to(payments::create_refund))
+                .route("/payments/{id}/refunds", web::get().to(payments::list_refunds))
+                .route("/payments/{id}/return", web::get().to(shopper_return))
+                .route("/payments/{id}/return", web::post().to(shopper_return))
+                .route("/webhooks/{account}", web::post().to(webhook))
+                .route("/admin/plugins", web::get().to(list_plugins)),
+        )
+        .default_service(web::to(not_found));
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::new(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        "route_not_found",
+        format!("no route for {} {}", req.method(), req.path()),
+    ))
+}
+
+async fn health(state: web::Data<AppState>) -> HttpResponse {
+    let database = state.payments.store().ping().await.is_ok();
+    let plugins: Vec<_> = state.runtime.list().iter().map(|p| p.id().to_string()).collect();
+    let body = serde_json::json!({
+        "status": if database { "ok" } else { "degraded" },
+        "database": if database { "ok" } else { "unreachable" },
+        "plugins": plugins,
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    if database {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+/// The shopper's browser lands here after 3-D Secure or a hosted page.
+/// The payment is completed through its connector (which asks the provider:
+/// the browser's word alone proves nothing), then the browser goes on to
+/// the merchant's `return_url` with `payment_id`.
+async fn shopper_return(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let mut params: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    if req.method() == actix_web::http::Method::POST {
+        let body = body::read_body(payload).await?;
+        params.extend(url::form_urlencoded::parse(&body).into_owned());
+    }
+    let target = state.payments.complete(&path, params).await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, target))
+        .finish())
+}
+
+/// A provider notification for one connector account.
+async fn webhook(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = body::read_body(payload).await?;
+    let uri = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(n, v)| wit::HttpHeader {
+            name: n.as_str().to_string(),
+            value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        })
+        .collect();
+    let notification = wit::Notification {
+        method: req.method().as_str().to_string(),
+        uri,
+        headers,
+        body: body.to_vec(),
+    };
+    match state.payments.notification(&path, notification).await? {
+        NotificationAnswer::Accepted { status, content_type, body } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            Ok(HttpResponse::build(status).content_type(content_type).body(body))
+        }
+        NotificationAnswer::Rejected(error) => {
+            let (status, code) = match error.kind {
+                wit::ErrorKind::InvalidSignature => (StatusCode::UNAUTHORIZED, "signature_invalid"),
+                _ => (StatusCode::BAD_REQUEST, "notification_invalid"),
+            };
+            Err(ApiError::new(status, "invalid_request_error", code, error.message))
+        }
+    }
+}
+
+async fn list_plugins(state: web::Data<AppState>, _admin: Admin) -> HttpResponse {
+    let plugins: Vec<_> = state
+        .runtime
+        .list()
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "id": p.id(),
+                "name": p.manifest.name,
+                "version": p.manifest.version,
+                "wit": p.manifest.wit,
+                "publisher": p.manifest.publisher,
+                "digest": p.digest,
+                "payment_methods": p.info.payment_methods,
+                "currencies": p.info.currencies,
+                "limits": {"memory_mb": p.memory_limit_mb(), "cpu_ms": p.cpu_limit_ms()},
+                "stats": {
+                    "calls": p.stats.calls.load(Ordering::Relaxed),
+                    "failures": p.stats.failures.load(Ordering::Relaxed),
+                },
+            })
+        })
+        .collect();
+    HttpResponse::Ok().json(serde_json::json!({"object": "list", "data": plugins}))
+}

@@ -1,0 +1,292 @@
+//! `/v1/payments`: the storefront API.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use super::auth::Merchant;
+use super::body::{parse_object, read_body, typed};
+use super::error::ApiError;
+use super::{idempotency, AppState};
+use crate::money;
+use crate::payments::{
+    CaptureMethod, CardInput, CreatePayment, PaymentError, PaymentMethodInput, ShopperInput,
+};
+use crate::redact::is_valid_card_number;
+
+/// Largest amount accepted, in minor units (one billion EUR).
+const MAX_AMOUNT: u64 = 100_000_000_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    amount: u64,
+    currency: String,
+    reference: String,
+    #[serde(default = "automatic")]
+    capture_method: CaptureMethod,
+    payment_method: PaymentMethodBody,
+    return_url: String,
+    #[serde(default)]
+    connector: Option<String>,
+    #[serde(default)]
+    shopper: Option<ShopperBody>,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+}
+
+fn automatic() -> CaptureMethod {
+    CaptureMethod::Automatic
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaymentMethodBody {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    card: Option<CardBody>,
+    /// Details for non-card methods, handed to the connector as JSON.
+    #[serde(default)]
+    details: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CardBody {
+    number: String,
+    exp_month: u8,
+    exp_year: u16,
+    #[serde(default)]
+    cvc: Option<String>,
+    #[serde(default)]
+    holder_name: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ShopperBody {
+    email: Option<String>,
+    ip_address: Option<String>,
+    user_agent: Option<String>,
+    accept_header: Option<String>,
+    language: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaptureBody {
+    #[serde(default)]
+    amount: Option<u64>,
+    /// No further capture will follow (the rest of the authorization is released).
+    #[serde(default, rename = "final")]
+    final_capture: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundBody {
+    #[serde(default)]
+    amount: Option<u64>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmptyBody {}
+
+fn check_len(param: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.is_empty() || value.chars().count() > max {
+        return Err(ApiError::invalid(param, format!("{param} must be 1 to {max} characters")));
+    }
+    Ok(())
+}
+
+fn validate_create(merchant_id: String, body: CreateBody, idempotency_key: Option<String>) -> Result<CreatePayment, ApiError> {
+    if body.amount == 0 || body.amount > MAX_AMOUNT {
+        return Err(ApiError::invalid(
+            "amount",
+            format!("amount must be a positive integer in the currency's minor units, at most {MAX_AMOUNT}"),
+        ));
+    }
+    let code = body.currency.to_ascii_uppercase();
+    let currency = money::currency(&code)
+        .ok_or_else(|| ApiError::invalid("currency", format!("{:?} is not an ISO 4217 currency code", body.currency)))?;
+    check_len("reference", &body.reference, 128)?;
+    let return_url = url::Url::parse(&body.return_url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && body.return_url.len() <= 2048)
+        .ok_or_else(|| ApiError::invalid("return_url", "return_url must be an absolute http(s) URL"))?;
+    if let Some(c) = &body.connector {
+        check_len("connector", c, 64)?;
+    }
+    if body.metadata.len() > 50 {
+        return Err(ApiError::invalid("metadata", "metadata holds at most 50 keys"));
+    }
+    for (k, v) in &body.metadata {
+        if k.is_empty() || k.len() > 40 || v.len() > 500 {
+            return Err(ApiError::invalid(format!("metadata.{k}"), "metadata keys are 1 to 40 characters and values at most 500"));
+        }
+    }
+    let payment_method = match body.payment_method.kind.as_str() {
+        "card" => {
+            let card = body.payment_method.card.ok_or_else(|| ApiError::missing("payment_method.card"))?;
+            if !is_valid_card_number(&card.number) {
+                return Err(ApiError::invalid("payment_method.card.number", "the card number is invalid (12 to 19 digits passing the Luhn check)"));
+            }
+            if !(1..=12).contains(&card.exp_month) {
+                return Err(ApiError::invalid("payment_method.card.exp_month", "exp_month must be 1 to 12"));
+            }
+            if !(2000..=2099).contains(&card.exp_year) {
+                return Err(ApiError::invalid("payment_method.card.exp_year", "exp_year must be a four-digit year"));
+            }
+            if let Some(cvc) = &card.cvc {
+                if !(3..=4).contains(&cvc.len()) || !cvc.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(ApiError::invalid("payment_method.card.cvc", "cvc must be 3 or 4 digits"));
+                }
+            }
+            if let Some(name) = &card.holder_name {
+                check_len("payment_method.card.holder_name", name, 128)?;
+            }
+            PaymentMethodInput::Card(CardInput {
+                number: card.number,
+                exp_month: card.exp_month,
+                exp_year: card.exp_year,
+                cvc: card.cvc,
+                holder_name: card.holder_name,
+            })
+        }
+        other => {
+            check_len("payment_method.type", other, 40)?;
+            if body.payment_method.card.is_some() {
+                return Err(ApiError::invalid("payment_method.card", "card details go with type \"card\" only"));
+            }
+            PaymentMethodInput::Other {
+                kind: other.to_string(),
+                details: body.payment_method.details.unwrap_or(serde_json::Value::Object(Default::default())),
+            }
+        }
+    };
+    let shopper = body.shopper.map(|s| ShopperInput {
+        email: s.email,
+        ip_address: s.ip_address,
+        user_agent: s.user_agent,
+        accept_header: s.accept_header,
+        language: s.language,
+    });
+    Ok(CreatePayment {
+        merchant_id,
+        amount: body.amount,
+        currency: currency.code.to_string(),
+        reference: body.reference,
+        capture_method: body.capture_method,
+        payment_method,
+        return_url: return_url.to_string(),
+        connector: body.connector,
+        shopper,
+        metadata: body.metadata,
+        idempotency_key,
+    })
+}
+
+fn answer<T: serde::Serialize>(status: StatusCode, result: Result<T, PaymentError>) -> (idempotency::Answer, bool) {
+    match result {
+        Ok(value) => match serde_json::to_value(value) {
+            Ok(v) => (Ok((status, v)), false),
+            Err(_) => (Err(ApiError::internal()), false),
+        },
+        Err(e) => {
+            let unknown = e.outcome_unknown();
+            (Err(ApiError::from(e)), unknown)
+        }
+    }
+}
+
+pub async fn create(state: web::Data<AppState>, merchant: Merchant, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    let key = idempotency::key(&req)?;
+    let value = parse_object(&read_body(payload).await?)?;
+    let fingerprint = idempotency::fingerprint(&req, &value);
+    let request = validate_create(merchant.id.clone(), typed::<CreateBody>(value)?, key.clone())?;
+    let payments = state.payments.clone();
+    Ok(idempotency::run(state.payments.store(), &merchant.id, key, fingerprint, || async move {
+        answer(StatusCode::CREATED, payments.create(request).await)
+    })
+    .await)
+}
+
+pub async fn get(state: web::Data<AppState>, merchant: Merchant, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let view = state.payments.get(&merchant.id, &path).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+pub async fn events(state: web::Data<AppState>, merchant: Merchant, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let events = state.payments.events(&merchant.id, &path).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"object": "list", "data": events})))
+}
+
+pub async fn capture(state: web::Data<AppState>, merchant: Merchant, req: HttpRequest, path: web::Path<String>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    let key = idempotency::key(&req)?;
+    let value = parse_object(&read_body(payload).await?)?;
+    let fingerprint = idempotency::fingerprint(&req, &value);
+    let body: CaptureBody = typed(value)?;
+    if body.amount == Some(0) {
+        return Err(ApiError::invalid("amount", "amount must be a positive integer in minor units"));
+    }
+    let payments = state.payments.clone();
+    let id = path.into_inner();
+    let merchant_id = merchant.id.clone();
+    let psp_key = key.clone();
+    Ok(idempotency::run(state.payments.store(), &merchant.id, key, fingerprint, || async move {
+        answer(StatusCode::OK, payments.capture(&merchant_id, &id, body.amount, body.final_capture, psp_key.as_deref()).await)
+    })
+    .await)
+}
+
+pub async fn cancel(state: web::Data<AppState>, merchant: Merchant, req: HttpRequest, path: web::Path<String>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    let key = idempotency::key(&req)?;
+    let value = parse_object(&read_body(payload).await?)?;
+    let fingerprint = idempotency::fingerprint(&req, &value);
+    let _: EmptyBody = typed(value)?;
+    let payments = state.payments.clone();
+    let id = path.into_inner();
+    let merchant_id = merchant.id.clone();
+    let psp_key = key.clone();
+    Ok(idempotency::run(state.payments.store(), &merchant.id, key, fingerprint, || async move {
+        answer(StatusCode::OK, payments.cancel(&merchant_id, &id, psp_key.as_deref()).await)
+    })
+    .await)
+}
+
+pub async fn sync(state: web::Data<AppState>, merchant: Merchant, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let view = state.payments.sync(&merchant.id, &path).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+pub async fn create_refund(state: web::Data<AppState>, merchant: Merchant, req: HttpRequest, path: web::Path<String>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    let key = idempotency::key(&req)?;
+    let value = parse_object(&read_body(payload).await?)?;
+    let fingerprint = idempotency::fingerprint(&req, &value);
+    let body: RefundBody = typed(value)?;
+    if body.amount == Some(0) {
+        return Err(ApiError::invalid("amount", "amount must be a positive integer in minor units"));
+    }
+    if let Some(reason) = &body.reason {
+        check_len("reason", reason, 500)?;
+    }
+    let payments = state.payments.clone();
+    let id = path.into_inner();
+    let merchant_id = merchant.id.clone();
+    let psp_key = key.clone();
+    Ok(idempotency::run(state.payments.store(), &merchant.id, key, fingerprint, || async move {
+        answer(StatusCode::CREATED, payments.refund(&merchant_id, &id, body.amount, body.reason, psp_key.as_deref()).await)
+    })
+    .await)
+}
+
+pub async fn list_refunds(state: web::Data<AppState>, merchant: Merchant, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let refunds = state.payments.refunds(&merchant.id, &path).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"object": "list", "data": refunds})))
+}

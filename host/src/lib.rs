@@ -1,0 +1,23 @@
+//! Passerelle: an actix-web server that routes storefront checkouts to
+//! payment connectors running as sandboxed WebAssembly components.
+//!
+//! Where things are:
+//! - [`api`]: the HTTP surface (payments, shopper returns, webhooks);
+//! - [`payments`]: the payment state machine ([`payments::state`]) and the
+//!   operations that drive connectors;
+//! - [`runtime`]: the wasmtime plugin runtime and its limits;
+//! - [`egress`]: the only way a plugin reaches the network;
+//! - [`store`]: the database (SQLite or PostgreSQL, via diesel);
+//! - [`server`] and [`demo`]: start-up, and the one-command demo.
+
+pub mod api;
+pub mod bundled;
+pub mod crypto;
+pub mod demo;
+pub mod egress;
+pub mod money;
+pub mod payments;
+pub mod redact;
+pub mod runtime;
+pub mod server;
+pub mod store;

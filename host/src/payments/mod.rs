@@ -1,0 +1,1106 @@
+//! Payments: the state machine applied to what connectors answer.
+//!
+//! Every money-moving operation follows the same discipline:
+//! 1. take the payment's lock (one operation at a time per payment, in this
+//!    process) and re-read it;
+//! 2. check the state machine and the amount invariants
+//!    (captured ≤ authorized, refunded ≤ captured);
+//! 3. persist the intent first when a crash could otherwise lose track of
+//!    money (a payment before its authorization, a refund before its call);
+//! 4. call the connector with an idempotency key the provider can dedupe on;
+//! 5. write the outcome and its event with an optimistic version check.
+
+pub mod state;
+mod view;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use serde_json::json;
+
+use crate::crypto::{new_id, now_rfc3339, SecretBox};
+use crate::runtime::bindings::types as wit;
+use crate::runtime::{LoadedPlugin, PluginError, PluginRuntime};
+use crate::store::models::{
+    ConnectorAccountRecord, NotificationSeenRecord, PaymentEventRecord, PaymentRecord, RefundRecord,
+};
+use crate::store::{Store, StoreError};
+pub use state::PaymentStatus;
+pub use view::{EventView, PaymentView, RefundView};
+
+/// Largest `connector-data` a connector may keep on a payment.
+const MAX_CONNECTOR_DATA_BYTES: usize = 16 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentError {
+    #[error("payment {0} not found")]
+    NotFound(String),
+    #[error("{message}")]
+    InvalidState { code: &'static str, message: String },
+    #[error("{param}: {message}")]
+    Invalid { param: String, message: String },
+    /// The provider refused the operation (its code and reason).
+    #[error("declined: {code}: {message}")]
+    Declined { code: String, message: String },
+    /// The provider could not be reached or failed; the outcome may be unknown.
+    #[error("connector unavailable: {message}")]
+    ConnectorUnavailable { message: String },
+    #[error("connector misconfigured: {message}")]
+    ConnectorMisconfigured { message: String },
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error("the payment was changed concurrently")]
+    Busy,
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for PaymentError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => PaymentError::Busy,
+            other => PaymentError::Store(other),
+        }
+    }
+}
+
+impl PaymentError {
+    /// Errors after which the outcome at the provider is unknown: the
+    /// idempotency layer lets the merchant retry these with the same key
+    /// (the provider dedupes on the key we derive from it).
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            PaymentError::ConnectorUnavailable { .. } | PaymentError::Plugin(_) | PaymentError::Busy
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureMethod {
+    Automatic,
+    Manual,
+}
+
+impl CaptureMethod {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Automatic => "automatic",
+            Self::Manual => "manual",
+        }
+    }
+}
+
+pub struct CardInput {
+    pub number: String,
+    pub exp_month: u8,
+    pub exp_year: u16,
+    pub cvc: Option<String>,
+    pub holder_name: Option<String>,
+}
+
+impl std::fmt::Debug for CardInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the number or the CVC.
+        f.debug_struct("CardInput")
+            .field("last4", &last4(&self.number))
+            .field("exp_month", &self.exp_month)
+            .field("exp_year", &self.exp_year)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+pub enum PaymentMethodInput {
+    Card(CardInput),
+    Other { kind: String, details: serde_json::Value },
+}
+
+#[derive(Debug, Default)]
+pub struct ShopperInput {
+    pub email: Option<String>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub accept_header: Option<String>,
+    pub language: Option<String>,
+}
+
+/// A validated request to create a payment.
+#[derive(Debug)]
+pub struct CreatePayment {
+    pub merchant_id: String,
+    pub amount: u64,
+    pub currency: String,
+    pub reference: String,
+    pub capture_method: CaptureMethod,
+    pub payment_method: PaymentMethodInput,
+    pub return_url: String,
+    /// The connector account's name; `None` routes to the merchant's default.
+    pub connector: Option<String>,
+    pub shopper: Option<ShopperInput>,
+    pub metadata: BTreeMap<String, String>,
+    pub idempotency_key: Option<String>,
+}
+
+fn last4(number: &str) -> String {
+    number
+        .get(number.len().saturating_sub(4)..)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A connector account with its plugin, ready to call.
+struct ResolvedAccount {
+    record: ConnectorAccountRecord,
+    plugin: Arc<LoadedPlugin>,
+    account: wit::Account,
+}
+
+pub struct Payments {
+    store: Store,
+    runtime: Arc<PluginRuntime>,
+    secrets: SecretBox,
+    public_url: String,
+    locks: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl Payments {
+    pub fn new(store: Store, runtime: Arc<PluginRuntime>, secrets: SecretBox, public_url: String) -> Self {
+        Self {
+            store,
+            runtime,
+            secrets,
+            public_url: public_url.trim_end_matches('/').to_string(),
+            locks: DashMap::new(),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn return_url_for(&self, payment_id: &str) -> String {
+        format!("{}/v1/payments/{payment_id}/return", self.public_url)
+    }
+
+    pub fn notification_url_for(&self, account_id: &str) -> String {
+        format!("{}/v1/webhooks/{account_id}", self.public_url)
+    }
+
+    async fn lock(&self, payment_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let mutex = self
+            .locks
+            .entry(payment_id.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
+            .clone();
+        mutex.lock_owned().await
+    }
+
+    fn resolve(&self, record: ConnectorAccountRecord) -> Result<ResolvedAccount, PaymentError> {
+        let plugin = self.runtime.get(&record.connector)?;
+        let clear = self.secrets.open(&record.config_ciphertext).map_err(|e| {
+            PaymentError::ConnectorMisconfigured {
+                message: format!("credentials of account {} cannot be read: {e}", record.id),
+            }
+        })?;
+        let config: BTreeMap<String, String> =
+            serde_json::from_slice(&clear).map_err(|_| PaymentError::ConnectorMisconfigured {
+                message: format!("credentials of account {} are malformed", record.id),
+            })?;
+        let environment = match record.environment.as_str() {
+            "live" => wit::Environment::Live,
+            _ => wit::Environment::Test,
+        };
+        let account = wit::Account {
+            id: record.id.clone(),
+            environment,
+            base_url: record.base_url.clone(),
+            config: config.into_iter().collect(),
+        };
+        Ok(ResolvedAccount {
+            record,
+            plugin,
+            account,
+        })
+    }
+
+    async fn account_by_id(&self, id: &str) -> Result<ResolvedAccount, PaymentError> {
+        let record = self
+            .store
+            .get_connector_account(id)
+            .await?
+            .ok_or_else(|| PaymentError::Internal(format!("connector account {id} vanished")))?;
+        self.resolve(record)
+    }
+
+    /// Routing: the named account, else the one called `default`, else the
+    /// merchant's only account.
+    async fn route(&self, merchant_id: &str, name: Option<&str>) -> Result<ResolvedAccount, PaymentError> {
+        let record = match name {
+            Some(name) => self
+                .store
+                .find_connector_account(merchant_id, name)
+                .await?
+                .ok_or_else(|| PaymentError::Invalid {
+                    param: "connector".into(),
+                    message: format!("no connector account named {name:?}"),
+                })?,
+            None => {
+                let accounts = self.store.list_connector_accounts(merchant_id).await?;
+                let default = accounts.iter().position(|a| a.name == "default");
+                match (default, accounts.len()) {
+                    (Some(i), _) => accounts[i].clone(),
+                    (None, 1) => accounts[0].clone(),
+                    (None, 0) => {
+                        return Err(PaymentError::Invalid {
+                            param: "connector".into(),
+                            message: "this merchant has no connector account".into(),
+                        })
+                    }
+                    (None, _) => {
+                        return Err(PaymentError::Invalid {
+                            param: "connector".into(),
+                            message: "this merchant has several connector accounts: name one".into(),
+                        })
+                    }
+                }
+            }
+        };
+        self.resolve(record)
+    }
+
+    pub async fn get(&self, merchant_id: &str, id: &str) -> Result<PaymentView, PaymentError> {
+        let payment = self.load_owned(merchant_id, id).await?;
+        self.view(payment).await
+    }
+
+    async fn load_owned(&self, merchant_id: &str, id: &str) -> Result<PaymentRecord, PaymentError> {
+        match self.store.get_payment(id).await? {
+            Some(p) if p.merchant_id == merchant_id => Ok(p),
+            _ => Err(PaymentError::NotFound(id.to_string())),
+        }
+    }
+
+    async fn view(&self, payment: PaymentRecord) -> Result<PaymentView, PaymentError> {
+        let account_name = self
+            .store
+            .get_connector_account(&payment.connector_account_id)
+            .await?
+            .map(|a| a.name)
+            .unwrap_or_default();
+        Ok(PaymentView::from_record(payment, account_name))
+    }
+
+    pub async fn events(&self, merchant_id: &str, id: &str) -> Result<Vec<EventView>, PaymentError> {
+        let payment = self.load_owned(merchant_id, id).await?;
+        Ok(self
+            .store
+            .list_payment_events(&payment.id)
+            .await?
+            .into_iter()
+            .map(EventView::from)
+            .collect())
+    }
+
+    pub async fn refunds(&self, merchant_id: &str, id: &str) -> Result<Vec<RefundView>, PaymentError> {
+        let payment = self.load_owned(merchant_id, id).await?;
+        Ok(self
+            .store
+            .list_refunds(&payment.id)
+            .await?
+            .into_iter()
+            .map(RefundView::from)
+            .collect())
+    }
+
+    /// Creates a payment and authorizes it through its connector.
+    pub async fn create(&self, request: CreatePayment) -> Result<PaymentView, PaymentError> {
+        let resolved = self.route(&request.merchant_id, request.connector.as_deref()).await?;
+        check_supported(&resolved.plugin, &request)?;
+        let now = now_rfc3339();
+        let payment_id = new_id("pay");
+        let (method_type, card_last4, wit_method) = match request.payment_method {
+            PaymentMethodInput::Card(card) => (
+                "card".to_string(),
+                Some(last4(&card.number)),
+                wit::PaymentMethod::Card(wit::Card {
+                    number: card.number,
+                    exp_month: card.exp_month,
+                    exp_year: card.exp_year,
+                    cvc: card.cvc,
+                    holder_name: card.holder_name,
+                }),
+            ),
+            PaymentMethodInput::Other { kind, details } => (
+                kind.clone(),
+                None,
+                wit::PaymentMethod::Other(wit::OtherMethod {
+                    kind,
+                    details_json: details.to_string(),
+                }),
+            ),
+        };
+        let metadata_json = serde_json::to_string(&request.metadata)
+            .map_err(|e| PaymentError::Internal(e.to_string()))?;
+        // The payment exists before the provider hears of it, so that a
+        // crash mid-call leaves a `processing` payment a sync can settle,
+        // never an authorization nobody knows about.
+        let mut payment = PaymentRecord {
+            id: payment_id.clone(),
+            merchant_id: request.merchant_id.clone(),
+            connector_account_id: resolved.record.id.clone(),
+            connector: resolved.record.connector.clone(),
+            reference: request.reference.clone(),
+            amount: request.amount as i64,
+            currency: request.currency.clone(),
+            capture_method: request.capture_method.as_str().to_string(),
+            status: PaymentStatus::Processing.as_str().to_string(),
+            amount_authorized: 0,
+            amount_captured: 0,
+            amount_refunded: 0,
+            connector_reference: None,
+            connector_data: None,
+            next_action: None,
+            return_url: request.return_url.clone(),
+            failure_code: None,
+            failure_message: None,
+            provider_status: None,
+            payment_method_type: method_type,
+            card_last4,
+            metadata: metadata_json,
+            version: 1,
+            created_at: now.clone(),
+            updated_at: now.clone(),
+        };
+        let created = event(&payment, 1, None, PaymentStatus::Processing, "api.create", json!({"amount": request.amount, "currency": request.currency}));
+        self.store.insert_payment(payment.clone(), vec![created]).await?;
+        tracing::info!(payment = %payment_id, connector = %payment.connector, amount = request.amount, currency = %request.currency, "payment created");
+
+        let shopper = request.shopper.map(|s| wit::Shopper {
+            email: s.email,
+            ip_address: s.ip_address,
+            user_agent: s.user_agent,
+            accept_header: s.accept_header,
+            language: s.language,
+        });
+        let authorize = wit::AuthorizeRequest {
+            payment_id: payment_id.clone(),
+            reference: request.reference,
+            amount: wit::Money {
+                minor_units: request.amount,
+                currency: request.currency,
+            },
+            capture_method: match request.capture_method {
+                CaptureMethod::Automatic => wit::CaptureMethod::Automatic,
+                CaptureMethod::Manual => wit::CaptureMethod::Manual,
+            },
+            payment_method: wit_method,
+            shopper,
+            return_url: self.return_url_for(&payment_id),
+            notification_url: self.notification_url_for(&resolved.record.id),
+            idempotency_key: psp_idempotency_key(&payment_id, "authorize", request.idempotency_key.as_deref()),
+            metadata: request.metadata.into_iter().collect(),
+        };
+        let _guard = self.lock(&payment_id).await;
+        let result = self
+            .runtime
+            .authorize(&resolved.plugin, resolved.account, authorize)
+            .await;
+        let (next, events) = match result {
+            Ok(Ok(outcome)) => apply_outcome(&payment, outcome, "api.create"),
+            Ok(Err(error)) => {
+                let invalid_field = (error.kind == wit::ErrorKind::InvalidRequest).then(|| error.field.clone());
+                let (next, events) = apply_authorize_error(&payment, &error);
+                let failed_to = next.clone();
+                self.save(&mut payment, next, events).await?;
+                if let Some(field) = invalid_field {
+                    // The connector refused the request itself: tell the
+                    // storefront which field, as for any bad input.
+                    return Err(PaymentError::Invalid {
+                        param: field.unwrap_or_else(|| "payment_method".into()),
+                        message: format!("{} (payment {} failed)", error.message, failed_to.id),
+                    });
+                }
+                return self.view(failed_to).await;
+            }
+            Err(plugin_error) => {
+                // The plugin died mid-call: whether it reached the provider is
+                // unknown, so the payment waits in `processing` for a sync.
+                let mut next = payment.clone();
+                next.failure_code = Some("plugin_failed".into());
+                next.failure_message = Some(plugin_error.to_string());
+                let e = event(&payment, 0, Some(PaymentStatus::Processing), PaymentStatus::Processing, "api.create", json!({"error": plugin_error.to_string()}));
+                (next, vec![e])
+            }
+        };
+        self.save(&mut payment, next, events).await?;
+        self.view(payment).await
+    }
+
+    /// Writes `next` over `current` with the version check, numbering events.
+    async fn save(
+        &self,
+        current: &mut PaymentRecord,
+        mut next: PaymentRecord,
+        events: Vec<PaymentEventRecord>,
+    ) -> Result<(), PaymentError> {
+        self.save_with_refunds(current, &mut next, events, Vec::new()).await?;
+        *current = next;
+        Ok(())
+    }
+
+    async fn save_with_refunds(
+        &self,
+        current: &PaymentRecord,
+        next: &mut PaymentRecord,
+        mut events: Vec<PaymentEventRecord>,
+        refunds: Vec<RefundRecord>,
+    ) -> Result<(), PaymentError> {
+        let seq_base = self.store.list_payment_events(&current.id).await?.len() as i64;
+        for (i, e) in events.iter_mut().enumerate() {
+            e.seq = seq_base + i as i64 + 1;
+        }
+        next.version = current.version + 1;
+        next.updated_at = now_rfc3339();
+        self.store
+            .update_payment(next.clone(), current.version, events, refunds)
+            .await?;
+        Ok(())
+    }
+
+    /// The shopper is back from a redirect: ask the connector how it went.
+    /// Returns where to send the shopper's browser.
+    pub async fn complete(
+        &self,
+        payment_id: &str,
+        params: Vec<(String, String)>,
+    ) -> Result<String, PaymentError> {
+        let _guard = self.lock(payment_id).await;
+        let mut payment = self
+            .store
+            .get_payment(payment_id)
+            .await?
+            .ok_or_else(|| PaymentError::NotFound(payment_id.to_string()))?;
+        let status = status_of(&payment);
+        if matches!(status, PaymentStatus::RequiresAction | PaymentStatus::Processing) {
+            let resolved = self.account_by_id(&payment.connector_account_id).await?;
+            let request = wit::CompleteRequest {
+                payment: payment_ref(&payment),
+                params,
+            };
+            match self.runtime.complete(&resolved.plugin, resolved.account, request).await {
+                Ok(Ok(outcome)) => {
+                    let (next, events) = apply_outcome(&payment, outcome, "shopper.return");
+                    self.save(&mut payment, next, events).await?;
+                }
+                Ok(Err(error)) => {
+                    // The payment stays as it was; a notification or a sync
+                    // settles it. The shopper still goes back to the shop.
+                    tracing::warn!(payment = %payment.id, code = %error.code, message = %error.message, "completion failed");
+                    let e = event(&payment, 0, Some(status), status, "shopper.return", json!({"error": {"code": error.code, "message": error.message}}));
+                    { let unchanged = payment.clone(); self.save(&mut payment, unchanged, vec![e]) }.await?;
+                }
+                Err(plugin_error) => {
+                    tracing::warn!(payment = %payment.id, error = %plugin_error, "completion failed");
+                }
+            }
+        }
+        Ok(append_query(&payment.return_url, "payment_id", &payment.id))
+    }
+
+    /// Asks the connector where the payment stands and moves it forward.
+    pub async fn sync(&self, merchant_id: &str, id: &str) -> Result<PaymentView, PaymentError> {
+        let _guard = self.lock(id).await;
+        let mut payment = self.load_owned(merchant_id, id).await?;
+        let resolved = self.account_by_id(&payment.connector_account_id).await?;
+        if payment.connector_reference.is_none() {
+            return Err(PaymentError::InvalidState {
+                code: "payment_unknown_to_connector",
+                message: "the connector never acknowledged this payment; there is nothing to sync".into(),
+            });
+        }
+        match self.runtime.sync(&resolved.plugin, resolved.account, payment_ref(&payment)).await? {
+            Ok(outcome) => {
+                let (next, events) = apply_outcome(&payment, outcome, "sync");
+                self.save(&mut payment, next, events).await?;
+            }
+            Err(error) => return Err(connector_error(error)),
+        }
+        self.view(payment).await
+    }
+
+    pub async fn capture(
+        &self,
+        merchant_id: &str,
+        id: &str,
+        amount: Option<u64>,
+        final_capture: bool,
+        idempotency_key: Option<&str>,
+    ) -> Result<PaymentView, PaymentError> {
+        let _guard = self.lock(id).await;
+        let mut payment = self.load_owned(merchant_id, id).await?;
+        let status = status_of(&payment);
+        if !status.can_capture() {
+            return Err(PaymentError::InvalidState {
+                code: "payment_not_capturable",
+                message: format!("a payment in status {status} cannot be captured"),
+            });
+        }
+        let capturable = (payment.amount_authorized - payment.amount_captured).max(0) as u64;
+        let amount = amount.unwrap_or(capturable);
+        if amount == 0 || amount > capturable {
+            return Err(PaymentError::Invalid {
+                param: "amount".into(),
+                message: format!("amount must be between 1 and the capturable {capturable}"),
+            });
+        }
+        let final_capture = final_capture || amount == capturable;
+        let resolved = self.account_by_id(&payment.connector_account_id).await?;
+        let request = wit::CaptureRequest {
+            payment: payment_ref(&payment),
+            amount: money(&payment, amount),
+            final_capture,
+            idempotency_key: psp_idempotency_key(&payment.id, &format!("capture-{}", payment.amount_captured), idempotency_key),
+        };
+        let outcome = self.runtime.capture(&resolved.plugin, resolved.account, request).await?;
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(error) => {
+                self.record_failed_operation(&mut payment, "api.capture", amount, &error).await?;
+                return Err(connector_error(error));
+            }
+        };
+        match outcome.status {
+            wit::ModificationStatus::Refused(refusal) => {
+                let e = event(&payment, 0, Some(status), status, "api.capture", json!({"amount": amount, "refused": {"code": refusal.code, "reason": refusal.reason}}));
+                { let unchanged = payment.clone(); self.save(&mut payment, unchanged, vec![e]) }.await?;
+                return Err(PaymentError::Declined {
+                    code: refusal.code,
+                    message: refusal.reason,
+                });
+            }
+            wit::ModificationStatus::Succeeded | wit::ModificationStatus::Pending => {
+                let pending = matches!(outcome.status, wit::ModificationStatus::Pending);
+                let mut next = payment.clone();
+                next.amount_captured += amount as i64;
+                let to = if final_capture {
+                    PaymentStatus::Succeeded
+                } else {
+                    PaymentStatus::PartiallyCaptured
+                };
+                next.status = to.as_str().to_string();
+                if outcome.provider_status.is_some() {
+                    next.provider_status = outcome.provider_status;
+                }
+                let e = event(&payment, 0, Some(status), to, "api.capture", json!({"amount": amount, "final": final_capture, "pending": pending, "connector_reference": outcome.connector_reference}));
+                self.save(&mut payment, next, vec![e]).await?;
+            }
+        }
+        self.view(payment).await
+    }
+
+    pub async fn cancel(
+        &self,
+        merchant_id: &str,
+        id: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<PaymentView, PaymentError> {
+        let _guard = self.lock(id).await;
+        let mut payment = self.load_owned(merchant_id, id).await?;
+        let status = status_of(&payment);
+        if !status.can_cancel() || payment.amount_captured > 0 {
+            return Err(PaymentError::InvalidState {
+                code: "payment_not_cancelable",
+                message: format!("a payment in status {status} cannot be canceled"),
+            });
+        }
+        let resolved = self.account_by_id(&payment.connector_account_id).await?;
+        let request = wit::CancelRequest {
+            payment: payment_ref(&payment),
+            idempotency_key: psp_idempotency_key(&payment.id, "cancel", idempotency_key),
+        };
+        let outcome = match self.runtime.cancel(&resolved.plugin, resolved.account, request).await? {
+            Ok(o) => o,
+            Err(error) => {
+                self.record_failed_operation(&mut payment, "api.cancel", 0, &error).await?;
+                return Err(connector_error(error));
+            }
+        };
+        match outcome.status {
+            wit::ModificationStatus::Refused(refusal) => {
+                let e = event(&payment, 0, Some(status), status, "api.cancel", json!({"refused": {"code": refusal.code, "reason": refusal.reason}}));
+                { let unchanged = payment.clone(); self.save(&mut payment, unchanged, vec![e]) }.await?;
+                Err(PaymentError::Declined {
+                    code: refusal.code,
+                    message: refusal.reason,
+                })
+            }
+            wit::ModificationStatus::Succeeded | wit::ModificationStatus::Pending => {
+                let pending = matches!(outcome.status, wit::ModificationStatus::Pending);
+                let mut next = payment.clone();
+                next.status = PaymentStatus::Canceled.as_str().to_string();
+                next.next_action = None;
+                let e = event(&payment, 0, Some(status), PaymentStatus::Canceled, "api.cancel", json!({"pending": pending}));
+                self.save(&mut payment, next, vec![e]).await?;
+                self.view(payment).await
+            }
+        }
+    }
+
+    pub async fn refund(
+        &self,
+        merchant_id: &str,
+        id: &str,
+        amount: Option<u64>,
+        reason: Option<String>,
+        idempotency_key: Option<&str>,
+    ) -> Result<RefundView, PaymentError> {
+        let _guard = self.lock(id).await;
+        let mut payment = self.load_owned(merchant_id, id).await?;
+        let status = status_of(&payment);
+        if !status.can_refund() {
+            return Err(PaymentError::InvalidState {
+                code: "payment_not_refundable",
+                message: format!("a payment in status {status} has nothing captured to refund"),
+            });
+        }
+        let refundable = (payment.amount_captured - payment.amount_refunded).max(0) as u64;
+        let amount = amount.unwrap_or(refundable);
+        if amount == 0 || amount > refundable {
+            return Err(PaymentError::Invalid {
+                param: "amount".into(),
+                message: format!("amount must be between 1 and the refundable {refundable}"),
+            });
+        }
+        let now = now_rfc3339();
+        let mut refund = RefundRecord {
+            id: new_id("re"),
+            payment_id: payment.id.clone(),
+            amount: amount as i64,
+            currency: payment.currency.clone(),
+            status: "pending".into(),
+            reason: reason.clone(),
+            connector_reference: None,
+            failure_code: None,
+            failure_message: None,
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        // Reserve the amount before calling the provider: two refunds racing
+        // (here or after a crash) can never exceed what was captured.
+        let mut reserved = payment.clone();
+        reserved.amount_refunded += amount as i64;
+        let e = event(&payment, 0, Some(status), status, "api.refund", json!({"refund": refund.id, "amount": amount}));
+        self.save_with_refunds(&payment, &mut reserved, vec![e], vec![refund.clone()]).await?;
+        payment = reserved;
+
+        let resolved = self.account_by_id(&payment.connector_account_id).await?;
+        let request = wit::RefundRequest {
+            payment: payment_ref(&payment),
+            refund_id: refund.id.clone(),
+            amount: money(&payment, amount),
+            reason,
+            idempotency_key: psp_idempotency_key(&payment.id, &format!("refund-{}", refund.id), idempotency_key),
+        };
+        let result = self.runtime.refund(&resolved.plugin, resolved.account, request).await;
+        let mut next = payment.clone();
+        let detail;
+        match result {
+            Ok(Ok(outcome)) => {
+                refund.connector_reference = outcome.connector_reference;
+                match outcome.status {
+                    wit::ModificationStatus::Succeeded => refund.status = "succeeded".into(),
+                    wit::ModificationStatus::Pending => {}
+                    wit::ModificationStatus::Refused(refusal) => {
+                        refund.status = "failed".into();
+                        refund.failure_code = Some(refusal.code);
+                        refund.failure_message = Some(refusal.reason);
+                        next.amount_refunded -= amount as i64;
+                    }
+                }
+                detail = json!({"refund": refund.id, "status": refund.status});
+            }
+            Ok(Err(error)) if error.kind != wit::ErrorKind::Retryable => {
+                refund.status = "failed".into();
+                refund.failure_code = Some(error.code.clone());
+                refund.failure_message = Some(error.message.clone());
+                next.amount_refunded -= amount as i64;
+                detail = json!({"refund": refund.id, "status": "failed", "error": {"code": error.code, "message": error.message}});
+            }
+            Ok(Err(error)) => {
+                // Unknown outcome: the refund stays pending (and reserved)
+                // until a notification settles it.
+                refund.failure_code = Some(error.code.clone());
+                refund.failure_message = Some(error.message.clone());
+                detail = json!({"refund": refund.id, "status": "pending", "error": {"code": error.code, "message": error.message}});
+            }
+            Err(plugin_error) => {
+                refund.failure_code = Some("plugin_failed".into());
+                refund.failure_message = Some(plugin_error.to_string());
+                detail = json!({"refund": refund.id, "status": "pending", "error": plugin_error.to_string()});
+            }
+        }
+        refund.updated_at = now_rfc3339();
+        let e = event(&payment, 0, Some(status), status, "connector.refund", detail);
+        self.save_with_refunds(&payment, &mut next, vec![e], vec![refund.clone()]).await?;
+        Ok(RefundView::from(refund))
+    }
+
+    async fn record_failed_operation(
+        &self,
+        payment: &mut PaymentRecord,
+        cause: &str,
+        amount: u64,
+        error: &wit::ConnectorError,
+    ) -> Result<(), PaymentError> {
+        let status = status_of(payment);
+        let e = event(payment, 0, Some(status), status, cause, json!({"amount": amount, "error": {"kind": format!("{:?}", error.kind), "code": error.code, "message": error.message}}));
+        let unchanged = payment.clone();
+        self.save(payment, unchanged, vec![e]).await
+    }
+
+    /// A provider notification for one connector account: verified and
+    /// parsed by the plugin, then applied to the payments it names.
+    pub async fn notification(
+        &self,
+        account_id: &str,
+        notification: wit::Notification,
+    ) -> Result<NotificationAnswer, PaymentError> {
+        let record = self
+            .store
+            .get_connector_account(account_id)
+            .await?
+            .ok_or_else(|| PaymentError::NotFound(account_id.to_string()))?;
+        let resolved = self.resolve(record)?;
+        let outcome = match self
+            .runtime
+            .handle_notification(&resolved.plugin, resolved.account, notification)
+            .await?
+        {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                tracing::warn!(account = %account_id, kind = ?error.kind, code = %error.code, "notification rejected");
+                return Ok(NotificationAnswer::Rejected(error));
+            }
+        };
+        for item in outcome.events {
+            self.apply_notification_event(&resolved.record, item).await?;
+        }
+        Ok(NotificationAnswer::Accepted {
+            status: outcome.response_status,
+            content_type: outcome.response_content_type,
+            body: outcome.response_body,
+        })
+    }
+
+    async fn apply_notification_event(
+        &self,
+        account: &ConnectorAccountRecord,
+        item: wit::NotificationEvent,
+    ) -> Result<(), PaymentError> {
+        let Some(found) = self
+            .store
+            .find_payment_by_connector_reference(&account.id, &item.connector_reference)
+            .await?
+        else {
+            tracing::info!(account = %account.id, event = %item.event_id, "notification for an unknown payment ignored");
+            return Ok(());
+        };
+        let _guard = self.lock(&found.id).await;
+        let fresh = self.store.mark_notification_seen(NotificationSeenRecord {
+            connector_account_id: account.id.clone(),
+            event_id: item.event_id.clone(),
+            received_at: now_rfc3339(),
+        });
+        if !fresh.await? {
+            tracing::info!(account = %account.id, event = %item.event_id, "duplicate notification ignored");
+            return Ok(());
+        }
+        let mut payment = self
+            .store
+            .get_payment(&found.id)
+            .await?
+            .ok_or_else(|| PaymentError::NotFound(found.id.clone()))?;
+        let status = status_of(&payment);
+        match item.kind {
+            wit::NotificationEventKind::Payment(payment_status) => {
+                let outcome = wit::PaymentOutcome {
+                    status: payment_status,
+                    connector_reference: None,
+                    provider_status: item.provider_status,
+                    amount_authorized: None,
+                    amount_captured: item.amount.as_ref().map(|m| m.minor_units),
+                    connector_data: None,
+                };
+                let (next, events) = apply_outcome(&payment, outcome, "notification");
+                self.save(&mut payment, next, events).await?;
+            }
+            wit::NotificationEventKind::Refund((reference, refund_status)) => {
+                let mut next = payment.clone();
+                let mut refunds = Vec::new();
+                if let Some(mut refund) = self
+                    .store
+                    .find_refund_by_connector_reference(&payment.id, &reference)
+                    .await?
+                {
+                    if refund.status == "pending" {
+                        match refund_status {
+                            wit::ModificationStatus::Succeeded => refund.status = "succeeded".into(),
+                            wit::ModificationStatus::Refused(r) => {
+                                refund.status = "failed".into();
+                                refund.failure_code = Some(r.code);
+                                refund.failure_message = Some(r.reason);
+                                next.amount_refunded -= refund.amount;
+                            }
+                            wit::ModificationStatus::Pending => {}
+                        }
+                        refund.updated_at = now_rfc3339();
+                        refunds.push(refund);
+                    }
+                }
+                let e = event(&payment, 0, Some(status), status, "notification", json!({"event": item.event_id, "refund": reference}));
+                self.save_with_refunds(&payment, &mut next, vec![e], refunds).await?;
+            }
+            wit::NotificationEventKind::Capture(_)
+            | wit::NotificationEventKind::Cancel(_)
+            | wit::NotificationEventKind::Other(_) => {
+                let e = event(&payment, 0, Some(status), status, "notification", json!({"event": item.event_id, "provider_status": item.provider_status}));
+                { let unchanged = payment.clone(); self.save(&mut payment, unchanged, vec![e]) }.await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the webhook endpoint answers.
+pub enum NotificationAnswer {
+    Accepted {
+        status: u16,
+        content_type: String,
+        body: String,
+    },
+    Rejected(wit::ConnectorError),
+}
+
+fn check_supported(plugin: &LoadedPlugin, request: &CreatePayment) -> Result<(), PaymentError> {
+    let info = &plugin.info;
+    if !info.currencies.is_empty() && !info.currencies.iter().any(|c| c == &request.currency) {
+        return Err(PaymentError::Invalid {
+            param: "currency".into(),
+            message: format!("connector {} does not support {}", info.id, request.currency),
+        });
+    }
+    let method = match &request.payment_method {
+        PaymentMethodInput::Card(_) => "card",
+        PaymentMethodInput::Other { kind, .. } => kind.as_str(),
+    };
+    if !info.payment_methods.iter().any(|m| m == method) {
+        return Err(PaymentError::Invalid {
+            param: "payment_method.type".into(),
+            message: format!("connector {} does not support payment method {method:?}", info.id),
+        });
+    }
+    Ok(())
+}
+
+/// The key the provider dedupes on: stable for a merchant's retry with the
+/// same Idempotency-Key, fresh otherwise.
+fn psp_idempotency_key(payment_id: &str, operation: &str, merchant_key: Option<&str>) -> String {
+    match merchant_key {
+        Some(key) => {
+            use sha2::{Digest, Sha256};
+            let digest = Sha256::digest(format!("{payment_id}\u{0}{operation}\u{0}{key}"));
+            format!("psr-{}", hex::encode(&digest[..16]))
+        }
+        None => format!("psr-{payment_id}-{operation}"),
+    }
+}
+
+fn status_of(payment: &PaymentRecord) -> PaymentStatus {
+    PaymentStatus::parse(&payment.status).unwrap_or(PaymentStatus::Processing)
+}
+
+fn money(payment: &PaymentRecord, amount: u64) -> wit::Money {
+    wit::Money {
+        minor_units: amount,
+        currency: payment.currency.clone(),
+    }
+}
+
+fn payment_ref(payment: &PaymentRecord) -> wit::PaymentRef {
+    wit::PaymentRef {
+        payment_id: payment.id.clone(),
+        reference: payment.reference.clone(),
+        amount: money(payment, payment.amount as u64),
+        connector_reference: payment.connector_reference.clone(),
+        connector_data: payment.connector_data.clone(),
+    }
+}
+
+fn event(
+    payment: &PaymentRecord,
+    seq: i64,
+    from: Option<PaymentStatus>,
+    to: PaymentStatus,
+    cause: &str,
+    detail: serde_json::Value,
+) -> PaymentEventRecord {
+    PaymentEventRecord {
+        id: new_id("evt"),
+        payment_id: payment.id.clone(),
+        seq,
+        from_status: from.map(|s| s.as_str().to_string()),
+        to_status: to.as_str().to_string(),
+        cause: cause.to_string(),
+        detail: Some(detail.to_string()),
+        created_at: now_rfc3339(),
+    }
+}
+
+fn connector_error(error: wit::ConnectorError) -> PaymentError {
+    match error.kind {
+        wit::ErrorKind::Retryable => PaymentError::ConnectorUnavailable {
+            message: format!("{}: {} (the outcome is unknown; retry with the same Idempotency-Key or sync)", error.code, error.message),
+        },
+        wit::ErrorKind::InvalidConfig => PaymentError::ConnectorMisconfigured {
+            message: format!("{}: {}", error.code, error.message),
+        },
+        wit::ErrorKind::InvalidRequest => PaymentError::Invalid {
+            param: error.field.unwrap_or_else(|| "amount".into()),
+            message: error.message,
+        },
+        wit::ErrorKind::Unsupported => PaymentError::InvalidState {
+            code: "operation_unsupported",
+            message: error.message,
+        },
+        wit::ErrorKind::Rejected | wit::ErrorKind::InvalidSignature => PaymentError::Declined {
+            code: error.code,
+            message: error.message,
+        },
+    }
+}
+
+/// The payment after a connector error on authorization.
+fn apply_authorize_error(
+    payment: &PaymentRecord,
+    error: &wit::ConnectorError,
+) -> (PaymentRecord, Vec<PaymentEventRecord>) {
+    let from = status_of(payment);
+    // Retryable: the provider may have authorized; keep `processing` so a
+    // sync settles it. Anything else is a definite failure.
+    let to = if error.kind == wit::ErrorKind::Retryable {
+        PaymentStatus::Processing
+    } else {
+        PaymentStatus::Failed
+    };
+    let mut next = payment.clone();
+    next.status = to.as_str().to_string();
+    next.failure_code = Some(error.code.clone());
+    next.failure_message = Some(error.message.clone());
+    let e = event(payment, 0, Some(from), to, "api.create", json!({"error": {"kind": format!("{:?}", error.kind), "code": error.code, "message": error.message}}));
+    (next, vec![e])
+}
+
+/// Moves a payment according to what the connector says, forward only.
+fn apply_outcome(
+    payment: &PaymentRecord,
+    outcome: wit::PaymentOutcome,
+    cause: &str,
+) -> (PaymentRecord, Vec<PaymentEventRecord>) {
+    let from = status_of(payment);
+    let mut next = payment.clone();
+    if let Some(reference) = outcome.connector_reference {
+        next.connector_reference = Some(reference);
+    }
+    if let Some(provider_status) = outcome.provider_status.clone() {
+        next.provider_status = Some(provider_status);
+    }
+    if let Some(data) = outcome.connector_data {
+        if data.len() <= MAX_CONNECTOR_DATA_BYTES {
+            next.connector_data = Some(data);
+        } else {
+            tracing::warn!(payment = %payment.id, "connector-data over 16 KiB dropped");
+        }
+    }
+    let amount = payment.amount;
+    let to = match outcome.status {
+        wit::PaymentStatus::Authorized => {
+            next.amount_authorized = outcome.amount_authorized.map_or(amount, |a| a as i64).min(amount);
+            PaymentStatus::RequiresCapture
+        }
+        wit::PaymentStatus::Captured => {
+            next.amount_authorized = amount;
+            let captured = outcome.amount_captured.map_or(amount, |a| a as i64).min(amount);
+            next.amount_captured = next.amount_captured.max(captured);
+            if next.amount_captured >= next.amount_authorized || payment.capture_method == "automatic" {
+                PaymentStatus::Succeeded
+            } else {
+                PaymentStatus::PartiallyCaptured
+            }
+        }
+        wit::PaymentStatus::Pending => PaymentStatus::Processing,
+        wit::PaymentStatus::RequiresAction(redirect) => {
+            let method = match redirect.method {
+                wit::HttpMethod::Get => "GET",
+                wit::HttpMethod::Post => "POST",
+            };
+            let mut action = json!({"type": "redirect", "url": redirect.url, "method": method});
+            if !redirect.form.is_empty() {
+                let form: serde_json::Map<String, serde_json::Value> = redirect
+                    .form
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::String(v)))
+                    .collect();
+                action["form"] = serde_json::Value::Object(form);
+            }
+            if from.can_become(PaymentStatus::RequiresAction) || from == PaymentStatus::RequiresAction {
+                next.next_action = Some(action.to_string());
+            }
+            PaymentStatus::RequiresAction
+        }
+        wit::PaymentStatus::Refused(refusal) => {
+            if from.can_become(PaymentStatus::Failed) {
+                next.failure_code = Some(refusal.code);
+                next.failure_message = Some(refusal.reason);
+            }
+            PaymentStatus::Failed
+        }
+        wit::PaymentStatus::Canceled => PaymentStatus::Canceled,
+    };
+    let detail = json!({
+        "provider_status": outcome.provider_status,
+        "amount_captured": next.amount_captured,
+    });
+    if from == to || from.can_become(to) {
+        if from != to || next != *payment {
+            next.status = to.as_str().to_string();
+            if to != PaymentStatus::RequiresAction {
+                next.next_action = None;
+            }
+            if !matches!(to, PaymentStatus::Failed | PaymentStatus::Processing) {
+                next.failure_code = None;
+                next.failure_message = None;
+            }
+            let e = event(payment, 0, Some(from), to, cause, detail);
+            return (next, vec![e]);
+        }
+        return (next, Vec::new());
+    }
+    // A stale signal (say, AUTHORISED after a capture): record it, change nothing.
+    let e = event(payment, 0, Some(from), from, cause, json!({"ignored": to.as_str(), "provider_status": outcome.provider_status}));
+    (payment.clone(), vec![e])
+}
+
+fn append_query(url: &str, key: &str, value: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            parsed.query_pairs_mut().append_pair(key, value);
+            parsed.to_string()
+        }
+        Err(_) => url.to_string(),
+    }
+}

@@ -1,0 +1,133 @@
+//! What the API shows of payments, refunds and events.
+
+use serde::Serialize;
+
+use super::state::PaymentStatus;
+use crate::store::models::{PaymentEventRecord, PaymentRecord, RefundRecord};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PaymentView {
+    pub id: String,
+    pub object: &'static str,
+    pub status: String,
+    pub amount: i64,
+    pub currency: String,
+    pub amount_capturable: i64,
+    pub amount_captured: i64,
+    pub amount_refunded: i64,
+    pub capture_method: String,
+    pub reference: String,
+    /// The connector account's name.
+    pub connector: String,
+    /// The plugin that serves it.
+    pub connector_plugin: String,
+    pub connector_reference: Option<String>,
+    pub provider_status: Option<String>,
+    pub next_action: Option<serde_json::Value>,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub payment_method: serde_json::Value,
+    pub return_url: String,
+    pub metadata: serde_json::Value,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl PaymentView {
+    pub fn from_record(p: PaymentRecord, account_name: String) -> Self {
+        let status = PaymentStatus::parse(&p.status).unwrap_or(PaymentStatus::Processing);
+        let amount_capturable = if status.can_capture() {
+            (p.amount_authorized - p.amount_captured).max(0)
+        } else {
+            0
+        };
+        let payment_method = match &p.card_last4 {
+            Some(last4) => serde_json::json!({"type": "card", "card": {"last4": last4}}),
+            None => serde_json::json!({"type": p.payment_method_type}),
+        };
+        Self {
+            object: "payment",
+            status: p.status,
+            amount: p.amount,
+            currency: p.currency,
+            amount_capturable,
+            amount_captured: p.amount_captured,
+            amount_refunded: p.amount_refunded,
+            capture_method: p.capture_method,
+            reference: p.reference,
+            connector: account_name,
+            connector_plugin: p.connector,
+            connector_reference: p.connector_reference,
+            provider_status: p.provider_status,
+            next_action: p.next_action.and_then(|a| serde_json::from_str(&a).ok()),
+            failure_code: p.failure_code,
+            failure_message: p.failure_message,
+            payment_method,
+            return_url: p.return_url,
+            metadata: serde_json::from_str(&p.metadata).unwrap_or_default(),
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+            id: p.id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RefundView {
+    pub id: String,
+    pub object: &'static str,
+    pub payment: String,
+    pub amount: i64,
+    pub currency: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub connector_reference: Option<String>,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<RefundRecord> for RefundView {
+    fn from(r: RefundRecord) -> Self {
+        Self {
+            id: r.id,
+            object: "refund",
+            payment: r.payment_id,
+            amount: r.amount,
+            currency: r.currency,
+            status: r.status,
+            reason: r.reason,
+            connector_reference: r.connector_reference,
+            failure_code: r.failure_code,
+            failure_message: r.failure_message,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventView {
+    pub id: String,
+    pub seq: i64,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub cause: String,
+    pub detail: Option<serde_json::Value>,
+    pub created_at: String,
+}
+
+impl From<PaymentEventRecord> for EventView {
+    fn from(e: PaymentEventRecord) -> Self {
+        Self {
+            id: e.id,
+            seq: e.seq,
+            from_status: e.from_status,
+            to_status: e.to_status,
+            cause: e.cause,
+            detail: e.detail.and_then(|d| serde_json::from_str(&d).ok()),
+            created_at: e.created_at,
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! What the host gives a plugin during one call: the contract's imports.
+//!
+//! Each call owns a fresh [`CallState`]; nothing leaks from one call, one
+//! account or one plugin to another except through the per-account cache,
+//! whose keys the host scopes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use wasmtime::ResourceLimiter;
+
+use super::bindings::passerelle::connector::{cache, clock, http, log, random, types};
+use crate::egress::{Egress, EgressPolicy};
+use crate::redact::mask_card_numbers;
+
+/// Most HTTP requests a plugin may make in one call.
+const MAX_HTTP_REQUESTS_PER_CALL: u32 = 16;
+/// Most log bytes a plugin may write in one call; the rest is dropped.
+const MAX_LOG_BYTES_PER_CALL: usize = 64 * 1024;
+const MAX_RANDOM_BYTES: u32 = 1024;
+const MAX_CACHE_VALUE_BYTES: usize = 16 * 1024;
+const MAX_CACHE_KEY_BYTES: usize = 256;
+const MAX_CACHE_ENTRIES: usize = 100_000;
+const MAX_CACHE_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// A cache shared by all plugins, keyed by plugin, account and the plugin's key.
+#[derive(Default)]
+pub struct PluginCache {
+    entries: DashMap<String, (String, Instant)>,
+}
+
+impl PluginCache {
+    fn get(&self, key: &str) -> Option<String> {
+        let hit = self
+            .entries
+            .get(key)
+            .map(|e| (e.value().0.clone(), e.value().1));
+        match hit {
+            Some((value, expires)) if expires > Instant::now() => Some(value),
+            Some(_) => {
+                self.entries.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn set(&self, key: String, value: String, ttl: Duration) {
+        if self.entries.len() >= MAX_CACHE_ENTRIES {
+            let now = Instant::now();
+            self.entries.retain(|_, (_, expires)| *expires > now);
+            if self.entries.len() >= MAX_CACHE_ENTRIES {
+                return;
+            }
+        }
+        self.entries.insert(key, (value, Instant::now() + ttl));
+    }
+}
+
+/// Caps the memory and tables a plugin instance may grow to, and records
+/// that it tried to exceed them (so the error says "memory limit", not a
+/// bare trap).
+pub struct MemoryLimiter {
+    pub max_memory_bytes: usize,
+    pub exceeded: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_memory_bytes {
+            self.exceeded = true;
+            return Err(wasmtime::format_err!(
+                "plugin memory limit of {} bytes exceeded",
+                self.max_memory_bytes
+            ));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// Everything one plugin call may touch.
+pub struct CallState {
+    pub plugin_id: Arc<str>,
+    pub account_id: Option<String>,
+    pub policy: EgressPolicy,
+    pub egress: Egress,
+    pub cache: Arc<PluginCache>,
+    pub limiter: MemoryLimiter,
+    pub started: Instant,
+    /// Time spent inside host imports (network waits), which does not count
+    /// against the plugin's CPU budget.
+    pub host_time: Duration,
+    pub cpu_budget: Duration,
+    pub cpu_exceeded: bool,
+    pub http_requests: u32,
+    pub log_bytes: usize,
+}
+
+impl CallState {
+    /// Time the plugin itself has run so far.
+    pub fn guest_time(&self) -> Duration {
+        self.started.elapsed().saturating_sub(self.host_time)
+    }
+
+    fn cache_key(&self, key: &str) -> String {
+        format!(
+            "{}\u{0}{}\u{0}{key}",
+            self.plugin_id,
+            self.account_id.as_deref().unwrap_or("")
+        )
+    }
+}
+
+impl types::Host for CallState {}
+
+impl http::Host for CallState {
+    async fn send(
+        &mut self,
+        request: http::Request,
+    ) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
+        self.http_requests += 1;
+        if self.http_requests > MAX_HTTP_REQUESTS_PER_CALL {
+            return Ok(Err(http::HttpError::Denied(format!(
+                "at most {MAX_HTTP_REQUESTS_PER_CALL} HTTP requests per call"
+            ))));
+        }
+        let began = Instant::now();
+        let method = request.method.clone();
+        let result = self.egress.send(&self.policy, request).await;
+        let elapsed = began.elapsed();
+        self.host_time += elapsed;
+        match &result {
+            Ok(response) => tracing::debug!(
+                plugin = %self.plugin_id,
+                account = self.account_id.as_deref().unwrap_or(""),
+                %method,
+                status = response.status,
+                elapsed_ms = elapsed.as_millis() as u64,
+                "plugin HTTP request"
+            ),
+            Err(http::HttpError::Denied(reason)) => tracing::warn!(
+                plugin = %self.plugin_id,
+                account = self.account_id.as_deref().unwrap_or(""),
+                %reason,
+                "plugin HTTP request denied"
+            ),
+            Err(error) => tracing::info!(
+                plugin = %self.plugin_id,
+                account = self.account_id.as_deref().unwrap_or(""),
+                %method,
+                error = ?error,
+                elapsed_ms = elapsed.as_millis() as u64,
+                "plugin HTTP request failed"
+            ),
+        }
+        Ok(result)
+    }
+}
+
+impl log::Host for CallState {
+    fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        if self.log_bytes >= MAX_LOG_BYTES_PER_CALL {
+            return Ok(());
+        }
+        self.log_bytes += message.len();
+        if self.log_bytes >= MAX_LOG_BYTES_PER_CALL {
+            tracing::warn!(plugin = %self.plugin_id, "plugin log budget exhausted for this call");
+            return Ok(());
+        }
+        let message = mask_card_numbers(&message);
+        let plugin = &*self.plugin_id;
+        match level {
+            log::Level::Trace => tracing::trace!(plugin, "{message}"),
+            log::Level::Debug => tracing::debug!(plugin, "{message}"),
+            log::Level::Info => tracing::info!(plugin, "{message}"),
+            log::Level::Warn => tracing::warn!(plugin, "{message}"),
+            log::Level::Error => tracing::error!(plugin, "{message}"),
+        }
+        Ok(())
+    }
+}
+
+impl clock::Host for CallState {
+    fn now_ms(&mut self) -> wasmtime::Result<u64> {
+        Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0))
+    }
+}
+
+impl random::Host for CallState {
+    fn bytes(&mut self, len: u32) -> wasmtime::Result<Vec<u8>> {
+        if len > MAX_RANDOM_BYTES {
+            return Err(wasmtime::format_err!(
+                "random.bytes asked for {len} bytes; at most {MAX_RANDOM_BYTES}"
+            ));
+        }
+        let mut buf = vec![0u8; len as usize];
+        rand::fill(&mut buf[..]);
+        Ok(buf)
+    }
+}
+
+impl cache::Host for CallState {
+    fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.cache.get(&self.cache_key(&key)))
+    }
+
+    fn set(&mut self, key: String, value: String, ttl_seconds: u32) -> wasmtime::Result<()> {
+        if key.len() > MAX_CACHE_KEY_BYTES || value.len() > MAX_CACHE_VALUE_BYTES {
+            tracing::warn!(plugin = %self.plugin_id, "cache entry too large; not stored");
+            return Ok(());
+        }
+        let ttl = Duration::from_secs(u64::from(ttl_seconds)).min(MAX_CACHE_TTL);
+        let key = self.cache_key(&key);
+        self.cache.set(key, value, ttl);
+        Ok(())
+    }
+
+    fn delete(&mut self, key: String) -> wasmtime::Result<()> {
+        self.cache.entries.remove(&self.cache_key(&key));
+        Ok(())
+    }
+}

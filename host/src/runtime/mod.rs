@@ -1,0 +1,640 @@
+//! The plugin runtime: connectors as sandboxed WebAssembly components.
+//!
+//! One [`wasmtime::Engine`] and one [`Linker`] serve every plugin. Each
+//! installed plugin is compiled once into an `InstancePre`; every call gets a
+//! fresh `Store` and instance, so no state survives a call and a plugin that
+//! misbehaves harms only the call it is in. Limits per call:
+//! - CPU: an epoch ticker interrupts the guest once the time it has run
+//!   (wall time minus time waiting in host imports) passes its budget;
+//! - memory: a [`MemoryLimiter`] refuses growth past the cap;
+//! - wall time: the whole call is dropped after `call_timeout`;
+//! - output: oversized outcomes are rejected.
+//!
+//! The registry maps a plugin id to an `Arc<LoadedPlugin>`; replacing the
+//! entry swaps the version new calls get while calls in flight finish on
+//! the instance they hold.
+
+pub mod bindings;
+mod host_imports;
+pub mod manifest;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
+
+use bindings::types::{
+    Account, AuthorizeRequest, CancelRequest, CaptureRequest, CompleteRequest, ConnectorError,
+    ConnectorInfo, ModificationOutcome, Notification, NotificationOutcome, PaymentOutcome,
+    PaymentRef, RefundRequest,
+};
+use bindings::{Plugin, PluginPre};
+pub use host_imports::PluginCache;
+use host_imports::{CallState, MemoryLimiter};
+pub use manifest::PluginManifest;
+
+use crate::egress::{Egress, EgressPolicy};
+use crate::redact::mask_card_numbers;
+
+/// How often the epoch advances; the granularity of CPU limits.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// The operator's caps; a manifest may ask for less, never for more.
+#[derive(Debug, Clone)]
+pub struct RuntimeLimits {
+    pub max_memory_mb: u32,
+    pub max_cpu_ms: u32,
+    /// Wall time for a whole call, network included.
+    pub call_timeout: Duration,
+    /// Largest outcome a plugin may return, in bytes of strings and lists.
+    pub max_output_bytes: usize,
+}
+
+impl Default for RuntimeLimits {
+    fn default() -> Self {
+        Self {
+            max_memory_mb: 64,
+            max_cpu_ms: 1000,
+            call_timeout: Duration::from_secs(60),
+            max_output_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// Why a plugin call did not produce an answer. These are the host's view
+/// of a misbehaving plugin, distinct from a connector's own
+/// [`ConnectorError`] (a PSP refusal or outage that the plugin reports).
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("no plugin named {0:?} is installed")]
+    NotInstalled(String),
+    #[error("plugin {plugin} exceeded its CPU time limit of {limit_ms} ms")]
+    CpuLimit { plugin: String, limit_ms: u32 },
+    #[error("plugin {plugin} exceeded its memory limit of {limit_mb} MiB")]
+    MemoryLimit { plugin: String, limit_mb: u32 },
+    #[error("plugin {plugin} did not answer within {seconds} s")]
+    Timeout { plugin: String, seconds: u64 },
+    #[error("plugin {plugin} returned an answer larger than {limit} bytes")]
+    OutputTooLarge { plugin: String, limit: usize },
+    #[error("plugin {plugin} crashed: {message}")]
+    Trap { plugin: String, message: String },
+    #[error("plugin {plugin} could not be loaded: {message}")]
+    Load { plugin: String, message: String },
+}
+
+/// Call counters an operator watches.
+#[derive(Debug, Default)]
+pub struct PluginStats {
+    pub calls: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+/// One installed plugin version, ready to instantiate.
+pub struct LoadedPlugin {
+    pub manifest: PluginManifest,
+    pub info: ConnectorInfo,
+    /// SHA-256 hex of the component bytes.
+    pub digest: String,
+    pub stats: PluginStats,
+    pre: PluginPre<CallState>,
+    memory_mb: u32,
+    cpu_ms: u32,
+}
+
+impl LoadedPlugin {
+    pub fn id(&self) -> &str {
+        &self.manifest.id
+    }
+
+    pub fn memory_limit_mb(&self) -> u32 {
+        self.memory_mb
+    }
+
+    pub fn cpu_limit_ms(&self) -> u32 {
+        self.cpu_ms
+    }
+}
+
+/// Which export to call, with its arguments.
+enum Call {
+    Describe,
+    ValidateConfig(Account),
+    Authorize(Account, AuthorizeRequest),
+    Complete(Account, CompleteRequest),
+    Capture(Account, CaptureRequest),
+    Cancel(Account, CancelRequest),
+    Refund(Account, RefundRequest),
+    Sync(Account, PaymentRef),
+    HandleNotification(Account, Notification),
+}
+
+enum CallOutput {
+    Describe(ConnectorInfo),
+    Unit(Result<(), ConnectorError>),
+    Payment(Result<PaymentOutcome, ConnectorError>),
+    Modification(Result<ModificationOutcome, ConnectorError>),
+    Notification(Result<NotificationOutcome, ConnectorError>),
+}
+
+/// The result of a connector operation: the host's verdict on the plugin
+/// (outer) and the connector's own answer (inner).
+pub type ConnectorResult<T> = Result<Result<T, ConnectorError>, PluginError>;
+
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    plugins: DashMap<String, Arc<LoadedPlugin>>,
+    egress: Egress,
+    cache: Arc<PluginCache>,
+    limits: RuntimeLimits,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Drop for PluginRuntime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl PluginRuntime {
+    pub fn new(limits: RuntimeLimits, egress: Egress) -> Result<Self, PluginError> {
+        let load_error = |e: wasmtime::Error| PluginError::Load {
+            plugin: "(runtime)".into(),
+            message: e.to_string(),
+        };
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        // A deep recursion traps cleanly instead of exhausting the host stack.
+        config.max_wasm_stack(512 * 1024);
+        let engine = Engine::new(&config).map_err(load_error)?;
+        let mut linker = Linker::new(&engine);
+        Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
+            .map_err(load_error)?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let ticker_engine = engine.clone();
+        let stop = ticker_stop.clone();
+        std::thread::Builder::new()
+            .name("passerelle-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticker_engine.increment_epoch();
+                }
+            })
+            .map_err(|e| PluginError::Load {
+                plugin: "(runtime)".into(),
+                message: format!("could not start the epoch ticker: {e}"),
+            })?;
+
+        Ok(Self {
+            engine,
+            linker,
+            plugins: DashMap::new(),
+            egress,
+            cache: Arc::new(PluginCache::default()),
+            limits,
+            ticker_stop,
+        })
+    }
+
+    /// Compiles and checks a plugin, then makes it the active version for
+    /// its id. Returns the loaded plugin.
+    pub async fn install(
+        &self,
+        manifest_toml: &str,
+        component_bytes: &[u8],
+    ) -> Result<Arc<LoadedPlugin>, PluginError> {
+        let manifest = PluginManifest::parse(manifest_toml).map_err(|e| PluginError::Load {
+            plugin: "(manifest)".into(),
+            message: e.to_string(),
+        })?;
+        let plugin_id = manifest.id.clone();
+        let load_error = |message: String| PluginError::Load {
+            plugin: plugin_id.clone(),
+            message,
+        };
+        let digest = hex::encode(Sha256::digest(component_bytes));
+        // Compilation is CPU-heavy: keep it off the async workers.
+        let engine = self.engine.clone();
+        let bytes = component_bytes.to_vec();
+        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
+            .await
+            .map_err(|e| load_error(e.to_string()))?
+            .map_err(|e| load_error(format!("{e:#}")))?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| load_error(format!("{e:#}")))?;
+        let pre = PluginPre::new(instance_pre).map_err(|e| load_error(format!("{e:#}")))?;
+        let memory_mb = manifest.limits.memory_mb.min(self.limits.max_memory_mb);
+        let cpu_ms = manifest.limits.cpu_ms.min(self.limits.max_cpu_ms);
+        let mut plugin = LoadedPlugin {
+            info: ConnectorInfo {
+                id: manifest.id.clone(),
+                name: manifest.name.clone(),
+                version: manifest.version.clone(),
+                operations: Vec::new(),
+                payment_methods: Vec::new(),
+                currencies: Vec::new(),
+                credential_fields: Vec::new(),
+            },
+            manifest,
+            digest,
+            stats: PluginStats::default(),
+            pre,
+            memory_mb,
+            cpu_ms,
+        };
+        let plugin_ref = Arc::new(plugin);
+        let info = match self
+            .invoke(&plugin_ref, None, EgressPolicy::default(), Call::Describe)
+            .await?
+        {
+            CallOutput::Describe(info) => info,
+            _ => return Err(load_error("describe returned the wrong type".into())),
+        };
+        if info.id != plugin_ref.manifest.id {
+            return Err(load_error(format!(
+                "describe says id {:?}, the manifest says {:?}",
+                info.id, plugin_ref.manifest.id
+            )));
+        }
+        plugin = Arc::try_unwrap(plugin_ref)
+            .map_err(|_| load_error("plugin still referenced after describe".into()))?;
+        plugin.info = info;
+        let plugin = Arc::new(plugin);
+        self.plugins.insert(plugin_id.clone(), plugin.clone());
+        tracing::info!(plugin = %plugin_id, version = %plugin.manifest.version, digest = %plugin.digest, "plugin installed");
+        Ok(plugin)
+    }
+
+    pub fn get(&self, id: &str) -> Result<Arc<LoadedPlugin>, PluginError> {
+        self.plugins
+            .get(id)
+            .map(|p| p.value().clone())
+            .ok_or_else(|| PluginError::NotInstalled(id.to_string()))
+    }
+
+    pub fn list(&self) -> Vec<Arc<LoadedPlugin>> {
+        let mut plugins: Vec<_> = self.plugins.iter().map(|p| p.value().clone()).collect();
+        plugins.sort_by(|a, b| a.manifest.id.cmp(&b.manifest.id));
+        plugins
+    }
+
+    /// The egress policy for one account of `plugin`.
+    pub fn policy_for(plugin: &LoadedPlugin, account: &Account) -> EgressPolicy {
+        let hosts = match account.environment {
+            bindings::types::Environment::Test => &plugin.manifest.egress.test,
+            bindings::types::Environment::Live => &plugin.manifest.egress.live,
+        };
+        EgressPolicy::new(hosts, account.base_url.as_deref())
+    }
+
+    pub async fn validate_config(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        account: Account,
+    ) -> ConnectorResult<()> {
+        match self.call_with_account(plugin, account, Call::ValidateConfig).await? {
+            CallOutput::Unit(r) => Ok(r),
+            _ => Err(wrong_type(plugin)),
+        }
+    }
+
+    pub async fn authorize(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        account: Account,
+        request: AuthorizeRequest,
+    ) -> ConnectorResult<PaymentOutcome> {
+        let out = self
+            .call_with_account(plugin, account, |a| Call::Authorize(a, request))
+            .await?;
+        self.payment_output(plugin, out)
+    }
+
+    pub async fn complete(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        account: Account,
+        request: CompleteRequest,
+    ) -> ConnectorResult<PaymentOutcome> {
+        let out = self
+            .call_with_account(plugin, account, |a| Call::Complete(a, request))
+            .await?;
+        self.payment_output(plugin, out)
+    }
+
+    pub async fn sync(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        account: Account,
+        payment: PaymentRef,
+    ) -> ConnectorResult<PaymentOutcome> {
+        let out = self
+            .call_with_account(plugin, account, |a| Call::Sync(a, payment))
+            .await?;
+        self.payment_output(plugin, out)
+    }
+
+    pub async fn capture(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        account: Account,
+        request: CaptureRequest,
+    ) -> ConnectorResult<ModificationOutcome> {
+        let out = self
+            .call_with_account(plugin, account, |a| Call::Capture(a, request))
+            .await?;
+        self.modification_output(plugin, out)
+    }
+
+    pub async fn cancel(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        account: Account,
+        request: CancelRequest,
+    ) -> ConnectorResult<ModificationOutcome> {
+        let out = self
+            .call_with_account(plugin, account, |a| Call::Cancel(a, request))
+            .await?;
+        self.modification_output(plugin, out)
+    }
+
+    pub async fn refund(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        account: Account,
+        request: RefundRequest,
+    ) -> ConnectorResult<ModificationOutcome> {
+        let out = self
+            .call_with_account(plugin, account, |a| Call::Refund(a, request))
+            .await?;
+        self.modification_output(plugin, out)
+    }
+
+    pub async fn handle_notification(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        account: Account,
+        notification: Notification,
+    ) -> ConnectorResult<NotificationOutcome> {
+        let out = self
+            .call_with_account(plugin, account, |a| {
+                Call::HandleNotification(a, notification)
+            })
+            .await?;
+        match out {
+            CallOutput::Notification(Ok(outcome)) => {
+                let size: usize = outcome
+                    .events
+                    .iter()
+                    .map(|e| {
+                        e.event_id.len()
+                            + e.connector_reference.len()
+                            + e.merchant_reference.as_ref().map_or(0, String::len)
+                            + e.provider_status.as_ref().map_or(0, String::len)
+                            + 64
+                    })
+                    .sum::<usize>()
+                    + outcome.response_body.len()
+                    + outcome.response_content_type.len();
+                self.check_output_size(plugin, size)?;
+                Ok(Ok(outcome))
+            }
+            CallOutput::Notification(Err(e)) => Ok(Err(sanitize_error(e))),
+            _ => Err(wrong_type(plugin)),
+        }
+    }
+
+    fn payment_output(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        out: CallOutput,
+    ) -> ConnectorResult<PaymentOutcome> {
+        match out {
+            CallOutput::Payment(Ok(outcome)) => {
+                self.check_output_size(plugin, payment_outcome_size(&outcome))?;
+                Ok(Ok(outcome))
+            }
+            CallOutput::Payment(Err(e)) => Ok(Err(sanitize_error(e))),
+            _ => Err(wrong_type(plugin)),
+        }
+    }
+
+    fn modification_output(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        out: CallOutput,
+    ) -> ConnectorResult<ModificationOutcome> {
+        match out {
+            CallOutput::Modification(Ok(outcome)) => {
+                let size = outcome.connector_reference.as_ref().map_or(0, String::len)
+                    + outcome.provider_status.as_ref().map_or(0, String::len)
+                    + match &outcome.status {
+                        bindings::types::ModificationStatus::Refused(r) => {
+                            r.code.len() + r.reason.len()
+                        }
+                        _ => 0,
+                    };
+                self.check_output_size(plugin, size)?;
+                Ok(Ok(outcome))
+            }
+            CallOutput::Modification(Err(e)) => Ok(Err(sanitize_error(e))),
+            _ => Err(wrong_type(plugin)),
+        }
+    }
+
+    fn check_output_size(&self, plugin: &LoadedPlugin, size: usize) -> Result<(), PluginError> {
+        if size > self.limits.max_output_bytes {
+            plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
+            let error = PluginError::OutputTooLarge {
+                plugin: plugin.id().to_string(),
+                limit: self.limits.max_output_bytes,
+            };
+            tracing::error!(plugin = %plugin.id(), %error, "plugin call failed");
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    async fn call_with_account(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        account: Account,
+        make: impl FnOnce(Account) -> Call,
+    ) -> Result<CallOutput, PluginError> {
+        let policy = Self::policy_for(plugin, &account);
+        let account_id = account.id.clone();
+        self.invoke(plugin, Some(account_id), policy, make(account))
+            .await
+    }
+
+    /// Runs one export on a fresh instance under the plugin's limits.
+    async fn invoke(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        account_id: Option<String>,
+        policy: EgressPolicy,
+        call: Call,
+    ) -> Result<CallOutput, PluginError> {
+        plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let cpu_budget = Duration::from_millis(u64::from(plugin.cpu_ms));
+        let state = CallState {
+            plugin_id: Arc::from(plugin.id()),
+            account_id,
+            policy,
+            egress: self.egress.clone(),
+            cache: self.cache.clone(),
+            limiter: MemoryLimiter {
+                max_memory_bytes: plugin.memory_mb as usize * 1024 * 1024,
+                exceeded: false,
+            },
+            started: Instant::now(),
+            host_time: Duration::ZERO,
+            cpu_budget,
+            cpu_exceeded: false,
+            http_requests: 0,
+            log_bytes: 0,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut ctx| {
+            let state = ctx.data_mut();
+            if state.guest_time() >= state.cpu_budget {
+                state.cpu_exceeded = true;
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                // Yield to the executor now and then so one busy plugin
+                // cannot hog a worker thread.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+
+        let outcome = {
+            let run = run_call(&plugin.pre, &mut store, call);
+            tokio::time::timeout(self.limits.call_timeout, run).await
+        };
+        let result = match outcome {
+            Ok(Ok(output)) => Ok(output),
+            Ok(Err(error)) => Err(classify_failure(plugin, store.data(), error)),
+            Err(_) => Err(PluginError::Timeout {
+                plugin: plugin.id().to_string(),
+                seconds: self.limits.call_timeout.as_secs(),
+            }),
+        };
+        if let Err(error) = &result {
+            plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(plugin = %plugin.id(), %error, "plugin call failed");
+        }
+        result
+    }
+}
+
+async fn run_call(
+    pre: &PluginPre<CallState>,
+    store: &mut Store<CallState>,
+    call: Call,
+) -> wasmtime::Result<CallOutput> {
+    let instance = pre.instantiate_async(&mut *store).await?;
+    let guest = instance.passerelle_connector_connector();
+    Ok(match call {
+        Call::Describe => CallOutput::Describe(guest.call_describe(&mut *store).await?),
+        Call::ValidateConfig(account) => {
+            CallOutput::Unit(guest.call_validate_config(&mut *store, &account).await?)
+        }
+        Call::Authorize(account, request) => {
+            CallOutput::Payment(guest.call_authorize(&mut *store, &account, &request).await?)
+        }
+        Call::Complete(account, request) => {
+            CallOutput::Payment(guest.call_complete(&mut *store, &account, &request).await?)
+        }
+        Call::Capture(account, request) => {
+            CallOutput::Modification(guest.call_capture(&mut *store, &account, &request).await?)
+        }
+        Call::Cancel(account, request) => {
+            CallOutput::Modification(guest.call_cancel(&mut *store, &account, &request).await?)
+        }
+        Call::Refund(account, request) => {
+            CallOutput::Modification(guest.call_refund(&mut *store, &account, &request).await?)
+        }
+        Call::Sync(account, payment) => {
+            CallOutput::Payment(guest.call_sync(&mut *store, &account, &payment).await?)
+        }
+        Call::HandleNotification(account, notification) => CallOutput::Notification(
+            guest
+                .call_handle_notification(&mut *store, &account, &notification)
+                .await?,
+        ),
+    })
+}
+
+fn classify_failure(plugin: &LoadedPlugin, state: &CallState, error: wasmtime::Error) -> PluginError {
+    let name = plugin.id().to_string();
+    if state.cpu_exceeded || matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+        return PluginError::CpuLimit {
+            plugin: name,
+            limit_ms: plugin.cpu_ms,
+        };
+    }
+    if state.limiter.exceeded {
+        return PluginError::MemoryLimit {
+            plugin: name,
+            limit_mb: plugin.memory_mb,
+        };
+    }
+    let message = match error.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => "stack overflow".to_string(),
+        Some(Trap::UnreachableCodeReached) => {
+            "unreachable code reached (a panic in the plugin)".to_string()
+        }
+        Some(trap) => trap.to_string(),
+        None => format!("{error:#}"),
+    };
+    PluginError::Trap {
+        plugin: name,
+        message: mask_card_numbers(&message),
+    }
+}
+
+fn wrong_type(plugin: &LoadedPlugin) -> PluginError {
+    PluginError::Trap {
+        plugin: plugin.id().to_string(),
+        message: "internal: export returned an unexpected type".into(),
+    }
+}
+
+/// A connector's error text reaches logs and the database: mask any card
+/// number a buggy plugin put in it.
+fn sanitize_error(mut error: ConnectorError) -> ConnectorError {
+    error.message = mask_card_numbers(&error.message);
+    error.code = mask_card_numbers(&error.code);
+    error
+}
+
+fn payment_outcome_size(outcome: &PaymentOutcome) -> usize {
+    use bindings::types::PaymentStatus;
+    let status = match &outcome.status {
+        PaymentStatus::RequiresAction(redirect) => {
+            redirect.url.len()
+                + redirect
+                    .form
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum::<usize>()
+        }
+        PaymentStatus::Refused(refusal) => refusal.code.len() + refusal.reason.len(),
+        _ => 0,
+    };
+    status
+        + outcome.connector_reference.as_ref().map_or(0, String::len)
+        + outcome.provider_status.as_ref().map_or(0, String::len)
+        + outcome.connector_data.as_ref().map_or(0, String::len)
+}

@@ -1,0 +1,153 @@
+//! Start-up: database, plugin runtime, bundled connectors, HTTP server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::{web, App, HttpServer};
+
+use crate::api::{self, AppState};
+use crate::bundled::BUNDLED_PLUGINS;
+use crate::crypto::SecretBox;
+use crate::egress::Egress;
+use crate::payments::Payments;
+use crate::runtime::{PluginRuntime, RuntimeLimits};
+use crate::store::Store;
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Defaults to an SQLite file in `data_dir`.
+    pub database_url: Option<String>,
+    /// The URL shoppers' browsers and providers reach this server at.
+    /// Defaults to `http://<listen address>`.
+    pub public_url: Option<String>,
+    /// Master key text (hex or base64 of 32 bytes); else `<data_dir>/master.key`.
+    pub master_key: Option<String>,
+    pub demo: bool,
+    /// Where the demo's PSP sandbox listens.
+    pub sandbox_listen: SocketAddr,
+    pub workers: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create the data directory {0}: {1}")]
+    DataDir(PathBuf, std::io::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+    #[error(transparent)]
+    Plugin(#[from] crate::runtime::PluginError),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    #[error("demo set-up failed: {0}")]
+    Demo(String),
+}
+
+/// A running server.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub base_url: String,
+    pub demo: Option<crate::demo::DemoInfo>,
+    handle: actix_web::dev::ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    _sandbox: Option<passerelle_sandbox::SandboxHandle>,
+}
+
+impl RunningServer {
+    /// Waits until the server stops (Ctrl-C or `stop`).
+    pub async fn wait(self) -> std::io::Result<()> {
+        let _sandbox = self._sandbox;
+        match self.task.await {
+            Ok(result) => result,
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+}
+
+pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
+    std::fs::create_dir_all(&options.data_dir)
+        .map_err(|e| StartError::DataDir(options.data_dir.clone(), e))?;
+    let database_url = options.database_url.clone().unwrap_or_else(|| {
+        format!("sqlite://{}", options.data_dir.join("passerelle.db").display())
+    });
+    let store = Store::connect(&database_url).await?;
+    let secrets = match &options.master_key {
+        Some(text) => SecretBox::from_key_text(text)?,
+        None => SecretBox::load_or_create(&options.data_dir.join("master.key"))?,
+    };
+
+    let runtime = Arc::new(PluginRuntime::new(RuntimeLimits::default(), Egress::new()?)?);
+    for plugin in BUNDLED_PLUGINS {
+        runtime.install(plugin.manifest_toml, plugin.component).await?;
+    }
+
+    let listener = std::net::TcpListener::bind(options.listen)
+        .map_err(|e| StartError::Bind(options.listen, e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Bind(options.listen, e))?;
+    let base_url = options
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"))
+        .trim_end_matches('/')
+        .to_string();
+
+    let payments = Arc::new(Payments::new(store.clone(), runtime.clone(), secrets.clone(), base_url.clone()));
+
+    let (sandbox, demo) = if options.demo {
+        let sandbox = passerelle_sandbox::Sandbox::start(passerelle_sandbox::SandboxConfig {
+            listen: options.sandbox_listen,
+            dummy: passerelle_sandbox::DummyConfig::default(),
+        })
+        .await
+        .map_err(|e| StartError::Demo(format!("sandbox: {e}")))?;
+        let info = crate::demo::set_up(&store, &secrets, &options.data_dir, &base_url, &sandbox)
+            .await
+            .map_err(|e| StartError::Demo(e.to_string()))?;
+        (Some(sandbox), Some(info))
+    } else {
+        (None, None)
+    };
+
+    let state = web::Data::new(AppState {
+        payments,
+        runtime,
+    });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(tracing_actix())
+            .configure(api::configure)
+    })
+    .workers(options.workers.max(1))
+    .listen(listener)
+    .map_err(|e| StartError::Bind(addr, e))?
+    .run();
+    let handle = server.handle();
+    let task = tokio::spawn(server);
+    tracing::info!(%addr, %base_url, demo = options.demo, "Passerelle is listening");
+    Ok(RunningServer {
+        addr,
+        base_url,
+        demo,
+        handle,
+        task,
+        _sandbox: sandbox,
+    })
+}
+
+/// Request logs: method, path (ids only, never bodies), status and time.
+fn tracing_actix() -> actix_web::middleware::Logger {
+    actix_web::middleware::Logger::new("%r %s %Dms").log_target("passerelle::http")
+}

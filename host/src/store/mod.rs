@@ -1,0 +1,950 @@
+//! Persistence: merchants, API keys, connector accounts, payments and their
+//! history, refunds, idempotency keys and seen notifications.
+//!
+//! One diesel schema serves SQLite and PostgreSQL through [`AnyConnection`];
+//! every call runs on a blocking thread with a pooled connection.
+
+pub mod models;
+pub mod schema;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, R2D2Connection};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+pub use models::{
+    ApiKeyRecord, ConnectorAccountRecord, IdempotencyRecord, MerchantRecord,
+    NotificationSeenRecord, PaymentEventRecord, PaymentRecord, RefundRecord,
+};
+use schema::{
+    api_keys, connector_accounts, idempotency_keys, merchants, notifications_seen, payment_events,
+    payments, refunds,
+};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+
+/// `state` of an idempotency key whose request is still running.
+pub const IDEMPOTENCY_IN_PROGRESS: &str = "in_progress";
+/// `state` of an idempotency key whose response is stored.
+pub const IDEMPOTENCY_DONE: &str = "done";
+
+const POSTGRES_POOL_SIZE: u32 = 10;
+const SQLITE_FILE_POOL_SIZE: u32 = 4;
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 5000;
+const POOL_CONNECTION_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] diesel::result::Error),
+    #[error("database pool error: {0}")]
+    Pool(String),
+    #[error("could not connect to the database: {0}")]
+    Connect(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("the record was changed concurrently")]
+    Conflict,
+    #[error("a record with this key already exists")]
+    Duplicate,
+    #[error("blocking task failed: {0}")]
+    Join(String),
+}
+
+/// The database behind a [`Store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Outcome of [`Store::begin_idempotent`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum IdempotencyBegin {
+    /// The key was new: the caller owns it and must finish or delete it.
+    Started,
+    /// The key was already there (in progress or done).
+    Existing(IdempotencyRecord),
+}
+
+/// Where a database URL points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    Postgres(String),
+    SqliteFile(String),
+    SqliteMemory,
+}
+
+impl Target {
+    fn parse(database_url: &str) -> Result<Target, StoreError> {
+        let url = database_url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Target::Postgres(url.to_owned()));
+        }
+        let path = if let Some(rest) = url.strip_prefix("sqlite://") {
+            rest
+        } else if let Some(rest) = url.strip_prefix("sqlite:") {
+            rest
+        } else {
+            url
+        };
+        // `sqlite://data.db?mode=rwc` (sqlx style): the options are not ours.
+        let path = path.split('?').next().unwrap_or_default();
+        match path {
+            "" => Err(StoreError::Connect(format!(
+                "no database path in {database_url:?}"
+            ))),
+            ":memory:" => Ok(Target::SqliteMemory),
+            _ => Ok(Target::SqliteFile(path.to_owned())),
+        }
+    }
+
+    fn backend(&self) -> Backend {
+        match self {
+            Target::Postgres(_) => Backend::Postgres,
+            Target::SqliteFile(_) | Target::SqliteMemory => Backend::Sqlite,
+        }
+    }
+}
+
+/// An r2d2 manager that opens the backend chosen from the URL. (diesel's
+/// `ConnectionManager<AnyConnection>` tries each backend in turn, so a
+/// mistyped PostgreSQL URL would silently become an SQLite file.)
+struct AnyConnectionManager {
+    target: Target,
+}
+
+impl ManageConnection for AnyConnectionManager {
+    type Connection = AnyConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, Self::Error> {
+        let conn = match &self.target {
+            Target::Postgres(url) => diesel::PgConnection::establish(url).map(AnyConnection::from),
+            Target::SqliteFile(path) => {
+                diesel::SqliteConnection::establish(path).map(AnyConnection::from)
+            }
+            Target::SqliteMemory => {
+                diesel::SqliteConnection::establish(":memory:").map(AnyConnection::from)
+            }
+        };
+        conn.map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+impl From<diesel::PgConnection> for AnyConnection {
+    fn from(conn: diesel::PgConnection) -> Self {
+        AnyConnection::Postgresql(conn)
+    }
+}
+
+impl From<diesel::SqliteConnection> for AnyConnection {
+    fn from(conn: diesel::SqliteConnection) -> Self {
+        AnyConnection::Sqlite(conn)
+    }
+}
+
+/// Per-connection SQLite settings.
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
+        if let AnyConnection::Sqlite(conn) = conn {
+            // busy_timeout first: switching to WAL needs a lock.
+            conn.batch_execute(&format!(
+                "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
+                 PRAGMA journal_mode = WAL; \
+                 PRAGMA synchronous = NORMAL; \
+                 PRAGMA foreign_keys = ON;"
+            ))
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
+/// The database. Cheap to clone (the pool is shared).
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool<AnyConnectionManager>,
+    backend: Backend,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.pool.state();
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .field("connections", &state.connections)
+            .field("idle_connections", &state.idle_connections)
+            .finish()
+    }
+}
+
+/// A unique violation becomes [`StoreError::Duplicate`].
+fn duplicate(err: DieselError) -> StoreError {
+    match err {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => StoreError::Duplicate,
+        other => StoreError::Database(other),
+    }
+}
+
+fn run_migrations(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    let result = match conn {
+        AnyConnection::Postgresql(conn) => {
+            conn.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ())
+        }
+        AnyConnection::Sqlite(conn) => conn.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+    };
+    result.map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+impl Store {
+    /// Opens the database and brings its schema up to date.
+    ///
+    /// `database_url`: `postgres://...` / `postgresql://...` → PostgreSQL;
+    /// `sqlite://PATH`, `sqlite:PATH`, `sqlite::memory:` or a plain file path
+    /// → SQLite (the parent directories are created).
+    pub async fn connect(database_url: &str) -> Result<Store, StoreError> {
+        let target = Target::parse(database_url)?;
+        tokio::task::spawn_blocking(move || Store::connect_blocking(target))
+            .await
+            .map_err(|e| StoreError::Join(e.to_string()))?
+    }
+
+    fn connect_blocking(target: Target) -> Result<Store, StoreError> {
+        let backend = target.backend();
+        if let Target::SqliteFile(path) = &target {
+            if let Some(parent) = Path::new(path).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        StoreError::Connect(format!("cannot create {}: {e}", parent.display()))
+                    })?;
+                }
+            }
+        }
+        let manager = AnyConnectionManager { target };
+        // One direct attempt first, for a clear error instead of a pool timeout.
+        drop(
+            manager
+                .connect()
+                .map_err(|e| StoreError::Connect(e.to_string()))?,
+        );
+        let builder = Pool::builder().connection_timeout(POOL_CONNECTION_TIMEOUT);
+        let builder = match &manager.target {
+            Target::Postgres(_) => builder.max_size(POSTGRES_POOL_SIZE),
+            Target::SqliteFile(_) => builder
+                .max_size(SQLITE_FILE_POOL_SIZE)
+                .connection_customizer(Box::new(SqlitePragmas)),
+            // Every connection to `:memory:` is its own database: keep a
+            // single one, forever.
+            Target::SqliteMemory => builder
+                .max_size(1)
+                .max_lifetime(None)
+                .idle_timeout(None)
+                .connection_customizer(Box::new(SqlitePragmas)),
+        };
+        let pool = builder
+            .build(manager)
+            .map_err(|e| StoreError::Connect(e.to_string()))?;
+        let mut conn = pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
+        run_migrations(&mut conn)?;
+        drop(conn);
+        Ok(Store { pool, backend })
+    }
+
+    /// Runs `f` with a pooled connection on a blocking thread.
+    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Join(e.to_string()))?
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A round trip to the database, for health checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.run(|conn| {
+            diesel::sql_query("SELECT 1").execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    // ----- merchants and API keys -------------------------------------------
+
+    pub async fn insert_merchant(&self, m: MerchantRecord) -> Result<(), StoreError> {
+        self.run(move |conn| {
+            diesel::insert_into(merchants::table)
+                .values(&m)
+                .execute(conn)
+                .map_err(duplicate)?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn get_merchant(&self, id: &str) -> Result<Option<MerchantRecord>, StoreError> {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            Ok(merchants::table
+                .find(id)
+                .select(MerchantRecord::as_select())
+                .first(conn)
+                .optional()?)
+        })
+        .await
+    }
+
+    pub async fn insert_api_key(&self, k: ApiKeyRecord) -> Result<(), StoreError> {
+        self.run(move |conn| {
+            diesel::insert_into(api_keys::table)
+                .values(&k)
+                .execute(conn)
+                .map_err(duplicate)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The key with this hash, if it is not revoked.
+    pub async fn find_api_key_by_hash(
+        &self,
+        key_hash: &str,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let key_hash = key_hash.to_owned();
+        self.run(move |conn| {
+            Ok(api_keys::table
+                .filter(api_keys::key_hash.eq(key_hash))
+                .filter(api_keys::revoked_at.is_null())
+                .select(ApiKeyRecord::as_select())
+                .first(conn)
+                .optional()?)
+        })
+        .await
+    }
+
+    // ----- connector accounts -----------------------------------------------
+
+    /// [`StoreError::Duplicate`] if the merchant already has an account of that name.
+    pub async fn insert_connector_account(
+        &self,
+        a: ConnectorAccountRecord,
+    ) -> Result<(), StoreError> {
+        self.run(move |conn| {
+            diesel::insert_into(connector_accounts::table)
+                .values(&a)
+                .execute(conn)
+                .map_err(duplicate)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Inserts the account, or, if its id exists, overwrites every column
+    /// but `id` and `created_at`. [`StoreError::Duplicate`] if another
+    /// account of the merchant has that name.
+    pub async fn upsert_connector_account(
+        &self,
+        a: ConnectorAccountRecord,
+    ) -> Result<(), StoreError> {
+        self.run(move |conn| {
+            conn.transaction(|conn| {
+                let updated = diesel::update(connector_accounts::table.find(&a.id))
+                    .set((
+                        connector_accounts::merchant_id.eq(&a.merchant_id),
+                        connector_accounts::name.eq(&a.name),
+                        connector_accounts::connector.eq(&a.connector),
+                        connector_accounts::environment.eq(&a.environment),
+                        connector_accounts::base_url.eq(&a.base_url),
+                        connector_accounts::config_ciphertext.eq(&a.config_ciphertext),
+                        connector_accounts::updated_at.eq(&a.updated_at),
+                    ))
+                    .execute(conn)
+                    .map_err(duplicate)?;
+                if updated == 0 {
+                    diesel::insert_into(connector_accounts::table)
+                        .values(&a)
+                        .execute(conn)
+                        .map_err(duplicate)?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    pub async fn get_connector_account(
+        &self,
+        id: &str,
+    ) -> Result<Option<ConnectorAccountRecord>, StoreError> {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            Ok(connector_accounts::table
+                .find(id)
+                .select(ConnectorAccountRecord::as_select())
+                .first(conn)
+                .optional()?)
+        })
+        .await
+    }
+
+    pub async fn find_connector_account(
+        &self,
+        merchant_id: &str,
+        name: &str,
+    ) -> Result<Option<ConnectorAccountRecord>, StoreError> {
+        let merchant_id = merchant_id.to_owned();
+        let name = name.to_owned();
+        self.run(move |conn| {
+            Ok(connector_accounts::table
+                .filter(connector_accounts::merchant_id.eq(merchant_id))
+                .filter(connector_accounts::name.eq(name))
+                .select(ConnectorAccountRecord::as_select())
+                .first(conn)
+                .optional()?)
+        })
+        .await
+    }
+
+    /// The merchant's accounts, by name.
+    pub async fn list_connector_accounts(
+        &self,
+        merchant_id: &str,
+    ) -> Result<Vec<ConnectorAccountRecord>, StoreError> {
+        let merchant_id = merchant_id.to_owned();
+        self.run(move |conn| {
+            Ok(connector_accounts::table
+                .filter(connector_accounts::merchant_id.eq(merchant_id))
+                .order(connector_accounts::name.asc())
+                .select(ConnectorAccountRecord::as_select())
+                .load(conn)?)
+        })
+        .await
+    }
+
+    // ----- payments -----------------------------------------------------------
+
+    /// Inserts the payment and its first events in one transaction.
+    /// [`StoreError::Duplicate`] if the id (or an event's) is taken.
+    pub async fn insert_payment(
+        &self,
+        p: PaymentRecord,
+        events: Vec<PaymentEventRecord>,
+    ) -> Result<(), StoreError> {
+        self.run(move |conn| {
+            conn.transaction(|conn| {
+                diesel::insert_into(payments::table)
+                    .values(&p)
+                    .execute(conn)
+                    .map_err(duplicate)?;
+                insert_events(conn, &events)
+            })
+        })
+        .await
+    }
+
+    pub async fn get_payment(&self, id: &str) -> Result<Option<PaymentRecord>, StoreError> {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            Ok(payments::table
+                .find(id)
+                .select(PaymentRecord::as_select())
+                .first(conn)
+                .optional()?)
+        })
+        .await
+    }
+
+    pub async fn find_payment_by_connector_reference(
+        &self,
+        connector_account_id: &str,
+        connector_reference: &str,
+    ) -> Result<Option<PaymentRecord>, StoreError> {
+        let account = connector_account_id.to_owned();
+        let reference = connector_reference.to_owned();
+        self.run(move |conn| {
+            Ok(payments::table
+                .filter(payments::connector_account_id.eq(account))
+                .filter(payments::connector_reference.eq(reference))
+                .order((payments::created_at.asc(), payments::id.asc()))
+                .select(PaymentRecord::as_select())
+                .first(conn)
+                .optional()?)
+        })
+        .await
+    }
+
+    /// In one transaction: writes every column of `p` if the stored version
+    /// is still `expected_version` (else [`StoreError::Conflict`]), appends
+    /// `events` and inserts or overwrites each of `refunds` by id.
+    /// `p.version` is the new version (normally `expected_version + 1`).
+    pub async fn update_payment(
+        &self,
+        p: PaymentRecord,
+        expected_version: i64,
+        events: Vec<PaymentEventRecord>,
+        refunds: Vec<RefundRecord>,
+    ) -> Result<(), StoreError> {
+        self.run(move |conn| {
+            conn.transaction(|conn| {
+                let updated = diesel::update(
+                    payments::table
+                        .filter(payments::id.eq(&p.id))
+                        .filter(payments::version.eq(expected_version)),
+                )
+                .set(&p)
+                .execute(conn)?;
+                if updated == 0 {
+                    return Err(StoreError::Conflict);
+                }
+                insert_events(conn, &events)?;
+                for refund in &refunds {
+                    // The payment row written above serialises writers of
+                    // its refunds, so update-then-insert cannot race.
+                    let updated = diesel::update(refunds::table.find(&refund.id))
+                        .set(refund)
+                        .execute(conn)?;
+                    if updated == 0 {
+                        diesel::insert_into(refunds::table)
+                            .values(refund)
+                            .execute(conn)
+                            .map_err(duplicate)?;
+                    }
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// The payment's history, by `seq`.
+    pub async fn list_payment_events(
+        &self,
+        payment_id: &str,
+    ) -> Result<Vec<PaymentEventRecord>, StoreError> {
+        let payment_id = payment_id.to_owned();
+        self.run(move |conn| {
+            Ok(payment_events::table
+                .filter(payment_events::payment_id.eq(payment_id))
+                .order(payment_events::seq.asc())
+                .select(PaymentEventRecord::as_select())
+                .load(conn)?)
+        })
+        .await
+    }
+
+    // ----- refunds ------------------------------------------------------------
+
+    /// The payment's refunds, oldest first.
+    pub async fn list_refunds(&self, payment_id: &str) -> Result<Vec<RefundRecord>, StoreError> {
+        let payment_id = payment_id.to_owned();
+        self.run(move |conn| {
+            Ok(refunds::table
+                .filter(refunds::payment_id.eq(payment_id))
+                .order((refunds::created_at.asc(), refunds::id.asc()))
+                .select(RefundRecord::as_select())
+                .load(conn)?)
+        })
+        .await
+    }
+
+    pub async fn find_refund_by_connector_reference(
+        &self,
+        payment_id: &str,
+        connector_reference: &str,
+    ) -> Result<Option<RefundRecord>, StoreError> {
+        let payment_id = payment_id.to_owned();
+        let reference = connector_reference.to_owned();
+        self.run(move |conn| {
+            Ok(refunds::table
+                .filter(refunds::payment_id.eq(payment_id))
+                .filter(refunds::connector_reference.eq(reference))
+                .order((refunds::created_at.asc(), refunds::id.asc()))
+                .select(RefundRecord::as_select())
+                .first(conn)
+                .optional()?)
+        })
+        .await
+    }
+
+    // ----- idempotency ----------------------------------------------------------
+
+    /// Claims `(rec.merchant_id, rec.key)` by inserting `rec` (normally in
+    /// state `in_progress`); if the key is already there, returns the stored
+    /// record instead. Race-free: the primary key decides.
+    pub async fn begin_idempotent(
+        &self,
+        rec: IdempotencyRecord,
+    ) -> Result<IdempotencyBegin, StoreError> {
+        self.run(move |conn| {
+            // A key deleted between our failed insert and our read is tried
+            // again; more than a few rounds means someone keeps toggling it.
+            for _ in 0..3 {
+                match diesel::insert_into(idempotency_keys::table)
+                    .values(&rec)
+                    .execute(conn)
+                {
+                    Ok(_) => return Ok(IdempotencyBegin::Started),
+                    Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                if let Some(existing) = get_idempotent(conn, &rec.merchant_id, &rec.key)? {
+                    return Ok(IdempotencyBegin::Existing(existing));
+                }
+            }
+            Err(StoreError::Conflict)
+        })
+        .await
+    }
+
+    pub async fn get_idempotent(
+        &self,
+        merchant_id: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let merchant_id = merchant_id.to_owned();
+        let key = key.to_owned();
+        self.run(move |conn| get_idempotent(conn, &merchant_id, &key))
+            .await
+    }
+
+    /// Stores the response of the key's request and marks it `done`.
+    /// `NotFound` if the key does not exist.
+    pub async fn finish_idempotent(
+        &self,
+        merchant_id: &str,
+        key: &str,
+        status: i32,
+        body: String,
+        now: String,
+    ) -> Result<(), StoreError> {
+        let merchant_id = merchant_id.to_owned();
+        let key = key.to_owned();
+        self.run(move |conn| {
+            let updated = diesel::update(idempotency_keys::table.find((merchant_id, key)))
+                .set((
+                    idempotency_keys::state.eq(IDEMPOTENCY_DONE),
+                    idempotency_keys::response_status.eq(Some(status)),
+                    idempotency_keys::response_body.eq(Some(body)),
+                    idempotency_keys::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            if updated == 0 {
+                return Err(DieselError::NotFound.into());
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Forgets a key still `in_progress` (when its request failed before
+    /// doing anything). A finished key, or none, is left alone.
+    pub async fn delete_idempotent(&self, merchant_id: &str, key: &str) -> Result<(), StoreError> {
+        let merchant_id = merchant_id.to_owned();
+        let key = key.to_owned();
+        self.run(move |conn| {
+            diesel::delete(
+                idempotency_keys::table
+                    .find((merchant_id, key))
+                    .filter(idempotency_keys::state.eq(IDEMPOTENCY_IN_PROGRESS)),
+            )
+            .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    // ----- notifications --------------------------------------------------------
+
+    /// Records a provider notification; `true` if this
+    /// `(connector_account_id, event_id)` was not seen before.
+    pub async fn mark_notification_seen(
+        &self,
+        rec: NotificationSeenRecord,
+    ) -> Result<bool, StoreError> {
+        self.run(move |conn| {
+            match diesel::insert_into(notifications_seen::table)
+                .values(&rec)
+                .execute(conn)
+            {
+                Ok(_) => Ok(true),
+                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    // ----- audit ------------------------------------------------------------------
+
+    /// Every text value of every row of every table, one per line, so tests
+    /// can prove that card numbers are never stored.
+    pub async fn dump_all_text(&self) -> Result<String, StoreError> {
+        self.run(|conn| {
+            let mut out: Vec<String> = Vec::new();
+
+            for r in merchants::table
+                .select(MerchantRecord::as_select())
+                .load(conn)?
+            {
+                let MerchantRecord {
+                    id,
+                    name,
+                    created_at,
+                } = r;
+                out.extend([id, name, created_at]);
+            }
+
+            for r in api_keys::table
+                .select(ApiKeyRecord::as_select())
+                .load(conn)?
+            {
+                let ApiKeyRecord {
+                    id,
+                    merchant_id,
+                    kind,
+                    key_hash,
+                    prefix,
+                    created_at,
+                    revoked_at,
+                } = r;
+                out.extend([id, kind, key_hash, prefix, created_at]);
+                out.extend(merchant_id);
+                out.extend(revoked_at);
+            }
+
+            for r in connector_accounts::table
+                .select(ConnectorAccountRecord::as_select())
+                .load(conn)?
+            {
+                let ConnectorAccountRecord {
+                    id,
+                    merchant_id,
+                    name,
+                    connector,
+                    environment,
+                    base_url,
+                    config_ciphertext,
+                    created_at,
+                    updated_at,
+                } = r;
+                out.extend([
+                    id,
+                    merchant_id,
+                    name,
+                    connector,
+                    environment,
+                    config_ciphertext,
+                    created_at,
+                    updated_at,
+                ]);
+                out.extend(base_url);
+            }
+
+            for r in payments::table
+                .select(PaymentRecord::as_select())
+                .load(conn)?
+            {
+                let PaymentRecord {
+                    id,
+                    merchant_id,
+                    connector_account_id,
+                    connector,
+                    reference,
+                    amount: _,
+                    currency,
+                    capture_method,
+                    status,
+                    amount_authorized: _,
+                    amount_captured: _,
+                    amount_refunded: _,
+                    connector_reference,
+                    connector_data,
+                    next_action,
+                    return_url,
+                    failure_code,
+                    failure_message,
+                    provider_status,
+                    payment_method_type,
+                    card_last4,
+                    metadata,
+                    version: _,
+                    created_at,
+                    updated_at,
+                } = r;
+                out.extend([
+                    id,
+                    merchant_id,
+                    connector_account_id,
+                    connector,
+                    reference,
+                    currency,
+                    capture_method,
+                    status,
+                    return_url,
+                    payment_method_type,
+                    metadata,
+                    created_at,
+                    updated_at,
+                ]);
+                out.extend(
+                    [
+                        connector_reference,
+                        connector_data,
+                        next_action,
+                        failure_code,
+                        failure_message,
+                        provider_status,
+                        card_last4,
+                    ]
+                    .into_iter()
+                    .flatten(),
+                );
+            }
+
+            for r in payment_events::table
+                .select(PaymentEventRecord::as_select())
+                .load(conn)?
+            {
+                let PaymentEventRecord {
+                    id,
+                    payment_id,
+                    seq: _,
+                    from_status,
+                    to_status,
+                    cause,
+                    detail,
+                    created_at,
+                } = r;
+                out.extend([id, payment_id, to_status, cause, created_at]);
+                out.extend(from_status);
+                out.extend(detail);
+            }
+
+            for r in refunds::table
+                .select(RefundRecord::as_select())
+                .load(conn)?
+            {
+                let RefundRecord {
+                    id,
+                    payment_id,
+                    amount: _,
+                    currency,
+                    status,
+                    reason,
+                    connector_reference,
+                    failure_code,
+                    failure_message,
+                    created_at,
+                    updated_at,
+                } = r;
+                out.extend([id, payment_id, currency, status, created_at, updated_at]);
+                out.extend(
+                    [reason, connector_reference, failure_code, failure_message]
+                        .into_iter()
+                        .flatten(),
+                );
+            }
+
+            for r in idempotency_keys::table
+                .select(IdempotencyRecord::as_select())
+                .load(conn)?
+            {
+                let IdempotencyRecord {
+                    merchant_id,
+                    key,
+                    request_hash,
+                    state,
+                    response_status: _,
+                    response_body,
+                    created_at,
+                    updated_at,
+                } = r;
+                out.extend([
+                    merchant_id,
+                    key,
+                    request_hash,
+                    state,
+                    created_at,
+                    updated_at,
+                ]);
+                out.extend(response_body);
+            }
+
+            for r in notifications_seen::table
+                .select(NotificationSeenRecord::as_select())
+                .load(conn)?
+            {
+                let NotificationSeenRecord {
+                    connector_account_id,
+                    event_id,
+                    received_at,
+                } = r;
+                out.extend([connector_account_id, event_id, received_at]);
+            }
+
+            Ok(out.join("\n"))
+        })
+        .await
+    }
+}
+
+fn insert_events(
+    conn: &mut AnyConnection,
+    events: &[PaymentEventRecord],
+) -> Result<(), StoreError> {
+    for event in events {
+        diesel::insert_into(payment_events::table)
+            .values(event)
+            .execute(conn)
+            .map_err(duplicate)?;
+    }
+    Ok(())
+}
+
+fn get_idempotent(
+    conn: &mut AnyConnection,
+    merchant_id: &str,
+    key: &str,
+) -> Result<Option<IdempotencyRecord>, StoreError> {
+    Ok(idempotency_keys::table
+        .find((merchant_id, key))
+        .select(IdempotencyRecord::as_select())
+        .first(conn)
+        .optional()?)
+}
