@@ -124,12 +124,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse<BoxBody> {
-        error_response(
-            self.status,
-            self.code,
-            &self.message,
-            self.param.as_deref(),
-        )
+        error_response(self.status, self.code, &self.message, self.param.as_deref())
     }
 }
 
@@ -302,8 +297,7 @@ fn run(
                     ));
                 }
                 tracing::debug!(key = %idem.key, "dummy: idempotent replay");
-                let status =
-                    StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+                let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
                 return Ok(HttpResponse::build(status)
                     .content_type("application/json")
                     .insert_header((IDEMPOTENT_REPLAYED, "true"))
@@ -482,7 +476,10 @@ fn parse_new_charge(body: &[u8]) -> Result<NewCharge, ApiError> {
     if let Some(cvc) = member(card, "cvc") {
         let cvc = as_str(cvc, "card.cvc")?;
         if !(3..=4).contains(&cvc.len()) || !cvc.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ApiError::invalid("card.cvc", "card.cvc must be 3 or 4 digits"));
+            return Err(ApiError::invalid(
+                "card.cvc",
+                "card.cvc must be 3 or 4 digits",
+            ));
         }
     }
     opt_string(card, "holder_name", "card.holder_name", 128)?;
@@ -634,7 +631,10 @@ pub(crate) async fn capture(
             status = charge.status.as_str(), "dummy: capture"
         );
         let body = to_json(&*charge)?;
-        let pending = notify::event_for(charge, None).into_iter().collect();
+        // Every capture, partial or not, is notified as `charge.captured`.
+        let pending = notify::event_for(charge, "charge.captured", None)
+            .into_iter()
+            .collect();
         Ok((StatusCode::OK, body, pending))
     })
 }
@@ -674,7 +674,9 @@ pub(crate) async fn void(
         charge.redirect_url = None;
         tracing::debug!(charge = %id, "dummy: void");
         let body = to_json(&*charge)?;
-        let pending = notify::event_for(charge, None).into_iter().collect();
+        let pending = notify::event_for(charge, "charge.canceled", None)
+            .into_iter()
+            .collect();
         Ok((StatusCode::OK, body, pending))
     })
 }
@@ -725,7 +727,7 @@ pub(crate) async fn create_refund(
             refunded = charge.amount_refunded, "dummy: refund"
         );
         let body = to_json(&refund)?;
-        let pending = notify::event_for(charge, Some(&refund))
+        let pending = notify::event_for(charge, "charge.refunded", Some(&refund))
             .into_iter()
             .collect();
         inner.refunds.insert(refund.id.clone(), refund);
@@ -768,10 +770,7 @@ mod tests {
             canonical_body(br#" { "b": [1, {"d":2,"c":3}], "a": "x" } "#),
             canonical_body(br#"{"a":"x","b":[1,{"c":3,"d":2}]}"#)
         );
-        assert_ne!(
-            canonical_body(br#"{"a":1}"#),
-            canonical_body(br#"{"a":2}"#)
-        );
+        assert_ne!(canonical_body(br#"{"a":1}"#), canonical_body(br#"{"a":2}"#));
         assert_eq!(canonical_body(b"  "), Vec::<u8>::new());
         assert_eq!(canonical_body(b"not json"), b"not json".to_vec());
     }

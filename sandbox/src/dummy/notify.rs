@@ -49,18 +49,25 @@ pub(crate) struct Pending {
     pub event: Event,
 }
 
-/// The notification for the current state of `charge` (`charge.<status>`,
-/// or `charge.refunded` when `refund` is given), if it has a notification URL.
-pub(crate) fn event_for(charge: &Charge, refund: Option<&Refund>) -> Option<Pending> {
+/// The `charge.<status>` notification type for the charge's current status.
+pub(crate) fn status_kind(status: ChargeStatus) -> &'static str {
+    match status {
+        ChargeStatus::Authorized => "charge.authorized",
+        ChargeStatus::Captured => "charge.captured",
+        ChargeStatus::Refused => "charge.refused",
+        ChargeStatus::Canceled => "charge.canceled",
+        ChargeStatus::RequiresAction => "charge.requires_action",
+    }
+}
+
+/// A notification of type `kind` carrying the charge (and refund) as they
+/// are now, if the charge has a notification URL.
+pub(crate) fn event_for(
+    charge: &Charge,
+    kind: &'static str,
+    refund: Option<&Refund>,
+) -> Option<Pending> {
     let url = charge.notification_url.clone()?;
-    let kind = match (refund, charge.status) {
-        (Some(_), _) => "charge.refunded",
-        (None, ChargeStatus::Authorized) => "charge.authorized",
-        (None, ChargeStatus::Captured) => "charge.captured",
-        (None, ChargeStatus::Refused) => "charge.refused",
-        (None, ChargeStatus::Canceled) => "charge.canceled",
-        (None, ChargeStatus::RequiresAction) => "charge.requires_action",
-    };
     Some(Pending {
         url,
         event: Event {

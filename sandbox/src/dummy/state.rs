@@ -141,7 +141,10 @@ impl DummyState {
             .timeout(std::time::Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(0)
-            .user_agent(concat!("passerelle-sandbox-dummy/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!(
+                "passerelle-sandbox-dummy/",
+                env!("CARGO_PKG_VERSION")
+            ))
             .build()
             .map_err(std::io::Error::other)?;
         Ok(DummyState {
@@ -155,6 +158,8 @@ impl DummyState {
 
     /// Locks the state (a panic while it was held does not make it unusable).
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

@@ -80,7 +80,8 @@ fn act(state: &DummyState, id: &str, approve: bool) -> HttpResponse {
         tracing::debug!(charge = %id, status = charge.status.as_str(), "dummy: 3-D Secure done");
         let mut location = charge.return_url.clone();
         location.query_pairs_mut().append_pair("charge", &charge.id);
-        (location, notify::event_for(charge, None))
+        let kind = notify::status_kind(charge.status);
+        (location, notify::event_for(charge, kind, None))
     };
     notify::dispatch(state, pending.into_iter().collect());
     HttpResponse::SeeOther()

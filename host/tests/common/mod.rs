@@ -1,0 +1,323 @@
+//! Test harness: runs the real `passerelle serve --demo` binary against a
+//! fresh database (SQLite file or a new PostgreSQL database), reads its
+//! `demo.json`, and talks to it over HTTP like a storefront would.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server the tests use (trust auth, as on CI machines).
+pub fn postgres_admin_url() -> String {
+    std::env::var("PASSERELLE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn psql(sql: &str) {
+    let status = Command::new("psql")
+        .arg(postgres_admin_url())
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .stdout(Stdio::null())
+        .status()
+        .expect("psql runs");
+    assert!(status.success(), "psql failed: {sql}");
+}
+
+fn postgres_url_for(db: &str) -> String {
+    let admin = postgres_admin_url();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    format!("{base}/{db}")
+}
+
+pub struct TestServer {
+    pub backend: Backend,
+    pub base_url: String,
+    pub secret_key: String,
+    pub admin_key: String,
+    pub demo: Value,
+    pub data_dir: PathBuf,
+    pub log_path: PathBuf,
+    pub database_url: String,
+    pg_database: Option<String>,
+    child: Option<Child>,
+    pub http: reqwest::Client,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        let data_dir = std::env::temp_dir().join(format!(
+            "passerelle-it-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let (database_url, pg_database) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}", data_dir.join("test.db").display()), None),
+            Backend::Postgres => {
+                let db = format!("passerelle_it_{}", rand_suffix().to_lowercase());
+                psql(&format!("CREATE DATABASE {db}"));
+                (postgres_url_for(&db), Some(db))
+            }
+        };
+        let log_path = data_dir.join("server.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+            .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--workers", "2"])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--database-url")
+            .arg(&database_url)
+            .env("PASSERELLE_LOG", "debug,h2=info,hyper=info,reqwest=info,cranelift=warn,wasmtime=info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("the passerelle binary starts");
+        let mut server = TestServer {
+            backend,
+            base_url: String::new(),
+            secret_key: String::new(),
+            admin_key: String::new(),
+            demo: Value::Null,
+            data_dir: data_dir.clone(),
+            log_path,
+            database_url,
+            pg_database,
+            child: Some(child),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        };
+        let demo_path = data_dir.join("demo.json");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(bytes) = std::fs::read(&demo_path) {
+                if let Ok(demo) = serde_json::from_slice::<Value>(&bytes) {
+                    server.base_url = demo["base_url"].as_str().unwrap().to_string();
+                    server.secret_key = demo["secret_key"].as_str().unwrap().to_string();
+                    server.admin_key = demo["admin_key"].as_str().unwrap().to_string();
+                    server.demo = demo;
+                    break;
+                }
+            }
+            if let Some(status) = server.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("server exited with {status}: {}", server.logs());
+            }
+            assert!(Instant::now() < deadline, "server did not start: {}", server.logs());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // demo.json is written before the listener serves: wait for health.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = server.http.get(server.url("/health")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "server not healthy: {}", server.logs());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub fn dummy_psp_url(&self) -> String {
+        self.demo["sandbox"]["dummy"]["base_url"].as_str().unwrap().to_string()
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Stops the server (so logs and database files are complete).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Every byte the database holds, as text (SQLite files, or pg_dump).
+    pub fn database_dump(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut all = Vec::new();
+                for entry in std::fs::read_dir(&self.data_dir).unwrap() {
+                    let path = entry.unwrap().path();
+                    let name = path.file_name().unwrap().to_string_lossy().to_string();
+                    if name.starts_with("test.db") {
+                        all.extend(std::fs::read(&path).unwrap());
+                    }
+                }
+                String::from_utf8_lossy(&all).into_owned()
+            }
+            Backend::Postgres => {
+                let out = Command::new("pg_dump")
+                    .arg(&self.database_url)
+                    .output()
+                    .expect("pg_dump runs");
+                assert!(out.status.success(), "pg_dump failed");
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            }
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.post_with(path, body, None).await
+    }
+
+    pub async fn post_with(&self, path: &str, body: Value, idempotency_key: Option<&str>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(&self.secret_key)
+            .json(&body);
+        if let Some(key) = idempotency_key {
+            req = req.header("Idempotency-Key", key);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(&self.secret_key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(&self.secret_key)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn plugin_calls(&self, plugin: &str) -> u64 {
+        let resp: Value = self
+            .http
+            .get(self.url("/v1/admin/plugins"))
+            .bearer_auth(&self.admin_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        resp["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == plugin)
+            .map(|p| p["stats"]["calls"].as_u64().unwrap())
+            .unwrap()
+    }
+
+    /// Makes the dummy PSP misbehave on its next `count` API calls.
+    pub async fn dummy_fault(&self, mode: &str, count: u32) {
+        let resp = self
+            .http
+            .post(format!("{}/_sandbox/faults", self.dummy_psp_url()))
+            .json(&json!({"mode": mode, "count": count}))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "fault injection failed: {}", resp.status());
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+        if let Some(db) = &self.pg_database {
+            let _ = Command::new("psql")
+                .arg(postgres_admin_url())
+                .args(["-q", "-c", &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
+    }
+}
+
+pub fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{}{:x}{}", std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+pub const CARD_OK: &str = "4111111111111111";
+pub const CARD_REFUSED: &str = "4000000000000002";
+pub const CARD_3DS: &str = "4000000000003220";
+
+/// A payment request body with the given card and capture method.
+pub fn payment_body(amount: u64, currency: &str, card: &str, capture_method: &str) -> Value {
+    json!({
+        "amount": amount,
+        "currency": currency,
+        "reference": format!("order-{}", rand_suffix()),
+        "capture_method": capture_method,
+        "payment_method": {"type": "card", "card": {
+            "number": card, "exp_month": 3, "exp_year": 2030, "cvc": "737", "holder_name": "Ada Lovelace"
+        }},
+        "return_url": "https://shop.example/checkout/done?cart=42",
+    })
+}
+
+/// Runs each listed async test body against SQLite and PostgreSQL.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
