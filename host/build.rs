@@ -79,8 +79,12 @@ fn main() {
                 core_path.display()
             ))
         });
-        let component = encode_component(&core)
-            .unwrap_or_else(|e| fail(&format!("plugin `{}`: not a valid connector component: {e}", plugin.id)));
+        let component = encode_component(&core).unwrap_or_else(|e| {
+            fail(&format!(
+                "plugin `{}`: not a valid connector component: {e}",
+                plugin.id
+            ))
+        });
         let component_path = components_dir.join(format!("{}.wasm", plugin.id));
         std::fs::write(&component_path, component)
             .unwrap_or_else(|e| fail(&format!("writing {}: {e}", component_path.display())));
@@ -112,8 +116,15 @@ fn find_plugins(plugins_dir: &Path) -> Vec<Plugin> {
             .and_then(|v| v.as_str())
             .map(str::to_string)
             .unwrap_or_else(|| fail(&format!("{}: no `id`", manifest.display())));
-        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
-            fail(&format!("{}: id {id:?} must be [a-z0-9_-]+", manifest.display()));
+        if id.is_empty()
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            fail(&format!(
+                "{}: id {id:?} must be [a-z0-9_-]+",
+                manifest.display()
+            ));
         }
         let cargo_toml = dir.join("Cargo.toml");
         let package = read_toml(&cargo_toml)
@@ -128,14 +139,18 @@ fn find_plugins(plugins_dir: &Path) -> Vec<Plugin> {
             package,
         };
         if let Some(other) = by_id.insert(id.clone(), plugin) {
-            fail(&format!("two plugins have the id {id:?} ({})", other.manifest.display()));
+            fail(&format!(
+                "two plugins have the id {id:?} ({})",
+                other.manifest.display()
+            ));
         }
     }
     by_id.into_values().collect()
 }
 
 fn read_toml(path: &Path) -> toml::Table {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| fail(&format!("reading {}: {e}", path.display())));
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| fail(&format!("reading {}: {e}", path.display())));
     text.parse()
         .unwrap_or_else(|e| fail(&format!("{}: invalid TOML: {e}", path.display())))
 }
@@ -161,7 +176,12 @@ fn choose_toolchain() -> Toolchain {
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let sysroot = sysroot_of(&rustc);
     if let Some(sysroot) = &sysroot {
-        if sysroot.join("lib/rustlib").join(TARGET).join("lib").is_dir() {
+        if sysroot
+            .join("lib/rustlib")
+            .join(TARGET)
+            .join("lib")
+            .is_dir()
+        {
             return Toolchain {
                 cargo: env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
                 // The very rustc whose sysroot was checked.
@@ -173,7 +193,11 @@ fn choose_toolchain() -> Toolchain {
 
     // Debian's rustc-web with its std sources: build std for wasm32 ourselves
     // (nightly flag, hence RUSTC_BOOTSTRAP), linking with rustup's rust-lld.
-    let debian = ["/usr/bin/cargo", "/usr/bin/rustc", "/usr/lib/rustlib/src/rust/library"];
+    let debian = [
+        "/usr/bin/cargo",
+        "/usr/bin/rustc",
+        "/usr/lib/rustlib/src/rust/library",
+    ];
     if debian.iter().all(|p| Path::new(p).exists()) {
         if let Some(linker) = find_wasm_linker(sysroot.as_deref()) {
             return Toolchain {
@@ -181,7 +205,10 @@ fn choose_toolchain() -> Toolchain {
                 env: vec![
                     ("RUSTC", "/usr/bin/rustc".into()),
                     ("RUSTC_BOOTSTRAP", "1".into()),
-                    ("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER", linker.into_os_string()),
+                    (
+                        "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER",
+                        linker.into_os_string(),
+                    ),
                 ],
                 args: vec!["-Zbuild-std=std,panic_abort"],
             };
@@ -197,7 +224,10 @@ fn choose_toolchain() -> Toolchain {
 }
 
 fn sysroot_of(rustc: &OsString) -> Option<PathBuf> {
-    let out = Command::new(rustc).args(["--print", "sysroot"]).output().ok()?;
+    let out = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()?;
     out.status
         .success()
         .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
@@ -210,7 +240,11 @@ fn find_wasm_linker(sysroot: Option<&Path>) -> Option<PathBuf> {
     if let Some(sysroot) = sysroot {
         candidates.push(sysroot.join("lib/rustlib").join(&host).join("bin/rust-lld"));
     }
-    candidates.push(Path::new("/usr/lib/rustlib").join(&host).join("bin/rust-lld"));
+    candidates.push(
+        Path::new("/usr/lib/rustlib")
+            .join(&host)
+            .join("bin/rust-lld"),
+    );
     let path = env::var_os("PATH").unwrap_or_default();
     for dir in env::split_paths(&path) {
         candidates.push(dir.join("rust-lld"));
@@ -323,7 +357,8 @@ fn write_bundle_list(out_dir: &Path, plugins: &[(&str, &Path, &Path)]) {
     }
     code.push_str("];\n");
     let path = out_dir.join("bundled_plugins.rs");
-    std::fs::write(&path, code).unwrap_or_else(|e| fail(&format!("writing {}: {e}", path.display())));
+    std::fs::write(&path, code)
+        .unwrap_or_else(|e| fail(&format!("writing {}: {e}", path.display())));
 }
 
 fn path_str(path: &Path) -> &str {

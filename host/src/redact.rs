@@ -55,6 +55,18 @@ pub fn mask_card_numbers(text: &str) -> String {
     out
 }
 
+/// Makes text from a plugin or a provider safe to log and store: card
+/// numbers masked, control characters (NUL breaks PostgreSQL text) removed,
+/// length bounded.
+pub fn clean_external_text(text: &str, max_chars: usize) -> String {
+    let masked = mask_card_numbers(text);
+    masked
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .take(max_chars)
+        .collect()
+}
+
 fn luhn_valid(digits: &[u8]) -> bool {
     let sum: u32 = digits
         .iter()
@@ -112,6 +124,12 @@ mod tests {
             mask_card_numbers("41111111111111110000000"),
             "41111111111111110000000"
         );
+    }
+
+    #[test]
+    fn cleans_external_text() {
+        assert_eq!(clean_external_text("a\u{0}b\u{7}c\nd 4111111111111111", 100), "abc\nd [card number masked]");
+        assert_eq!(clean_external_text("abcdef", 3), "abc");
     }
 
     #[test]

@@ -70,13 +70,15 @@ fn field_error(path: &str, message: &str) -> ApiError {
         return ApiError::missing(format!("{prefix}{field}"));
     }
     if let Some(field) = between(message, "unknown field `", "`") {
+        // serde reports an unknown field at its own path.
+        let param = if path.ends_with(field) { path.to_string() } else { format!("{prefix}{field}") };
         return ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
             "parameter_unknown",
-            format!("unknown parameter {prefix}{field}"),
+            format!("unknown parameter {param}"),
         )
-        .with_param(format!("{prefix}{field}"));
+        .with_param(param);
     }
     let param = if path == "." { "body".to_string() } else { path.to_string() };
     // Never echo the offending value: it may be a card number.

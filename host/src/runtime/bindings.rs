@@ -14,5 +14,5 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use exports::passerelle::connector::connector as guest;
-pub use passerelle::connector::types;
+pub use self::exports::passerelle::connector::connector as guest;
+pub use self::passerelle::connector::types;

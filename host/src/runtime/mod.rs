@@ -38,7 +38,7 @@ use host_imports::{CallState, MemoryLimiter};
 pub use manifest::PluginManifest;
 
 use crate::egress::{Egress, EgressPolicy};
-use crate::redact::mask_card_numbers;
+use crate::redact::{clean_external_text, mask_card_numbers};
 
 /// How often the epoch advances; the granularity of CPU limits.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -406,6 +406,13 @@ impl PluginRuntime {
                     + outcome.response_body.len()
                     + outcome.response_content_type.len();
                 self.check_output_size(plugin, size)?;
+                let mut outcome = outcome;
+                for e in &mut outcome.events {
+                    e.event_id = clean_external_text(&e.event_id, 200);
+                    e.connector_reference = clean_external_text(&e.connector_reference, 200);
+                    e.merchant_reference = e.merchant_reference.as_deref().map(|s| clean_external_text(s, 200));
+                    e.provider_status = e.provider_status.as_deref().map(|s| clean_external_text(s, 200));
+                }
                 Ok(Ok(outcome))
             }
             CallOutput::Notification(Err(e)) => Ok(Err(sanitize_error(e))),
@@ -421,7 +428,7 @@ impl PluginRuntime {
         match out {
             CallOutput::Payment(Ok(outcome)) => {
                 self.check_output_size(plugin, payment_outcome_size(&outcome))?;
-                Ok(Ok(outcome))
+                Ok(Ok(sanitize_payment_outcome(outcome)))
             }
             CallOutput::Payment(Err(e)) => Ok(Err(sanitize_error(e))),
             _ => Err(wrong_type(plugin)),
@@ -444,7 +451,7 @@ impl PluginRuntime {
                         _ => 0,
                     };
                 self.check_output_size(plugin, size)?;
-                Ok(Ok(outcome))
+                Ok(Ok(sanitize_modification_outcome(outcome)))
             }
             CallOutput::Modification(Err(e)) => Ok(Err(sanitize_error(e))),
             _ => Err(wrong_type(plugin)),
@@ -614,9 +621,34 @@ fn wrong_type(plugin: &LoadedPlugin) -> PluginError {
 /// A connector's error text reaches logs and the database: mask any card
 /// number a buggy plugin put in it.
 fn sanitize_error(mut error: ConnectorError) -> ConnectorError {
-    error.message = mask_card_numbers(&error.message);
-    error.code = mask_card_numbers(&error.code);
+    error.message = clean_external_text(&error.message, 1000);
+    error.code = clean_external_text(&error.code, 100);
+    error.field = error.field.map(|f| clean_external_text(&f, 100));
     error
+}
+
+/// Strings a connector returns reach the database and the API: clean them.
+fn sanitize_payment_outcome(mut outcome: PaymentOutcome) -> PaymentOutcome {
+    use bindings::types::PaymentStatus;
+    if let PaymentStatus::Refused(refusal) = &mut outcome.status {
+        refusal.code = clean_external_text(&refusal.code, 100);
+        refusal.reason = clean_external_text(&refusal.reason, 1000);
+    }
+    outcome.connector_reference = outcome.connector_reference.map(|s| clean_external_text(&s, 200));
+    outcome.provider_status = outcome.provider_status.map(|s| clean_external_text(&s, 200));
+    outcome.connector_data = outcome.connector_data.map(|s| s.replace('\0', ""));
+    outcome
+}
+
+fn sanitize_modification_outcome(mut outcome: ModificationOutcome) -> ModificationOutcome {
+    use bindings::types::ModificationStatus;
+    if let ModificationStatus::Refused(refusal) = &mut outcome.status {
+        refusal.code = clean_external_text(&refusal.code, 100);
+        refusal.reason = clean_external_text(&refusal.reason, 1000);
+    }
+    outcome.connector_reference = outcome.connector_reference.map(|s| clean_external_text(&s, 200));
+    outcome.provider_status = outcome.provider_status.map(|s| clean_external_text(&s, 200));
+    outcome
 }
 
 fn payment_outcome_size(outcome: &PaymentOutcome) -> usize {
