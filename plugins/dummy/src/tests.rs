@@ -7,7 +7,8 @@ use passerelle_connector_sdk::http::HttpError;
 use passerelle_connector_sdk::testing::MockHost;
 use serde_json::{json, Value};
 
-const BASE: &str = "http://127.0.0.1:4242";
+/// The sandbox serves the dummy PSP under a path prefix.
+const BASE: &str = "http://127.0.0.1:4242/dummy";
 const NOW_MS: u64 = 1_767_225_600_000;
 const SECRET: &str = "whsec_dummy_test";
 const VISA: &str = "4111111111111111";
@@ -145,7 +146,7 @@ fn authorize_sends_the_charge() {
     let sent = host.last_request().unwrap();
     assert_eq!(
         (sent.method.as_str(), sent.url.as_str()),
-        ("POST", "http://127.0.0.1:4242/v1/charges")
+        ("POST", "http://127.0.0.1:4242/dummy/v1/charges")
     );
     assert_eq!(sent.header_value("Idempotency-Key"), Some("idem-1"));
     assert_eq!(
@@ -273,12 +274,15 @@ fn psp_errors_are_classified() {
         (ErrorKind::InvalidConfig, Some("api_key"))
     );
 
-    let _host = psp_answers(400, psp_error("amount_too_large", "More than remains"));
+    let mut too_large = psp_error("amount_too_large", "More than remains");
+    too_large["error"]["param"] = json!("amount");
+    let _host = psp_answers(400, too_large);
     let e = authorize_error();
     assert_eq!(
         (e.kind, e.code.as_str(), e.message.as_str()),
         (ErrorKind::Rejected, "amount_too_large", "More than remains")
     );
+    assert_eq!(e.field.as_deref(), Some("amount"));
 
     let _host = psp_answers(409, psp_error("invalid_state", "Charge is captured"));
     assert_eq!(
@@ -352,7 +356,7 @@ fn complete_asks_the_psp_not_the_browser() {
         let sent = host.last_request().unwrap();
         assert_eq!(
             (sent.method.as_str(), sent.url.as_str()),
-            ("GET", "http://127.0.0.1:4242/v1/charges/ch_1")
+            ("GET", "http://127.0.0.1:4242/dummy/v1/charges/ch_1")
         );
     }
 
@@ -374,7 +378,7 @@ fn sync_gets_the_charge_and_escapes_its_id() {
     Dummy::sync(account(), payment).unwrap();
     assert_eq!(
         host.last_request().unwrap().url,
-        "http://127.0.0.1:4242/v1/charges/..%2F..%2Fadmin%3Fx"
+        "http://127.0.0.1:4242/dummy/v1/charges/..%2F..%2Fadmin%3Fx"
     );
 }
 
@@ -394,7 +398,10 @@ fn capture_cancel_refund() {
     assert_eq!(outcome.status, ModificationStatus::Succeeded);
     assert_eq!(outcome.provider_status.as_deref(), Some("authorized"));
     let sent = host.last_request().unwrap();
-    assert_eq!(sent.url, "http://127.0.0.1:4242/v1/charges/ch_1/capture");
+    assert_eq!(
+        sent.url,
+        "http://127.0.0.1:4242/dummy/v1/charges/ch_1/capture"
+    );
     assert_eq!(sent.header_value("Idempotency-Key"), Some("idem-cap"));
     assert_eq!(body_of(&sent), json!({"amount": 500, "final": true}));
 
@@ -409,7 +416,7 @@ fn capture_cancel_refund() {
     let sent = host.last_request().unwrap();
     assert_eq!(
         (sent.method.as_str(), sent.url.as_str()),
-        ("POST", "http://127.0.0.1:4242/v1/charges/ch_1/void")
+        ("POST", "http://127.0.0.1:4242/dummy/v1/charges/ch_1/void")
     );
     assert!(sent.body.is_empty());
 
@@ -436,7 +443,10 @@ fn capture_cancel_refund() {
         }
     );
     let sent = host.last_request().unwrap();
-    assert_eq!(sent.url, "http://127.0.0.1:4242/v1/charges/ch_1/refunds");
+    assert_eq!(
+        sent.url,
+        "http://127.0.0.1:4242/dummy/v1/charges/ch_1/refunds"
+    );
     assert_eq!(body_of(&sent), json!({"amount": 300, "reason": "damaged"}));
 
     // Another currency than the payment's never reaches the PSP.

@@ -183,7 +183,8 @@ impl Refund {
     }
 }
 
-/// `{"error": {"code": "...", "message": "..."}}`, the body of every 4xx.
+/// `{"error": {"code": "...", "message": "...", "param": "..."}}`, the body
+/// of every 4xx.
 #[derive(Debug, Deserialize)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
@@ -194,6 +195,9 @@ pub struct ErrorDetail {
     pub code: String,
     #[serde(default)]
     pub message: String,
+    /// The request member at fault ("amount", "card.number"), when one is.
+    #[serde(default)]
+    pub param: Option<String>,
 }
 
 /// Reads a non-2xx answer. The PSP's own error code is the most useful thing
@@ -211,7 +215,13 @@ pub fn error_from_response(response: &Response) -> ConnectorError {
                 format!("the dummy PSP refused the API key: {message}"),
             )
         }
-        (400..=499, Some(detail)) => ConnectorError::rejected(detail.code, detail.message),
+        (400..=499, Some(detail)) => {
+            let error = ConnectorError::rejected(detail.code, detail.message);
+            match detail.param {
+                Some(param) => error.with_field(param),
+                None => error,
+            }
+        }
         (status, _) => classify_http_status(status, &response.body),
     }
 }

@@ -98,7 +98,10 @@ pub(crate) fn body_excerpt(status: u16, body: &[u8]) -> String {
     let mut message = format!("HTTP {status}");
     if !text.is_empty() {
         message.push_str(": ");
-        message.extend(text.chars().take(MAX_MESSAGE_CHARS));
+        // Control characters (a NUL in garbage, ANSI escapes) have no
+        // place in an operator's message or a log line.
+        let printable = |c: char| if c.is_control() { ' ' } else { c };
+        message.extend(text.chars().take(MAX_MESSAGE_CHARS).map(printable));
         if text.chars().count() > MAX_MESSAGE_CHARS {
             message.push('…');
         }
@@ -128,6 +131,10 @@ mod tests {
         let e = classify_http_status(422, b"no");
         assert_eq!((e.kind, e.code.as_str()), (ErrorKind::Rejected, "http_422"));
         assert_eq!(classify_http_status(302, b"").kind, ErrorKind::Retryable);
+        assert_eq!(
+            classify_http_status(500, b"a\0b\x1b[1m").message,
+            "HTTP 500: a b [1m"
+        );
     }
 
     #[test]

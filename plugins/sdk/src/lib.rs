@@ -28,7 +28,7 @@
 //! # Modules
 //! - [`types`]: the contract's records and variants ([`types::Account`],
 //!   [`types::PaymentOutcome`], ...), [`Connector`] is the trait to implement.
-//! - [`error`]: constructors for [`types::ConnectorError`] and
+//! - [`error`](mod@error): constructors for [`types::ConnectorError`] and
 //!   [`error::classify_http_status`].
 //! - [`http`]: a request builder over the host's HTTP import.
 //! - [`money`]: ISO 4217 exponents and exact decimal conversions.

@@ -1,0 +1,276 @@
+//! Passerelle's benchmarks. Run: `cargo bench -p passerelle --bench passerelle`.
+//!
+//! 1. The cost of the sandbox: the dummy connector's operations on a fresh
+//!    WebAssembly instance (what every real call pays) against the same
+//!    Rust code called natively (the connector crate linked into this
+//!    binary, its host imports served by the SDK's test kit).
+//! 2. The whole server: `POST /v1/payments` latency (sequential) and
+//!    throughput (concurrent) through the HTTP API, the dummy connector and
+//!    the dummy PSP over loopback, on SQLite.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use passerelle::bundled::BUNDLED_PLUGINS;
+use passerelle::egress::Egress;
+use passerelle::runtime::bindings::types as wit;
+use passerelle::runtime::{PluginRuntime, RuntimeLimits};
+use passerelle_connector_dummy::sdk;
+use passerelle_connector_dummy::sdk::Connector as _;
+use passerelle_connector_dummy::Dummy;
+
+const SECRET: &str = "whsec_bench";
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn event_body() -> Vec<u8> {
+    serde_json::json!({
+        "id": "evt_bench", "type": "charge.captured", "created": now_secs() * 1000,
+        "charge": {"id": "ch_bench", "status": "captured", "amount": 1050, "currency": "EUR",
+                   "reference": "order-1", "amount_captured": 1050, "amount_refunded": 0,
+                   "refusal_code": null, "refusal_reason": null, "redirect_url": null, "card_last4": "1111"},
+        "refund": null
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn config() -> Vec<(String, String)> {
+    vec![
+        ("api_key".into(), "sk_bench".into()),
+        ("webhook_secret".into(), SECRET.into()),
+    ]
+}
+
+/// Times `f` over `n` runs after a warm-up; returns the mean per call.
+async fn time_async<F, Fut>(n: u32, mut f: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for _ in 0..n / 10 {
+        f().await;
+    }
+    let start = Instant::now();
+    for _ in 0..n {
+        f().await;
+    }
+    start.elapsed() / n
+}
+
+fn time_sync(n: u32, mut f: impl FnMut()) -> Duration {
+    for _ in 0..n / 10 {
+        f();
+    }
+    let start = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    start.elapsed() / n
+}
+
+fn fmt(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us < 1000.0 {
+        format!("{us:.2} µs")
+    } else {
+        format!("{:.2} ms", us / 1000.0)
+    }
+}
+
+async fn sandbox_cost() {
+    let runtime = PluginRuntime::new(RuntimeLimits::default(), Egress::new().unwrap()).unwrap();
+    let bundled = BUNDLED_PLUGINS.iter().find(|p| p.id == "dummy").unwrap();
+    let compile_start = Instant::now();
+    let plugin = runtime.install(bundled.manifest_toml, bundled.component).await.unwrap();
+    let compile = compile_start.elapsed();
+    let account = wit::Account {
+        id: "acc_bench".into(),
+        environment: wit::Environment::Test,
+        base_url: Some("http://127.0.0.1:9/dummy".into()),
+        config: config(),
+    };
+    let native_account = || sdk::types::Account {
+        id: "acc_bench".into(),
+        environment: sdk::types::Environment::Test,
+        base_url: Some("http://127.0.0.1:9/dummy".into()),
+        config: config(),
+    };
+    let body = event_body();
+    let signature = passerelle_sandbox::dummy::signature_header(SECRET, now_secs(), &body);
+
+    const N: u32 = 3000;
+    let wasm_validate = time_async(N, || {
+        let account = account.clone();
+        let plugin = plugin.clone();
+        let runtime = &runtime;
+        async move {
+            runtime.validate_config(&plugin, account).await.unwrap().unwrap();
+        }
+    })
+    .await;
+    let native_validate = time_sync(N * 10, || {
+        Dummy::validate_config(native_account()).unwrap();
+    });
+
+    let wasm_notification = time_async(N, || {
+        let account = account.clone();
+        let plugin = plugin.clone();
+        let runtime = &runtime;
+        let notification = wit::Notification {
+            method: "POST".into(),
+            uri: "/v1/webhooks/acc_bench".into(),
+            headers: vec![wit::HttpHeader { name: "dummy-signature".into(), value: signature.clone() }],
+            body: body.clone(),
+        };
+        async move {
+            let out = runtime.handle_notification(&plugin, account, notification).await.unwrap().unwrap();
+            assert_eq!(out.events.len(), 1);
+        }
+    })
+    .await;
+    let _host = sdk::testing::MockHost::new();
+    sdk::testing::use_system_clock();
+    let native_notification = time_sync(N * 10, || {
+        let notification = sdk::types::Notification {
+            method: "POST".into(),
+            uri: "/v1/webhooks/acc_bench".into(),
+            headers: vec![sdk::types::HttpHeader { name: "dummy-signature".into(), value: signature.clone() }],
+            body: body.clone(),
+        };
+        let out = Dummy::handle_notification(native_account(), notification).unwrap();
+        assert_eq!(out.events.len(), 1);
+    });
+
+    println!("## Connector call: fresh WebAssembly instance vs native\n");
+    println!("component: dummy, {} KiB, compiled in {}\n", bundled.component.len() / 1024, fmt(compile));
+    println!("| operation | wasm (fresh instance) | native | overhead |");
+    println!("|---|---|---|---|");
+    for (name, wasm, native) in [
+        ("validate-config", wasm_validate, native_validate),
+        ("handle-notification (HMAC + JSON)", wasm_notification, native_notification),
+    ] {
+        println!(
+            "| {name} | {} | {} | +{} |",
+            fmt(wasm),
+            fmt(native),
+            fmt(wasm.saturating_sub(native))
+        );
+    }
+    println!();
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+async fn http_api() {
+    let data_dir = std::env::temp_dir().join(format!("passerelle-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let server = passerelle::server::start(passerelle::server::ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.clone(),
+        database_url: None,
+        public_url: None,
+        master_key: None,
+        demo: true,
+        sandbox_listen: "127.0.0.1:0".parse().unwrap(),
+        workers: 2,
+    })
+    .await
+    .unwrap();
+    let demo = server.demo.clone().unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/payments", demo.base_url);
+    let body = |i: usize| {
+        serde_json::json!({
+            "amount": 1050 + i as u64, "currency": "EUR", "reference": format!("bench-{i}"),
+            "capture_method": "automatic",
+            "payment_method": {"type": "card", "card": {"number": "4111111111111111", "exp_month": 3, "exp_year": 2030, "cvc": "737"}},
+            "return_url": "https://shop.example/done"
+        })
+    };
+    let send = |client: reqwest::Client, url: String, key: String, body: serde_json::Value| async move {
+        let started = Instant::now();
+        let resp = client.post(&url).bearer_auth(&key).json(&body).send().await.unwrap();
+        assert_eq!(resp.status(), 201);
+        let _ = resp.bytes().await;
+        started.elapsed()
+    };
+    // Warm-up.
+    for i in 0..50 {
+        send(client.clone(), url.clone(), demo.secret_key.clone(), body(i)).await;
+    }
+    const SEQUENTIAL: usize = 500;
+    let mut latencies = Vec::with_capacity(SEQUENTIAL);
+    for i in 0..SEQUENTIAL {
+        latencies.push(send(client.clone(), url.clone(), demo.secret_key.clone(), body(i)).await);
+    }
+    latencies.sort();
+
+    const CONCURRENCY: usize = 32;
+    const TOTAL: usize = 2000;
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let (client, url, key, next) = (client.clone(), url.clone(), demo.secret_key.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= TOTAL {
+                    break mine;
+                }
+                mine.push(send(client.clone(), url.clone(), key.clone(), body(i)).await);
+            }
+        }));
+    }
+    let mut concurrent = Vec::new();
+    for t in tasks {
+        concurrent.extend(t.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    concurrent.sort();
+
+    println!("## POST /v1/payments (card authorized and captured, SQLite, dummy PSP on loopback)\n");
+    println!("| load | requests | p50 | p99 | throughput |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| sequential | {SEQUENTIAL} | {} | {} | {:.0} req/s |",
+        fmt(percentile(&latencies, 0.50)),
+        fmt(percentile(&latencies, 0.99)),
+        SEQUENTIAL as f64 / latencies.iter().sum::<Duration>().as_secs_f64()
+    );
+    println!(
+        "| {CONCURRENCY} concurrent | {TOTAL} | {} | {} | {:.0} req/s |",
+        fmt(percentile(&concurrent, 0.50)),
+        fmt(percentile(&concurrent, 0.99)),
+        TOTAL as f64 / elapsed.as_secs_f64()
+    );
+    println!();
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+fn main() {
+    // `cargo test --benches` runs this with `--bench`-less args; keep it quick then.
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        sandbox_cost().await;
+        http_api().await;
+    });
+}
