@@ -1,11 +1,16 @@
 //! Builds every connector under `plugins/` into a WebAssembly component and
 //! lists them in `$OUT_DIR/bundled_plugins.rs` (included by `src/bundled.rs`).
 //!
-//! A plugin is a direct subdirectory of `plugins/` holding a `manifest.toml`;
-//! its `Cargo.toml` names the crate (a `cdylib`). The `plugins/` workspace is
-//! built with a nested cargo for `wasm32-unknown-unknown`, into its own
-//! target directory (`target/wasm-plugins`), with the outer build's
-//! environment removed so nothing of the host's build leaks in.
+//! A plugin is a direct subdirectory of `plugins/` or `plugins/test-plugins/`
+//! holding a `manifest.toml`; its `Cargo.toml` names the crate (a `cdylib`).
+//! A manifest with `test_only = true` (required under `test-plugins/`) is a
+//! plugin for the host's own tests: it is listed in `$OUT_DIR/test_plugins.rs`
+//! (`bundled::test_plugins`), never in the connectors the server ships.
+//!
+//! The `plugins/` workspace is built with a nested cargo for
+//! `wasm32-unknown-unknown`, into its own target directory
+//! (`target/wasm-plugins`), with the outer build's environment removed so
+//! nothing of the host's build leaks in.
 //!
 //! Toolchain, first that applies:
 //! 1. `PASSERELLE_WASM_CARGO=/path/to/cargo`: that cargo, used as is (its
@@ -28,6 +33,10 @@ use std::process::{exit, Command};
 
 const TARGET: &str = "wasm32-unknown-unknown";
 
+/// The generated lists: (file in `$OUT_DIR`, name of the static).
+const BUNDLE_LIST: (&str, &str) = ("bundled_plugins.rs", "BUNDLED_PLUGINS");
+const TEST_LIST: (&str, &str) = ("test_plugins.rs", "TEST_PLUGINS");
+
 /// Environment variables the build script reads (cargo reruns it when they change).
 const ENV_INPUTS: &[&str] = &["PASSERELLE_WASM_CARGO", "PASSERELLE_SKIP_PLUGINS"];
 
@@ -35,6 +44,7 @@ struct Plugin {
     id: String,
     manifest: PathBuf,
     package: String,
+    test_only: bool,
 }
 
 fn main() {
@@ -55,18 +65,39 @@ fn main() {
 
     if env::var_os("PASSERELLE_SKIP_PLUGINS").is_some_and(|v| !v.is_empty() && v != "0") {
         println!("cargo:warning=PASSERELLE_SKIP_PLUGINS is set: no connector is bundled");
-        write_bundle_list(&out_dir, &[]);
+        write_bundle_list(&out_dir, BUNDLE_LIST, &[]);
+        write_bundle_list(&out_dir, TEST_LIST, &[]);
         return;
     }
 
-    let plugins = find_plugins(&plugins_dir);
+    let mut plugins = find_plugins(&plugins_dir);
+    let test_dir = plugins_dir.join("test-plugins");
+    if test_dir.is_dir() {
+        for plugin in find_plugins(&test_dir) {
+            if !plugin.test_only {
+                fail(&format!(
+                    "{}: a plugin under plugins/test-plugins/ must say `test_only = true`",
+                    plugin.manifest.display()
+                ));
+            }
+            if let Some(other) = plugins.iter().find(|p| p.id == plugin.id) {
+                fail(&format!(
+                    "two plugins have the id {:?} ({} and {})",
+                    plugin.id,
+                    other.manifest.display(),
+                    plugin.manifest.display()
+                ));
+            }
+            plugins.push(plugin);
+        }
+    }
     let wasm_target_dir = workspace.join("target").join("wasm-plugins");
     build_plugins(&plugins_dir, &wasm_target_dir, &plugins);
 
     let components_dir = out_dir.join("plugins");
     std::fs::create_dir_all(&components_dir)
         .unwrap_or_else(|e| fail(&format!("creating {}: {e}", components_dir.display())));
-    let mut bundled = Vec::new();
+    let mut built = Vec::new();
     for plugin in &plugins {
         let core_path = wasm_target_dir
             .join(TARGET)
@@ -88,17 +119,20 @@ fn main() {
         let component_path = components_dir.join(format!("{}.wasm", plugin.id));
         std::fs::write(&component_path, component)
             .unwrap_or_else(|e| fail(&format!("writing {}: {e}", component_path.display())));
-        bundled.push((plugin, component_path));
+        built.push((plugin, component_path));
     }
-    let entries: Vec<(&str, &Path, &Path)> = bundled
-        .iter()
-        .map(|(p, c)| (p.id.as_str(), p.manifest.as_path(), c.as_path()))
-        .collect();
-    write_bundle_list(&out_dir, &entries);
+    for (list, test_only) in [(BUNDLE_LIST, false), (TEST_LIST, true)] {
+        let entries: Vec<(&str, &Path, &Path)> = built
+            .iter()
+            .filter(|(p, _)| p.test_only == test_only)
+            .map(|(p, c)| (p.id.as_str(), p.manifest.as_path(), c.as_path()))
+            .collect();
+        write_bundle_list(&out_dir, list, &entries);
+    }
 }
 
-/// The plugins, sorted by id: every direct subdirectory of `plugins/` with a
-/// `manifest.toml` (the SDK has none).
+/// The plugins, sorted by id: every direct subdirectory of `plugins_dir` with
+/// a `manifest.toml` (the SDK has none).
 fn find_plugins(plugins_dir: &Path) -> Vec<Plugin> {
     let entries = std::fs::read_dir(plugins_dir)
         .unwrap_or_else(|e| fail(&format!("reading {}: {e}", plugins_dir.display())));
@@ -111,7 +145,14 @@ fn find_plugins(plugins_dir: &Path) -> Vec<Plugin> {
         if !dir.is_dir() || !manifest.is_file() {
             continue;
         }
-        let id = read_toml(&manifest)
+        let table = read_toml(&manifest);
+        let test_only = match table.get("test_only") {
+            None => false,
+            Some(v) => v.as_bool().unwrap_or_else(|| {
+                fail(&format!("{}: `test_only` must be a boolean", manifest.display()))
+            }),
+        };
+        let id = table
             .get("id")
             .and_then(|v| v.as_str())
             .map(str::to_string)
@@ -137,6 +178,7 @@ fn find_plugins(plugins_dir: &Path) -> Vec<Plugin> {
             id: id.clone(),
             manifest: manifest.canonicalize().unwrap_or(manifest),
             package,
+            test_only,
         };
         if let Some(other) = by_id.insert(id.clone(), plugin) {
             fail(&format!(
@@ -344,8 +386,12 @@ fn encode_component(core: &[u8]) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("{e:#}"))
 }
 
-fn write_bundle_list(out_dir: &Path, plugins: &[(&str, &Path, &Path)]) {
-    let mut code = String::from("pub static BUNDLED_PLUGINS: &[BundledPlugin] = &[\n");
+fn write_bundle_list(
+    out_dir: &Path,
+    (file, name): (&str, &str),
+    plugins: &[(&str, &Path, &Path)],
+) {
+    let mut code = format!("pub static {name}: &[BundledPlugin] = &[\n");
     for (id, manifest, component) in plugins {
         // `{:?}` of a str is a valid Rust string literal, escapes included.
         let _ = writeln!(
@@ -356,7 +402,7 @@ fn write_bundle_list(out_dir: &Path, plugins: &[(&str, &Path, &Path)]) {
         );
     }
     code.push_str("];\n");
-    let path = out_dir.join("bundled_plugins.rs");
+    let path = out_dir.join(file);
     std::fs::write(&path, code)
         .unwrap_or_else(|e| fail(&format!("writing {}: {e}", path.display())));
 }

@@ -4,7 +4,8 @@
 # everything is already there.
 #
 # In order of preference:
-#   1. rustup's wasm32-unknown-unknown target (what most developers have);
+#   1. rustup's wasm32-unknown-unknown target (what most developers have),
+#      or Debian's recipe below when it is already installed;
 #   2. `rustup target add wasm32-unknown-unknown` (bounded: it may have no
 #      network to reach rustup's servers);
 #   3. Debian's rustc-web, cargo-web and rust-web-src (apt, as root): host/build.rs
@@ -40,6 +41,11 @@ linker_available() {
 }
 
 if rustup_has_target; then
+    exit 0
+fi
+
+# Already set up for the Debian recipe: do not spend time asking rustup.
+if debian_ready && linker_available; then
     exit 0
 fi
 

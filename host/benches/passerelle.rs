@@ -87,7 +87,10 @@ async fn sandbox_cost() {
     let runtime = PluginRuntime::new(RuntimeLimits::default(), Egress::new().unwrap()).unwrap();
     let bundled = BUNDLED_PLUGINS.iter().find(|p| p.id == "dummy").unwrap();
     let compile_start = Instant::now();
-    let plugin = runtime.install(bundled.manifest_toml, bundled.component).await.unwrap();
+    let plugin = runtime
+        .install(bundled.manifest_toml, bundled.component)
+        .await
+        .unwrap();
     let compile = compile_start.elapsed();
     let account = wit::Account {
         id: "acc_bench".into(),
@@ -110,7 +113,11 @@ async fn sandbox_cost() {
         let plugin = plugin.clone();
         let runtime = &runtime;
         async move {
-            runtime.validate_config(&plugin, account).await.unwrap().unwrap();
+            runtime
+                .validate_config(&plugin, account)
+                .await
+                .unwrap()
+                .unwrap();
         }
     })
     .await;
@@ -125,11 +132,18 @@ async fn sandbox_cost() {
         let notification = wit::Notification {
             method: "POST".into(),
             uri: "/v1/webhooks/acc_bench".into(),
-            headers: vec![wit::HttpHeader { name: "dummy-signature".into(), value: signature.clone() }],
+            headers: vec![wit::HttpHeader {
+                name: "dummy-signature".into(),
+                value: signature.clone(),
+            }],
             body: body.clone(),
         };
         async move {
-            let out = runtime.handle_notification(&plugin, account, notification).await.unwrap().unwrap();
+            let out = runtime
+                .handle_notification(&plugin, account, notification)
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(out.events.len(), 1);
         }
     })
@@ -140,7 +154,10 @@ async fn sandbox_cost() {
         let notification = sdk::types::Notification {
             method: "POST".into(),
             uri: "/v1/webhooks/acc_bench".into(),
-            headers: vec![sdk::types::HttpHeader { name: "dummy-signature".into(), value: signature.clone() }],
+            headers: vec![sdk::types::HttpHeader {
+                name: "dummy-signature".into(),
+                value: signature.clone(),
+            }],
             body: body.clone(),
         };
         let out = Dummy::handle_notification(native_account(), notification).unwrap();
@@ -148,12 +165,20 @@ async fn sandbox_cost() {
     });
 
     println!("## Connector call: fresh WebAssembly instance vs native\n");
-    println!("component: dummy, {} KiB, compiled in {}\n", bundled.component.len() / 1024, fmt(compile));
+    println!(
+        "component: dummy, {} KiB, compiled in {}\n",
+        bundled.component.len() / 1024,
+        fmt(compile)
+    );
     println!("| operation | wasm (fresh instance) | native | overhead |");
     println!("|---|---|---|---|");
     for (name, wasm, native) in [
         ("validate-config", wasm_validate, native_validate),
-        ("handle-notification (HMAC + JSON)", wasm_notification, native_notification),
+        (
+            "handle-notification (HMAC + JSON)",
+            wasm_notification,
+            native_notification,
+        ),
     ] {
         println!(
             "| {name} | {} | {} | +{} |",
@@ -198,19 +223,39 @@ async fn http_api() {
     };
     let send = |client: reqwest::Client, url: String, key: String, body: serde_json::Value| async move {
         let started = Instant::now();
-        let resp = client.post(&url).bearer_auth(&key).json(&body).send().await.unwrap();
+        let resp = client
+            .post(&url)
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 201);
         let _ = resp.bytes().await;
         started.elapsed()
     };
     // Warm-up.
     for i in 0..50 {
-        send(client.clone(), url.clone(), demo.secret_key.clone(), body(i)).await;
+        send(
+            client.clone(),
+            url.clone(),
+            demo.secret_key.clone(),
+            body(i),
+        )
+        .await;
     }
     const SEQUENTIAL: usize = 500;
     let mut latencies = Vec::with_capacity(SEQUENTIAL);
     for i in 0..SEQUENTIAL {
-        latencies.push(send(client.clone(), url.clone(), demo.secret_key.clone(), body(i)).await);
+        latencies.push(
+            send(
+                client.clone(),
+                url.clone(),
+                demo.secret_key.clone(),
+                body(i),
+            )
+            .await,
+        );
     }
     latencies.sort();
 
@@ -220,7 +265,12 @@ async fn http_api() {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..CONCURRENCY {
-        let (client, url, key, next) = (client.clone(), url.clone(), demo.secret_key.clone(), next.clone());
+        let (client, url, key, next) = (
+            client.clone(),
+            url.clone(),
+            demo.secret_key.clone(),
+            next.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
@@ -239,7 +289,9 @@ async fn http_api() {
     let elapsed = started.elapsed();
     concurrent.sort();
 
-    println!("## POST /v1/payments (card authorized and captured, SQLite, dummy PSP on loopback)\n");
+    println!(
+        "## POST /v1/payments (card authorized and captured, SQLite, dummy PSP on loopback)\n"
+    );
     println!("| load | requests | p50 | p99 | throughput |");
     println!("|---|---|---|---|---|");
     println!(

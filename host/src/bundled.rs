@@ -9,3 +9,14 @@ pub struct BundledPlugin {
 }
 
 include!(concat!(env!("OUT_DIR"), "/bundled_plugins.rs"));
+
+/// Plugins made for the host's own tests (`plugins/test-plugins/`, manifests
+/// with `test_only = true`), such as `hostile`, which misbehaves on purpose.
+/// Never installed by the server: only tests refer to this list, so the
+/// linker leaves it out of the binary.
+#[doc(hidden)]
+pub mod test_plugins {
+    use super::BundledPlugin;
+
+    include!(concat!(env!("OUT_DIR"), "/test_plugins.rs"));
+}

@@ -174,7 +174,10 @@ mod tests {
     #[test]
     fn formats_times() {
         assert_eq!(format_unix_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_unix_ms(1_795_787_776_123), "2026-11-27T13:56:16.123Z");
+        assert_eq!(
+            format_unix_ms(1_795_787_776_123),
+            "2026-11-27T13:56:16.123Z"
+        );
         assert_eq!(format_unix_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 

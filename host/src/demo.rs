@@ -11,7 +11,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{hash_api_key, key_prefix, new_api_key, new_id, now_rfc3339, write_private, SecretBox};
+use crate::crypto::{
+    hash_api_key, key_prefix, new_api_key, new_id, now_rfc3339, write_private, SecretBox,
+};
 use crate::store::models::{ApiKeyRecord, ConnectorAccountRecord, MerchantRecord};
 use crate::store::Store;
 
@@ -74,14 +76,29 @@ pub async fn set_up(
     let previous: Option<DemoInfo> = std::fs::read(&path)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-    let secret_key = reuse_or_create_key(store, previous.as_ref().map(|p| p.secret_key.as_str()), "secret", "sk_test").await?;
-    let admin_key = reuse_or_create_key(store, previous.as_ref().map(|p| p.admin_key.as_str()), "admin", "ak").await?;
+    let secret_key = reuse_or_create_key(
+        store,
+        previous.as_ref().map(|p| p.secret_key.as_str()),
+        "secret",
+        "sk_test",
+    )
+    .await?;
+    let admin_key = reuse_or_create_key(
+        store,
+        previous.as_ref().map(|p| p.admin_key.as_str()),
+        "admin",
+        "ak",
+    )
+    .await?;
 
     let dummy_base = sandbox.dummy_base_url();
     let dummy_config = passerelle_sandbox::DummyConfig::default();
     let mut credentials = BTreeMap::new();
     credentials.insert("api_key".to_string(), dummy_config.api_key.clone());
-    credentials.insert("webhook_secret".to_string(), dummy_config.webhook_secret.clone());
+    credentials.insert(
+        "webhook_secret".to_string(),
+        dummy_config.webhook_secret.clone(),
+    );
     let account = ConnectorAccountRecord {
         id: "acc_demo_dummy".into(),
         merchant_id: DEMO_MERCHANT_ID.into(),

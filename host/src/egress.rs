@@ -55,10 +55,16 @@ impl EgressPolicy {
                             host: host.to_string(),
                             port: Some(p),
                         },
-                        Err(_) => HostRule::Exact { host: h, port: None },
+                        Err(_) => HostRule::Exact {
+                            host: h,
+                            port: None,
+                        },
                     }
                 } else {
-                    HostRule::Exact { host: h, port: None }
+                    HostRule::Exact {
+                        host: h,
+                        port: None,
+                    }
                 }
             })
             .collect();
@@ -84,9 +90,7 @@ impl EgressPolicy {
         };
         let https = url.scheme() == "https";
         self.rules.iter().any(|rule| match rule {
-            HostRule::Exact { host: h, port: p } => {
-                https && *h == host && port == p.unwrap_or(443)
-            }
+            HostRule::Exact { host: h, port: p } => https && *h == host && port == p.unwrap_or(443),
             HostRule::Suffix(domain) => {
                 https && port == 443 && host.ends_with(&format!(".{domain}"))
             }

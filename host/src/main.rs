@@ -7,10 +7,19 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "passerelle", version, about = "Payment plugin host: storefront checkouts to sandboxed WebAssembly PSP connectors")]
+#[command(
+    name = "passerelle",
+    version,
+    about = "Payment plugin host: storefront checkouts to sandboxed WebAssembly PSP connectors"
+)]
 struct Cli {
     /// Log format: `text` or `json`.
-    #[arg(long, global = true, env = "PASSERELLE_LOG_FORMAT", default_value = "text")]
+    #[arg(
+        long,
+        global = true,
+        env = "PASSERELLE_LOG_FORMAT",
+        default_value = "text"
+    )]
     log_format: String,
     #[command(subcommand)]
     command: Command,
@@ -53,7 +62,9 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_env("PASSERELLE_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,passerelle::http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if cli.log_format == "json" {
         builder.json().init();
     } else {
@@ -78,7 +89,8 @@ async fn main() -> std::process::ExitCode {
                 master_key,
                 demo,
                 sandbox_listen,
-                workers: workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+                workers: workers
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
             };
             let server = match passerelle::server::start(options).await {
                 Ok(server) => server,
@@ -91,7 +103,10 @@ async fn main() -> std::process::ExitCode {
             if let Some(demo) = &server.demo {
                 println!("Passerelle demo is running at {}", demo.base_url);
                 // Keys stay out of the terminal and the logs: demo.json (mode 0600) has them.
-                println!("  API keys, connector accounts and test cards: {}", demo.path.display());
+                println!(
+                    "  API keys, connector accounts and test cards: {}",
+                    demo.path.display()
+                );
             }
             if let Err(error) = server.wait().await {
                 eprintln!("passerelle: {error}");

@@ -86,7 +86,7 @@ fn luhn_valid(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Whether a card number is well formed: 12 to 19 digits passing Luhn.
@@ -128,7 +128,10 @@ mod tests {
 
     #[test]
     fn cleans_external_text() {
-        assert_eq!(clean_external_text("a\u{0}b\u{7}c\nd 4111111111111111", 100), "abc\nd [card number masked]");
+        assert_eq!(
+            clean_external_text("a\u{0}b\u{7}c\nd 4111111111111111", 100),
+            "abc\nd [card number masked]"
+        );
         assert_eq!(clean_external_text("abcdef", 3), "abc");
     }
 

@@ -78,7 +78,10 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
     std::fs::create_dir_all(&options.data_dir)
         .map_err(|e| StartError::DataDir(options.data_dir.clone(), e))?;
     let database_url = options.database_url.clone().unwrap_or_else(|| {
-        format!("sqlite://{}", options.data_dir.join("passerelle.db").display())
+        format!(
+            "sqlite://{}",
+            options.data_dir.join("passerelle.db").display()
+        )
     });
     let store = Store::connect(&database_url).await?;
     let secrets = match &options.master_key {
@@ -86,9 +89,14 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
         None => SecretBox::load_or_create(&options.data_dir.join("master.key"))?,
     };
 
-    let runtime = Arc::new(PluginRuntime::new(RuntimeLimits::default(), Egress::new()?)?);
+    let runtime = Arc::new(PluginRuntime::new(
+        RuntimeLimits::default(),
+        Egress::new()?,
+    )?);
     for plugin in BUNDLED_PLUGINS {
-        runtime.install(plugin.manifest_toml, plugin.component).await?;
+        runtime
+            .install(plugin.manifest_toml, plugin.component)
+            .await?;
     }
 
     let listener = std::net::TcpListener::bind(options.listen)
@@ -103,7 +111,12 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
         .trim_end_matches('/')
         .to_string();
 
-    let payments = Arc::new(Payments::new(store.clone(), runtime.clone(), secrets.clone(), base_url.clone()));
+    let payments = Arc::new(Payments::new(
+        store.clone(),
+        runtime.clone(),
+        secrets.clone(),
+        base_url.clone(),
+    ));
 
     let (sandbox, demo) = if options.demo {
         let sandbox = passerelle_sandbox::Sandbox::start(passerelle_sandbox::SandboxConfig {
@@ -120,10 +133,7 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
         (None, None)
     };
 
-    let state = web::Data::new(AppState {
-        payments,
-        runtime,
-    });
+    let state = web::Data::new(AppState { payments, runtime });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

@@ -21,13 +21,19 @@ fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
     let header = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("missing Authorization header: use `Authorization: Bearer <secret key>`"))?;
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "missing Authorization header: use `Authorization: Bearer <secret key>`",
+            )
+        })?;
     let value = header
         .to_str()
         .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
     let key = value
         .strip_prefix("Bearer ")
-        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <secret key>`"))?
+        .ok_or_else(|| {
+            ApiError::unauthorized("the Authorization header must be `Bearer <secret key>`")
+        })?
         .trim();
     if key.is_empty() || key.len() > 256 {
         return Err(ApiError::unauthorized("invalid API key"));

@@ -15,7 +15,12 @@ pub async fn read_body(mut payload: web::Payload) -> Result<web::Bytes, ApiError
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", "body_unreadable", e.to_string())
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "body_unreadable",
+                e.to_string(),
+            )
         })?;
         if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(ApiError::new(
@@ -64,14 +69,22 @@ pub fn typed<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiErro
 }
 
 fn field_error(path: &str, message: &str) -> ApiError {
-    let prefix = if path == "." { String::new() } else { format!("{path}.") };
+    let prefix = if path == "." {
+        String::new()
+    } else {
+        format!("{path}.")
+    };
     // serde says "missing field `amount`" at the parent's path.
     if let Some(field) = between(message, "missing field `", "`") {
         return ApiError::missing(format!("{prefix}{field}"));
     }
     if let Some(field) = between(message, "unknown field `", "`") {
         // serde reports an unknown field at its own path.
-        let param = if path.ends_with(field) { path.to_string() } else { format!("{prefix}{field}") };
+        let param = if path.ends_with(field) {
+            path.to_string()
+        } else {
+            format!("{prefix}{field}")
+        };
         return ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
@@ -80,7 +93,11 @@ fn field_error(path: &str, message: &str) -> ApiError {
         )
         .with_param(param);
     }
-    let param = if path == "." { "body".to_string() } else { path.to_string() };
+    let param = if path == "." {
+        "body".to_string()
+    } else {
+        path.to_string()
+    };
     // Never echo the offending value: it may be a card number.
     let message = match message.find(", expected") {
         _ if param.ends_with("amount") => format!(
@@ -124,14 +141,20 @@ mod tests {
         assert_eq!(e.code, "parameter_missing");
         let e = typed::<Outer>(serde_json::json!({"amount": 1, "card": {}})).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("card.number"));
-        let e = typed::<Outer>(serde_json::json!({"amount": 10.5, "card": {"number": "1"}})).unwrap_err();
+        let e = typed::<Outer>(serde_json::json!({"amount": 10.5, "card": {"number": "1"}}))
+            .unwrap_err();
         assert_eq!(e.param.as_deref(), Some("amount"));
-        let e = typed::<Outer>(serde_json::json!({"amount": -3, "card": {"number": "1"}})).unwrap_err();
+        let e =
+            typed::<Outer>(serde_json::json!({"amount": -3, "card": {"number": "1"}})).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("amount"));
-        let e = typed::<Outer>(serde_json::json!({"amount": 1, "card": {"number": 4111111111111111u64}})).unwrap_err();
+        let e = typed::<Outer>(
+            serde_json::json!({"amount": 1, "card": {"number": 4111111111111111u64}}),
+        )
+        .unwrap_err();
         assert_eq!(e.param.as_deref(), Some("card.number"));
         assert!(!e.message.contains("4111111111111111"), "{}", e.message);
-        let e = typed::<Outer>(serde_json::json!({"amount": 1, "card": {"number": "1"}, "x": 1})).unwrap_err();
+        let e = typed::<Outer>(serde_json::json!({"amount": 1, "card": {"number": "1"}, "x": 1}))
+            .unwrap_err();
         assert_eq!(e.param.as_deref(), Some("x"));
     }
 

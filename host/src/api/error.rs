@@ -19,7 +19,12 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, kind: &'static str, code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        kind: &'static str,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             kind,
@@ -36,8 +41,13 @@ impl ApiError {
 
     /// A bad field in the request.
     pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", "parameter_invalid", message)
-            .with_param(param)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "parameter_invalid",
+            message,
+        )
+        .with_param(param)
     }
 
     pub fn missing(param: impl Into<String>) -> Self {
@@ -62,7 +72,12 @@ impl ApiError {
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "authentication_error", "invalid_api_key", message)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid_api_key",
+            message,
+        )
     }
 
     pub fn internal() -> Self {
@@ -104,9 +119,12 @@ impl From<PaymentError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "invalid_request_error", code, message)
             }
             E::Invalid { param, message } => ApiError::invalid(param, message),
-            E::Declined { code, message } => {
-                ApiError::new(StatusCode::PAYMENT_REQUIRED, "connector_error", code, message)
-            }
+            E::Declined { code, message } => ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "connector_error",
+                code,
+                message,
+            ),
             E::ConnectorUnavailable { message } => ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "connector_error",

@@ -31,7 +31,12 @@ pub fn key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     };
     let key = value
         .to_str()
-        .map_err(|_| ApiError::invalid("Idempotency-Key", "the Idempotency-Key header must be printable ASCII"))?
+        .map_err(|_| {
+            ApiError::invalid(
+                "Idempotency-Key",
+                "the Idempotency-Key header must be printable ASCII",
+            )
+        })?
         .trim();
     if key.is_empty() || key.len() > MAX_KEY_LEN {
         return Err(ApiError::invalid(
@@ -114,7 +119,13 @@ where
                 store.delete_idempotent(merchant_id, &key).await
             } else {
                 store
-                    .finish_idempotent(merchant_id, &key, i32::from(status.as_u16()), body.to_string(), now_rfc3339())
+                    .finish_idempotent(
+                        merchant_id,
+                        &key,
+                        i32::from(status.as_u16()),
+                        body.to_string(),
+                        now_rfc3339(),
+                    )
                     .await
             };
             if let Err(e) = stored {
@@ -133,12 +144,15 @@ async fn replay(
     mut record: IdempotencyRecord,
 ) -> HttpResponse {
     if record.request_hash != fingerprint {
-        return actix_web::ResponseError::error_response(&ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_error",
-            "idempotency_key_reused",
-            "this Idempotency-Key was used with a different request",
-        ).with_param("Idempotency-Key"));
+        return actix_web::ResponseError::error_response(
+            &ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_error",
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with a different request",
+            )
+            .with_param("Idempotency-Key"),
+        );
     }
     let deadline = tokio::time::Instant::now() + WAIT_FOR_FIRST;
     while record.state != "done" {

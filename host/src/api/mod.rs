@@ -7,8 +7,8 @@ pub mod error;
 mod idempotency;
 mod payments;
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -35,8 +35,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/payments/{id}/capture", web::post().to(payments::capture))
                 .route("/payments/{id}/cancel", web::post().to(payments::cancel))
                 .route("/payments/{id}/sync", web::post().to(payments::sync))
-                .route("/payments/{id}/refunds", web::post().to(payments::create_refund))
-                .route("/payments/{id}/refunds", web::get().to(payments::list_refunds))
+                .route(
+                    "/payments/{id}/refunds",
+                    web::post().to(payments::create_refund),
+                )
+                .route(
+                    "/payments/{id}/refunds",
+                    web::get().to(payments::list_refunds),
+                )
                 .route("/payments/{id}/return", web::get().to(shopper_return))
                 .route("/payments/{id}/return", web::post().to(shopper_return))
                 .route("/webhooks/{account}", web::post().to(webhook))
@@ -56,7 +62,12 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
 
 async fn health(state: web::Data<AppState>) -> HttpResponse {
     let database = state.payments.store().ping().await.is_ok();
-    let plugins: Vec<_> = state.runtime.list().iter().map(|p| p.id().to_string()).collect();
+    let plugins: Vec<_> = state
+        .runtime
+        .list()
+        .iter()
+        .map(|p| p.id().to_string())
+        .collect();
     let body = serde_json::json!({
         "status": if database { "ok" } else { "degraded" },
         "database": if database { "ok" } else { "unreachable" },
@@ -80,9 +91,10 @@ async fn shopper_return(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let mut params: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
-        .into_owned()
-        .collect();
+    let mut params: Vec<(String, String)> =
+        url::form_urlencoded::parse(req.query_string().as_bytes())
+            .into_owned()
+            .collect();
     if req.method() == actix_web::http::Method::POST {
         let body = body::read_body(payload).await?;
         params.extend(url::form_urlencoded::parse(&body).into_owned());
@@ -121,16 +133,27 @@ async fn webhook(
         body: body.to_vec(),
     };
     match state.payments.notification(&path, notification).await? {
-        NotificationAnswer::Accepted { status, content_type, body } => {
+        NotificationAnswer::Accepted {
+            status,
+            content_type,
+            body,
+        } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            Ok(HttpResponse::build(status).content_type(content_type).body(body))
+            Ok(HttpResponse::build(status)
+                .content_type(content_type)
+                .body(body))
         }
         NotificationAnswer::Rejected(error) => {
             let (status, code) = match error.kind {
                 wit::ErrorKind::InvalidSignature => (StatusCode::UNAUTHORIZED, "signature_invalid"),
                 _ => (StatusCode::BAD_REQUEST, "notification_invalid"),
             };
-            Err(ApiError::new(status, "invalid_request_error", code, error.message))
+            Err(ApiError::new(
+                status,
+                "invalid_request_error",
+                code,
+                error.message,
+            ))
         }
     }
 }

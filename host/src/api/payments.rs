@@ -100,12 +100,19 @@ struct EmptyBody {}
 
 fn check_len(param: &str, value: &str, max: usize) -> Result<(), ApiError> {
     if value.is_empty() || value.chars().count() > max {
-        return Err(ApiError::invalid(param, format!("{param} must be 1 to {max} characters")));
+        return Err(ApiError::invalid(
+            param,
+            format!("{param} must be 1 to {max} characters"),
+        ));
     }
     Ok(())
 }
 
-fn validate_create(merchant_id: String, body: CreateBody, idempotency_key: Option<String>) -> Result<CreatePayment, ApiError> {
+fn validate_create(
+    merchant_id: String,
+    body: CreateBody,
+    idempotency_key: Option<String>,
+) -> Result<CreatePayment, ApiError> {
     if body.amount == 0 || body.amount > MAX_AMOUNT {
         return Err(ApiError::invalid(
             "amount",
@@ -113,39 +120,70 @@ fn validate_create(merchant_id: String, body: CreateBody, idempotency_key: Optio
         ));
     }
     let code = body.currency.to_ascii_uppercase();
-    let currency = money::currency(&code)
-        .ok_or_else(|| ApiError::invalid("currency", format!("{:?} is not an ISO 4217 currency code", body.currency)))?;
+    let currency = money::currency(&code).ok_or_else(|| {
+        ApiError::invalid(
+            "currency",
+            format!("{:?} is not an ISO 4217 currency code", body.currency),
+        )
+    })?;
     check_len("reference", &body.reference, 128)?;
     let return_url = url::Url::parse(&body.return_url)
         .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && body.return_url.len() <= 2048)
-        .ok_or_else(|| ApiError::invalid("return_url", "return_url must be an absolute http(s) URL"))?;
+        .filter(|u| {
+            matches!(u.scheme(), "http" | "https")
+                && u.host_str().is_some()
+                && body.return_url.len() <= 2048
+        })
+        .ok_or_else(|| {
+            ApiError::invalid("return_url", "return_url must be an absolute http(s) URL")
+        })?;
     if let Some(c) = &body.connector {
         check_len("connector", c, 64)?;
     }
     if body.metadata.len() > 50 {
-        return Err(ApiError::invalid("metadata", "metadata holds at most 50 keys"));
+        return Err(ApiError::invalid(
+            "metadata",
+            "metadata holds at most 50 keys",
+        ));
     }
     for (k, v) in &body.metadata {
         if k.is_empty() || k.len() > 40 || v.len() > 500 {
-            return Err(ApiError::invalid(format!("metadata.{k}"), "metadata keys are 1 to 40 characters and values at most 500"));
+            return Err(ApiError::invalid(
+                format!("metadata.{k}"),
+                "metadata keys are 1 to 40 characters and values at most 500",
+            ));
         }
     }
     let payment_method = match body.payment_method.kind.as_str() {
         "card" => {
-            let card = body.payment_method.card.ok_or_else(|| ApiError::missing("payment_method.card"))?;
+            let card = body
+                .payment_method
+                .card
+                .ok_or_else(|| ApiError::missing("payment_method.card"))?;
             if !is_valid_card_number(&card.number) {
-                return Err(ApiError::invalid("payment_method.card.number", "the card number is invalid (12 to 19 digits passing the Luhn check)"));
+                return Err(ApiError::invalid(
+                    "payment_method.card.number",
+                    "the card number is invalid (12 to 19 digits passing the Luhn check)",
+                ));
             }
             if !(1..=12).contains(&card.exp_month) {
-                return Err(ApiError::invalid("payment_method.card.exp_month", "exp_month must be 1 to 12"));
+                return Err(ApiError::invalid(
+                    "payment_method.card.exp_month",
+                    "exp_month must be 1 to 12",
+                ));
             }
             if !(2000..=2099).contains(&card.exp_year) {
-                return Err(ApiError::invalid("payment_method.card.exp_year", "exp_year must be a four-digit year"));
+                return Err(ApiError::invalid(
+                    "payment_method.card.exp_year",
+                    "exp_year must be a four-digit year",
+                ));
             }
             if let Some(cvc) = &card.cvc {
                 if !(3..=4).contains(&cvc.len()) || !cvc.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(ApiError::invalid("payment_method.card.cvc", "cvc must be 3 or 4 digits"));
+                    return Err(ApiError::invalid(
+                        "payment_method.card.cvc",
+                        "cvc must be 3 or 4 digits",
+                    ));
                 }
             }
             if let Some(name) = &card.holder_name {
@@ -162,11 +200,17 @@ fn validate_create(merchant_id: String, body: CreateBody, idempotency_key: Optio
         other => {
             check_len("payment_method.type", other, 40)?;
             if body.payment_method.card.is_some() {
-                return Err(ApiError::invalid("payment_method.card", "card details go with type \"card\" only"));
+                return Err(ApiError::invalid(
+                    "payment_method.card",
+                    "card details go with type \"card\" only",
+                ));
             }
             PaymentMethodInput::Other {
                 kind: other.to_string(),
-                details: body.payment_method.details.unwrap_or(serde_json::Value::Object(Default::default())),
+                details: body
+                    .payment_method
+                    .details
+                    .unwrap_or(serde_json::Value::Object(Default::default())),
             }
         }
     };
@@ -192,7 +236,10 @@ fn validate_create(merchant_id: String, body: CreateBody, idempotency_key: Optio
     })
 }
 
-fn answer<T: serde::Serialize>(status: StatusCode, result: Result<T, PaymentError>) -> (idempotency::Answer, bool) {
+fn answer<T: serde::Serialize>(
+    status: StatusCode,
+    result: Result<T, PaymentError>,
+) -> (idempotency::Answer, bool) {
     match result {
         Ok(value) => match serde_json::to_value(value) {
             Ok(v) => (Ok((status, v)), false),
@@ -205,47 +252,100 @@ fn answer<T: serde::Serialize>(status: StatusCode, result: Result<T, PaymentErro
     }
 }
 
-pub async fn create(state: web::Data<AppState>, merchant: Merchant, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    merchant: Merchant,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let key = idempotency::key(&req)?;
     let value = parse_object(&read_body(payload).await?)?;
     let fingerprint = idempotency::fingerprint(&req, &value);
-    let request = validate_create(merchant.id.clone(), typed::<CreateBody>(value)?, key.clone())?;
+    let request = validate_create(
+        merchant.id.clone(),
+        typed::<CreateBody>(value)?,
+        key.clone(),
+    )?;
     let payments = state.payments.clone();
-    Ok(idempotency::run(state.payments.store(), &merchant.id, key, fingerprint, || async move {
-        answer(StatusCode::CREATED, payments.create(request).await)
-    })
+    Ok(idempotency::run(
+        state.payments.store(),
+        &merchant.id,
+        key,
+        fingerprint,
+        || async move { answer(StatusCode::CREATED, payments.create(request).await) },
+    )
     .await)
 }
 
-pub async fn get(state: web::Data<AppState>, merchant: Merchant, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: web::Data<AppState>,
+    merchant: Merchant,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let view = state.payments.get(&merchant.id, &path).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
-pub async fn events(state: web::Data<AppState>, merchant: Merchant, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn events(
+    state: web::Data<AppState>,
+    merchant: Merchant,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let events = state.payments.events(&merchant.id, &path).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"object": "list", "data": events})))
 }
 
-pub async fn capture(state: web::Data<AppState>, merchant: Merchant, req: HttpRequest, path: web::Path<String>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn capture(
+    state: web::Data<AppState>,
+    merchant: Merchant,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let key = idempotency::key(&req)?;
     let value = parse_object(&read_body(payload).await?)?;
     let fingerprint = idempotency::fingerprint(&req, &value);
     let body: CaptureBody = typed(value)?;
     if body.amount == Some(0) {
-        return Err(ApiError::invalid("amount", "amount must be a positive integer in minor units"));
+        return Err(ApiError::invalid(
+            "amount",
+            "amount must be a positive integer in minor units",
+        ));
     }
     let payments = state.payments.clone();
     let id = path.into_inner();
     let merchant_id = merchant.id.clone();
     let psp_key = key.clone();
-    Ok(idempotency::run(state.payments.store(), &merchant.id, key, fingerprint, || async move {
-        answer(StatusCode::OK, payments.capture(&merchant_id, &id, body.amount, body.final_capture, psp_key.as_deref()).await)
-    })
+    Ok(idempotency::run(
+        state.payments.store(),
+        &merchant.id,
+        key,
+        fingerprint,
+        || async move {
+            answer(
+                StatusCode::OK,
+                payments
+                    .capture(
+                        &merchant_id,
+                        &id,
+                        body.amount,
+                        body.final_capture,
+                        psp_key.as_deref(),
+                    )
+                    .await,
+            )
+        },
+    )
     .await)
 }
 
-pub async fn cancel(state: web::Data<AppState>, merchant: Merchant, req: HttpRequest, path: web::Path<String>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn cancel(
+    state: web::Data<AppState>,
+    merchant: Merchant,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let key = idempotency::key(&req)?;
     let value = parse_object(&read_body(payload).await?)?;
     let fingerprint = idempotency::fingerprint(&req, &value);
@@ -254,24 +354,46 @@ pub async fn cancel(state: web::Data<AppState>, merchant: Merchant, req: HttpReq
     let id = path.into_inner();
     let merchant_id = merchant.id.clone();
     let psp_key = key.clone();
-    Ok(idempotency::run(state.payments.store(), &merchant.id, key, fingerprint, || async move {
-        answer(StatusCode::OK, payments.cancel(&merchant_id, &id, psp_key.as_deref()).await)
-    })
+    Ok(idempotency::run(
+        state.payments.store(),
+        &merchant.id,
+        key,
+        fingerprint,
+        || async move {
+            answer(
+                StatusCode::OK,
+                payments.cancel(&merchant_id, &id, psp_key.as_deref()).await,
+            )
+        },
+    )
     .await)
 }
 
-pub async fn sync(state: web::Data<AppState>, merchant: Merchant, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn sync(
+    state: web::Data<AppState>,
+    merchant: Merchant,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let view = state.payments.sync(&merchant.id, &path).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
-pub async fn create_refund(state: web::Data<AppState>, merchant: Merchant, req: HttpRequest, path: web::Path<String>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn create_refund(
+    state: web::Data<AppState>,
+    merchant: Merchant,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let key = idempotency::key(&req)?;
     let value = parse_object(&read_body(payload).await?)?;
     let fingerprint = idempotency::fingerprint(&req, &value);
     let body: RefundBody = typed(value)?;
     if body.amount == Some(0) {
-        return Err(ApiError::invalid("amount", "amount must be a positive integer in minor units"));
+        return Err(ApiError::invalid(
+            "amount",
+            "amount must be a positive integer in minor units",
+        ));
     }
     if let Some(reason) = &body.reason {
         check_len("reason", reason, 500)?;
@@ -280,13 +402,34 @@ pub async fn create_refund(state: web::Data<AppState>, merchant: Merchant, req: 
     let id = path.into_inner();
     let merchant_id = merchant.id.clone();
     let psp_key = key.clone();
-    Ok(idempotency::run(state.payments.store(), &merchant.id, key, fingerprint, || async move {
-        answer(StatusCode::CREATED, payments.refund(&merchant_id, &id, body.amount, body.reason, psp_key.as_deref()).await)
-    })
+    Ok(idempotency::run(
+        state.payments.store(),
+        &merchant.id,
+        key,
+        fingerprint,
+        || async move {
+            answer(
+                StatusCode::CREATED,
+                payments
+                    .refund(
+                        &merchant_id,
+                        &id,
+                        body.amount,
+                        body.reason,
+                        psp_key.as_deref(),
+                    )
+                    .await,
+            )
+        },
+    )
     .await)
 }
 
-pub async fn list_refunds(state: web::Data<AppState>, merchant: Merchant, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn list_refunds(
+    state: web::Data<AppState>,
+    merchant: Merchant,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let refunds = state.payments.refunds(&merchant.id, &path).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"object": "list", "data": refunds})))
 }

@@ -74,7 +74,9 @@ impl PaymentError {
     pub fn outcome_unknown(&self) -> bool {
         matches!(
             self,
-            PaymentError::ConnectorUnavailable { .. } | PaymentError::Plugin(_) | PaymentError::Busy
+            PaymentError::ConnectorUnavailable { .. }
+                | PaymentError::Plugin(_)
+                | PaymentError::Busy
         )
     }
 }
@@ -117,7 +119,10 @@ impl std::fmt::Debug for CardInput {
 #[derive(Debug)]
 pub enum PaymentMethodInput {
     Card(CardInput),
-    Other { kind: String, details: serde_json::Value },
+    Other {
+        kind: String,
+        details: serde_json::Value,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -169,7 +174,12 @@ pub struct Payments {
 }
 
 impl Payments {
-    pub fn new(store: Store, runtime: Arc<PluginRuntime>, secrets: SecretBox, public_url: String) -> Self {
+    pub fn new(
+        store: Store,
+        runtime: Arc<PluginRuntime>,
+        secrets: SecretBox,
+        public_url: String,
+    ) -> Self {
         Self {
             store,
             runtime,
@@ -229,17 +239,20 @@ impl Payments {
     }
 
     async fn account_by_id(&self, id: &str) -> Result<ResolvedAccount, PaymentError> {
-        let record = self
-            .store
-            .get_connector_account(id)
-            .await?
-            .ok_or_else(|| PaymentError::Internal(format!("connector account {id} vanished")))?;
+        let record =
+            self.store.get_connector_account(id).await?.ok_or_else(|| {
+                PaymentError::Internal(format!("connector account {id} vanished"))
+            })?;
         self.resolve(record)
     }
 
     /// Routing: the named account, else the one called `default`, else the
     /// merchant's only account.
-    async fn route(&self, merchant_id: &str, name: Option<&str>) -> Result<ResolvedAccount, PaymentError> {
+    async fn route(
+        &self,
+        merchant_id: &str,
+        name: Option<&str>,
+    ) -> Result<ResolvedAccount, PaymentError> {
         let record = match name {
             Some(name) => self
                 .store
@@ -264,7 +277,8 @@ impl Payments {
                     (None, _) => {
                         return Err(PaymentError::Invalid {
                             param: "connector".into(),
-                            message: "this merchant has several connector accounts: name one".into(),
+                            message: "this merchant has several connector accounts: name one"
+                                .into(),
                         })
                     }
                 }
@@ -295,7 +309,11 @@ impl Payments {
         Ok(PaymentView::from_record(payment, account_name))
     }
 
-    pub async fn events(&self, merchant_id: &str, id: &str) -> Result<Vec<EventView>, PaymentError> {
+    pub async fn events(
+        &self,
+        merchant_id: &str,
+        id: &str,
+    ) -> Result<Vec<EventView>, PaymentError> {
         let payment = self.load_owned(merchant_id, id).await?;
         Ok(self
             .store
@@ -306,7 +324,11 @@ impl Payments {
             .collect())
     }
 
-    pub async fn refunds(&self, merchant_id: &str, id: &str) -> Result<Vec<RefundView>, PaymentError> {
+    pub async fn refunds(
+        &self,
+        merchant_id: &str,
+        id: &str,
+    ) -> Result<Vec<RefundView>, PaymentError> {
         let payment = self.load_owned(merchant_id, id).await?;
         Ok(self
             .store
@@ -319,7 +341,9 @@ impl Payments {
 
     /// Creates a payment and authorizes it through its connector.
     pub async fn create(&self, request: CreatePayment) -> Result<PaymentView, PaymentError> {
-        let resolved = self.route(&request.merchant_id, request.connector.as_deref()).await?;
+        let resolved = self
+            .route(&request.merchant_id, request.connector.as_deref())
+            .await?;
         check_supported(&resolved.plugin, &request)?;
         let now = now_rfc3339();
         let payment_id = new_id("pay");
@@ -376,8 +400,17 @@ impl Payments {
             created_at: now.clone(),
             updated_at: now.clone(),
         };
-        let created = event(&payment, 1, None, PaymentStatus::Processing, "api.create", json!({"amount": request.amount, "currency": request.currency}));
-        self.store.insert_payment(payment.clone(), vec![created]).await?;
+        let created = event(
+            &payment,
+            1,
+            None,
+            PaymentStatus::Processing,
+            "api.create",
+            json!({"amount": request.amount, "currency": request.currency}),
+        );
+        self.store
+            .insert_payment(payment.clone(), vec![created])
+            .await?;
         tracing::info!(payment = %payment_id, connector = %payment.connector, amount = request.amount, currency = %request.currency, "payment created");
 
         let shopper = request.shopper.map(|s| wit::Shopper {
@@ -402,7 +435,11 @@ impl Payments {
             shopper,
             return_url: self.return_url_for(&payment_id),
             notification_url: self.notification_url_for(&resolved.record.id),
-            idempotency_key: psp_idempotency_key(&payment_id, "authorize", request.idempotency_key.as_deref()),
+            idempotency_key: psp_idempotency_key(
+                &payment_id,
+                "authorize",
+                request.idempotency_key.as_deref(),
+            ),
             metadata: request.metadata.into_iter().collect(),
         };
         let _guard = self.lock(&payment_id).await;
@@ -413,7 +450,8 @@ impl Payments {
         let (next, events) = match result {
             Ok(Ok(outcome)) => apply_outcome(&payment, outcome, "api.create"),
             Ok(Err(error)) => {
-                let invalid_field = (error.kind == wit::ErrorKind::InvalidRequest).then(|| error.field.clone());
+                let invalid_field =
+                    (error.kind == wit::ErrorKind::InvalidRequest).then(|| error.field.clone());
                 let (next, events) = apply_authorize_error(&payment, &error);
                 let failed_to = next.clone();
                 self.save(&mut payment, next, events).await?;
@@ -433,7 +471,14 @@ impl Payments {
                 let mut next = payment.clone();
                 next.failure_code = Some("plugin_failed".into());
                 next.failure_message = Some(plugin_error.to_string());
-                let e = event(&payment, 0, Some(PaymentStatus::Processing), PaymentStatus::Processing, "api.create", json!({"error": plugin_error.to_string()}));
+                let e = event(
+                    &payment,
+                    0,
+                    Some(PaymentStatus::Processing),
+                    PaymentStatus::Processing,
+                    "api.create",
+                    json!({"error": plugin_error.to_string()}),
+                );
                 (next, vec![e])
             }
         };
@@ -448,7 +493,8 @@ impl Payments {
         mut next: PaymentRecord,
         events: Vec<PaymentEventRecord>,
     ) -> Result<(), PaymentError> {
-        self.save_with_refunds(current, &mut next, events, Vec::new()).await?;
+        self.save_with_refunds(current, &mut next, events, Vec::new())
+            .await?;
         *current = next;
         Ok(())
     }
@@ -486,13 +532,20 @@ impl Payments {
             .await?
             .ok_or_else(|| PaymentError::NotFound(payment_id.to_string()))?;
         let status = status_of(&payment);
-        if matches!(status, PaymentStatus::RequiresAction | PaymentStatus::Processing) {
+        if matches!(
+            status,
+            PaymentStatus::RequiresAction | PaymentStatus::Processing
+        ) {
             let resolved = self.account_by_id(&payment.connector_account_id).await?;
             let request = wit::CompleteRequest {
                 payment: payment_ref(&payment),
                 params,
             };
-            match self.runtime.complete(&resolved.plugin, resolved.account, request).await {
+            match self
+                .runtime
+                .complete(&resolved.plugin, resolved.account, request)
+                .await
+            {
                 Ok(Ok(outcome)) => {
                     let (next, events) = apply_outcome(&payment, outcome, "shopper.return");
                     self.save(&mut payment, next, events).await?;
@@ -501,8 +554,19 @@ impl Payments {
                     // The payment stays as it was; a notification or a sync
                     // settles it. The shopper still goes back to the shop.
                     tracing::warn!(payment = %payment.id, code = %error.code, message = %error.message, "completion failed");
-                    let e = event(&payment, 0, Some(status), status, "shopper.return", json!({"error": {"code": error.code, "message": error.message}}));
-                    { let unchanged = payment.clone(); self.save(&mut payment, unchanged, vec![e]) }.await?;
+                    let e = event(
+                        &payment,
+                        0,
+                        Some(status),
+                        status,
+                        "shopper.return",
+                        json!({"error": {"code": error.code, "message": error.message}}),
+                    );
+                    {
+                        let unchanged = payment.clone();
+                        self.save(&mut payment, unchanged, vec![e])
+                    }
+                    .await?;
                 }
                 Err(plugin_error) => {
                     tracing::warn!(payment = %payment.id, error = %plugin_error, "completion failed");
@@ -520,10 +584,15 @@ impl Payments {
         if payment.connector_reference.is_none() {
             return Err(PaymentError::InvalidState {
                 code: "payment_unknown_to_connector",
-                message: "the connector never acknowledged this payment; there is nothing to sync".into(),
+                message: "the connector never acknowledged this payment; there is nothing to sync"
+                    .into(),
             });
         }
-        match self.runtime.sync(&resolved.plugin, resolved.account, payment_ref(&payment)).await? {
+        match self
+            .runtime
+            .sync(&resolved.plugin, resolved.account, payment_ref(&payment))
+            .await?
+        {
             Ok(outcome) => {
                 let (next, events) = apply_outcome(&payment, outcome, "sync");
                 self.save(&mut payment, next, events).await?;
@@ -564,20 +633,39 @@ impl Payments {
             payment: payment_ref(&payment),
             amount: money(&payment, amount),
             final_capture,
-            idempotency_key: psp_idempotency_key(&payment.id, &format!("capture-{}", payment.amount_captured), idempotency_key),
+            idempotency_key: psp_idempotency_key(
+                &payment.id,
+                &format!("capture-{}", payment.amount_captured),
+                idempotency_key,
+            ),
         };
-        let outcome = self.runtime.capture(&resolved.plugin, resolved.account, request).await?;
+        let outcome = self
+            .runtime
+            .capture(&resolved.plugin, resolved.account, request)
+            .await?;
         let outcome = match outcome {
             Ok(o) => o,
             Err(error) => {
-                self.record_failed_operation(&mut payment, "api.capture", amount, &error).await?;
+                self.record_failed_operation(&mut payment, "api.capture", amount, &error)
+                    .await?;
                 return Err(connector_error(error));
             }
         };
         match outcome.status {
             wit::ModificationStatus::Refused(refusal) => {
-                let e = event(&payment, 0, Some(status), status, "api.capture", json!({"amount": amount, "refused": {"code": refusal.code, "reason": refusal.reason}}));
-                { let unchanged = payment.clone(); self.save(&mut payment, unchanged, vec![e]) }.await?;
+                let e = event(
+                    &payment,
+                    0,
+                    Some(status),
+                    status,
+                    "api.capture",
+                    json!({"amount": amount, "refused": {"code": refusal.code, "reason": refusal.reason}}),
+                );
+                {
+                    let unchanged = payment.clone();
+                    self.save(&mut payment, unchanged, vec![e])
+                }
+                .await?;
                 return Err(PaymentError::Declined {
                     code: refusal.code,
                     message: refusal.reason,
@@ -596,7 +684,14 @@ impl Payments {
                 if outcome.provider_status.is_some() {
                     next.provider_status = outcome.provider_status;
                 }
-                let e = event(&payment, 0, Some(status), to, "api.capture", json!({"amount": amount, "final": final_capture, "pending": pending, "connector_reference": outcome.connector_reference}));
+                let e = event(
+                    &payment,
+                    0,
+                    Some(status),
+                    to,
+                    "api.capture",
+                    json!({"amount": amount, "final": final_capture, "pending": pending, "connector_reference": outcome.connector_reference}),
+                );
                 self.save(&mut payment, next, vec![e]).await?;
             }
         }
@@ -623,17 +718,33 @@ impl Payments {
             payment: payment_ref(&payment),
             idempotency_key: psp_idempotency_key(&payment.id, "cancel", idempotency_key),
         };
-        let outcome = match self.runtime.cancel(&resolved.plugin, resolved.account, request).await? {
+        let outcome = match self
+            .runtime
+            .cancel(&resolved.plugin, resolved.account, request)
+            .await?
+        {
             Ok(o) => o,
             Err(error) => {
-                self.record_failed_operation(&mut payment, "api.cancel", 0, &error).await?;
+                self.record_failed_operation(&mut payment, "api.cancel", 0, &error)
+                    .await?;
                 return Err(connector_error(error));
             }
         };
         match outcome.status {
             wit::ModificationStatus::Refused(refusal) => {
-                let e = event(&payment, 0, Some(status), status, "api.cancel", json!({"refused": {"code": refusal.code, "reason": refusal.reason}}));
-                { let unchanged = payment.clone(); self.save(&mut payment, unchanged, vec![e]) }.await?;
+                let e = event(
+                    &payment,
+                    0,
+                    Some(status),
+                    status,
+                    "api.cancel",
+                    json!({"refused": {"code": refusal.code, "reason": refusal.reason}}),
+                );
+                {
+                    let unchanged = payment.clone();
+                    self.save(&mut payment, unchanged, vec![e])
+                }
+                .await?;
                 Err(PaymentError::Declined {
                     code: refusal.code,
                     message: refusal.reason,
@@ -644,7 +755,14 @@ impl Payments {
                 let mut next = payment.clone();
                 next.status = PaymentStatus::Canceled.as_str().to_string();
                 next.next_action = None;
-                let e = event(&payment, 0, Some(status), PaymentStatus::Canceled, "api.cancel", json!({"pending": pending}));
+                let e = event(
+                    &payment,
+                    0,
+                    Some(status),
+                    PaymentStatus::Canceled,
+                    "api.cancel",
+                    json!({"pending": pending}),
+                );
                 self.save(&mut payment, next, vec![e]).await?;
                 self.view(payment).await
             }
@@ -694,8 +812,16 @@ impl Payments {
         // (here or after a crash) can never exceed what was captured.
         let mut reserved = payment.clone();
         reserved.amount_refunded += amount as i64;
-        let e = event(&payment, 0, Some(status), status, "api.refund", json!({"refund": refund.id, "amount": amount}));
-        self.save_with_refunds(&payment, &mut reserved, vec![e], vec![refund.clone()]).await?;
+        let e = event(
+            &payment,
+            0,
+            Some(status),
+            status,
+            "api.refund",
+            json!({"refund": refund.id, "amount": amount}),
+        );
+        self.save_with_refunds(&payment, &mut reserved, vec![e], vec![refund.clone()])
+            .await?;
         payment = reserved;
 
         let resolved = self.account_by_id(&payment.connector_account_id).await?;
@@ -704,9 +830,16 @@ impl Payments {
             refund_id: refund.id.clone(),
             amount: money(&payment, amount),
             reason,
-            idempotency_key: psp_idempotency_key(&payment.id, &format!("refund-{}", refund.id), idempotency_key),
+            idempotency_key: psp_idempotency_key(
+                &payment.id,
+                &format!("refund-{}", refund.id),
+                idempotency_key,
+            ),
         };
-        let result = self.runtime.refund(&resolved.plugin, resolved.account, request).await;
+        let result = self
+            .runtime
+            .refund(&resolved.plugin, resolved.account, request)
+            .await;
         let mut next = payment.clone();
         let detail;
         match result {
@@ -745,8 +878,16 @@ impl Payments {
             }
         }
         refund.updated_at = now_rfc3339();
-        let e = event(&payment, 0, Some(status), status, "connector.refund", detail);
-        self.save_with_refunds(&payment, &mut next, vec![e], vec![refund.clone()]).await?;
+        let e = event(
+            &payment,
+            0,
+            Some(status),
+            status,
+            "connector.refund",
+            detail,
+        );
+        self.save_with_refunds(&payment, &mut next, vec![e], vec![refund.clone()])
+            .await?;
         Ok(RefundView::from(refund))
     }
 
@@ -758,7 +899,14 @@ impl Payments {
         error: &wit::ConnectorError,
     ) -> Result<(), PaymentError> {
         let status = status_of(payment);
-        let e = event(payment, 0, Some(status), status, cause, json!({"amount": amount, "error": {"kind": format!("{:?}", error.kind), "code": error.code, "message": error.message}}));
+        let e = event(
+            payment,
+            0,
+            Some(status),
+            status,
+            cause,
+            json!({"amount": amount, "error": {"kind": format!("{:?}", error.kind), "code": error.code, "message": error.message}}),
+        );
         let unchanged = payment.clone();
         self.save(payment, unchanged, vec![e]).await
     }
@@ -788,7 +936,8 @@ impl Payments {
             }
         };
         for item in outcome.events {
-            self.apply_notification_event(&resolved.record, item).await?;
+            self.apply_notification_event(&resolved.record, item)
+                .await?;
         }
         Ok(NotificationAnswer::Accepted {
             status: outcome.response_status,
@@ -849,7 +998,9 @@ impl Payments {
                 {
                     if refund.status == "pending" {
                         match refund_status {
-                            wit::ModificationStatus::Succeeded => refund.status = "succeeded".into(),
+                            wit::ModificationStatus::Succeeded => {
+                                refund.status = "succeeded".into()
+                            }
                             wit::ModificationStatus::Refused(r) => {
                                 refund.status = "failed".into();
                                 refund.failure_code = Some(r.code);
@@ -862,14 +1013,33 @@ impl Payments {
                         refunds.push(refund);
                     }
                 }
-                let e = event(&payment, 0, Some(status), status, "notification", json!({"event": item.event_id, "refund": reference}));
-                self.save_with_refunds(&payment, &mut next, vec![e], refunds).await?;
+                let e = event(
+                    &payment,
+                    0,
+                    Some(status),
+                    status,
+                    "notification",
+                    json!({"event": item.event_id, "refund": reference}),
+                );
+                self.save_with_refunds(&payment, &mut next, vec![e], refunds)
+                    .await?;
             }
             wit::NotificationEventKind::Capture(_)
             | wit::NotificationEventKind::Cancel(_)
             | wit::NotificationEventKind::Other(_) => {
-                let e = event(&payment, 0, Some(status), status, "notification", json!({"event": item.event_id, "provider_status": item.provider_status}));
-                { let unchanged = payment.clone(); self.save(&mut payment, unchanged, vec![e]) }.await?;
+                let e = event(
+                    &payment,
+                    0,
+                    Some(status),
+                    status,
+                    "notification",
+                    json!({"event": item.event_id, "provider_status": item.provider_status}),
+                );
+                {
+                    let unchanged = payment.clone();
+                    self.save(&mut payment, unchanged, vec![e])
+                }
+                .await?;
             }
         }
         Ok(())
@@ -891,7 +1061,10 @@ fn check_supported(plugin: &LoadedPlugin, request: &CreatePayment) -> Result<(),
     if !info.currencies.is_empty() && !info.currencies.iter().any(|c| c == &request.currency) {
         return Err(PaymentError::Invalid {
             param: "currency".into(),
-            message: format!("connector {} does not support {}", info.id, request.currency),
+            message: format!(
+                "connector {} does not support {}",
+                info.id, request.currency
+            ),
         });
     }
     let method = match &request.payment_method {
@@ -901,7 +1074,10 @@ fn check_supported(plugin: &LoadedPlugin, request: &CreatePayment) -> Result<(),
     if !info.payment_methods.iter().any(|m| m == method) {
         return Err(PaymentError::Invalid {
             param: "payment_method.type".into(),
-            message: format!("connector {} does not support payment method {method:?}", info.id),
+            message: format!(
+                "connector {} does not support payment method {method:?}",
+                info.id
+            ),
         });
     }
     Ok(())
@@ -964,7 +1140,10 @@ fn event(
 fn connector_error(error: wit::ConnectorError) -> PaymentError {
     match error.kind {
         wit::ErrorKind::Retryable => PaymentError::ConnectorUnavailable {
-            message: format!("{}: {} (the outcome is unknown; retry with the same Idempotency-Key or sync)", error.code, error.message),
+            message: format!(
+                "{}: {} (the outcome is unknown; retry with the same Idempotency-Key or sync)",
+                error.code, error.message
+            ),
         },
         wit::ErrorKind::InvalidConfig => PaymentError::ConnectorMisconfigured {
             message: format!("{}: {}", error.code, error.message),
@@ -1001,7 +1180,14 @@ fn apply_authorize_error(
     next.status = to.as_str().to_string();
     next.failure_code = Some(error.code.clone());
     next.failure_message = Some(error.message.clone());
-    let e = event(payment, 0, Some(from), to, "api.create", json!({"error": {"kind": format!("{:?}", error.kind), "code": error.code, "message": error.message}}));
+    let e = event(
+        payment,
+        0,
+        Some(from),
+        to,
+        "api.create",
+        json!({"error": {"kind": format!("{:?}", error.kind), "code": error.code, "message": error.message}}),
+    );
     (next, vec![e])
 }
 
@@ -1029,14 +1215,22 @@ fn apply_outcome(
     let amount = payment.amount;
     let to = match outcome.status {
         wit::PaymentStatus::Authorized => {
-            next.amount_authorized = outcome.amount_authorized.map_or(amount, |a| a as i64).min(amount);
+            next.amount_authorized = outcome
+                .amount_authorized
+                .map_or(amount, |a| a as i64)
+                .min(amount);
             PaymentStatus::RequiresCapture
         }
         wit::PaymentStatus::Captured => {
             next.amount_authorized = amount;
-            let captured = outcome.amount_captured.map_or(amount, |a| a as i64).min(amount);
+            let captured = outcome
+                .amount_captured
+                .map_or(amount, |a| a as i64)
+                .min(amount);
             next.amount_captured = next.amount_captured.max(captured);
-            if next.amount_captured >= next.amount_authorized || payment.capture_method == "automatic" {
+            if next.amount_captured >= next.amount_authorized
+                || payment.capture_method == "automatic"
+            {
                 PaymentStatus::Succeeded
             } else {
                 PaymentStatus::PartiallyCaptured
@@ -1057,7 +1251,9 @@ fn apply_outcome(
                     .collect();
                 action["form"] = serde_json::Value::Object(form);
             }
-            if from.can_become(PaymentStatus::RequiresAction) || from == PaymentStatus::RequiresAction {
+            if from.can_become(PaymentStatus::RequiresAction)
+                || from == PaymentStatus::RequiresAction
+            {
                 next.next_action = Some(action.to_string());
             }
             PaymentStatus::RequiresAction
@@ -1091,7 +1287,14 @@ fn apply_outcome(
         return (next, Vec::new());
     }
     // A stale signal (say, AUTHORISED after a capture): record it, change nothing.
-    let e = event(payment, 0, Some(from), from, cause, json!({"ignored": to.as_str(), "provider_status": outcome.provider_status}));
+    let e = event(
+        payment,
+        0,
+        Some(from),
+        from,
+        cause,
+        json!({"ignored": to.as_str(), "provider_status": outcome.provider_status}),
+    );
     (payment.clone(), vec![e])
 }
 

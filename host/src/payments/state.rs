@@ -72,8 +72,19 @@ impl PaymentStatus {
     pub fn can_become(self, to: PaymentStatus) -> bool {
         use PaymentStatus::*;
         match self {
-            RequiresAction => matches!(to, Processing | RequiresCapture | PartiallyCaptured | Succeeded | Canceled | Failed),
-            Processing => matches!(to, RequiresAction | RequiresCapture | PartiallyCaptured | Succeeded | Canceled | Failed),
+            RequiresAction => matches!(
+                to,
+                Processing | RequiresCapture | PartiallyCaptured | Succeeded | Canceled | Failed
+            ),
+            Processing => matches!(
+                to,
+                RequiresAction
+                    | RequiresCapture
+                    | PartiallyCaptured
+                    | Succeeded
+                    | Canceled
+                    | Failed
+            ),
             RequiresCapture => matches!(to, PartiallyCaptured | Succeeded | Canceled),
             PartiallyCaptured => matches!(to, PartiallyCaptured | Succeeded),
             Succeeded | Canceled | Failed => false,

@@ -20,6 +20,11 @@ pub struct PluginManifest {
     pub egress: EgressHosts,
     #[serde(default)]
     pub limits: RequestedLimits,
+    /// A plugin made for the host's own tests (`plugins/test-plugins/`):
+    /// `build.rs` lists it in `bundled::test_plugins`, never in the
+    /// connectors the server ships, and installing one logs a warning.
+    #[serde(default)]
+    pub test_only: bool,
 }
 
 /// Hosts the plugin may reach, per environment: `host`, `host:port` or

@@ -271,6 +271,9 @@ impl PluginRuntime {
         let plugin = Arc::new(plugin);
         self.plugins.insert(plugin_id.clone(), plugin.clone());
         tracing::info!(plugin = %plugin_id, version = %plugin.manifest.version, digest = %plugin.digest, "plugin installed");
+        if plugin.manifest.test_only {
+            tracing::warn!(plugin = %plugin_id, "test-only plugin installed: it is not meant for production");
+        }
         Ok(plugin)
     }
 
@@ -301,7 +304,10 @@ impl PluginRuntime {
         plugin: &Arc<LoadedPlugin>,
         account: Account,
     ) -> ConnectorResult<()> {
-        match self.call_with_account(plugin, account, Call::ValidateConfig).await? {
+        match self
+            .call_with_account(plugin, account, Call::ValidateConfig)
+            .await?
+        {
             CallOutput::Unit(r) => Ok(r),
             _ => Err(wrong_type(plugin)),
         }
@@ -410,8 +416,14 @@ impl PluginRuntime {
                 for e in &mut outcome.events {
                     e.event_id = clean_external_text(&e.event_id, 200);
                     e.connector_reference = clean_external_text(&e.connector_reference, 200);
-                    e.merchant_reference = e.merchant_reference.as_deref().map(|s| clean_external_text(s, 200));
-                    e.provider_status = e.provider_status.as_deref().map(|s| clean_external_text(s, 200));
+                    e.merchant_reference = e
+                        .merchant_reference
+                        .as_deref()
+                        .map(|s| clean_external_text(s, 200));
+                    e.provider_status = e
+                        .provider_status
+                        .as_deref()
+                        .map(|s| clean_external_text(s, 200));
                 }
                 Ok(Ok(outcome))
             }
@@ -557,9 +569,11 @@ async fn run_call(
         Call::ValidateConfig(account) => {
             CallOutput::Unit(guest.call_validate_config(&mut *store, &account).await?)
         }
-        Call::Authorize(account, request) => {
-            CallOutput::Payment(guest.call_authorize(&mut *store, &account, &request).await?)
-        }
+        Call::Authorize(account, request) => CallOutput::Payment(
+            guest
+                .call_authorize(&mut *store, &account, &request)
+                .await?,
+        ),
         Call::Complete(account, request) => {
             CallOutput::Payment(guest.call_complete(&mut *store, &account, &request).await?)
         }
@@ -583,7 +597,11 @@ async fn run_call(
     })
 }
 
-fn classify_failure(plugin: &LoadedPlugin, state: &CallState, error: wasmtime::Error) -> PluginError {
+fn classify_failure(
+    plugin: &LoadedPlugin,
+    state: &CallState,
+    error: wasmtime::Error,
+) -> PluginError {
     let name = plugin.id().to_string();
     if state.cpu_exceeded || matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
         return PluginError::CpuLimit {
@@ -634,8 +652,12 @@ fn sanitize_payment_outcome(mut outcome: PaymentOutcome) -> PaymentOutcome {
         refusal.code = clean_external_text(&refusal.code, 100);
         refusal.reason = clean_external_text(&refusal.reason, 1000);
     }
-    outcome.connector_reference = outcome.connector_reference.map(|s| clean_external_text(&s, 200));
-    outcome.provider_status = outcome.provider_status.map(|s| clean_external_text(&s, 200));
+    outcome.connector_reference = outcome
+        .connector_reference
+        .map(|s| clean_external_text(&s, 200));
+    outcome.provider_status = outcome
+        .provider_status
+        .map(|s| clean_external_text(&s, 200));
     outcome.connector_data = outcome.connector_data.map(|s| s.replace('\0', ""));
     outcome
 }
@@ -646,8 +668,12 @@ fn sanitize_modification_outcome(mut outcome: ModificationOutcome) -> Modificati
         refusal.code = clean_external_text(&refusal.code, 100);
         refusal.reason = clean_external_text(&refusal.reason, 1000);
     }
-    outcome.connector_reference = outcome.connector_reference.map(|s| clean_external_text(&s, 200));
-    outcome.provider_status = outcome.provider_status.map(|s| clean_external_text(&s, 200));
+    outcome.connector_reference = outcome
+        .connector_reference
+        .map(|s| clean_external_text(&s, 200));
+    outcome.provider_status = outcome
+        .provider_status
+        .map(|s| clean_external_text(&s, 200));
     outcome
 }
 

@@ -61,7 +61,10 @@ impl TestServer {
         ));
         std::fs::create_dir_all(&data_dir).unwrap();
         let (database_url, pg_database) = match backend {
-            Backend::Sqlite => (format!("sqlite://{}", data_dir.join("test.db").display()), None),
+            Backend::Sqlite => (
+                format!("sqlite://{}", data_dir.join("test.db").display()),
+                None,
+            ),
             Backend::Postgres => {
                 let db = format!("passerelle_it_{}", rand_suffix().to_lowercase());
                 psql(&format!("CREATE DATABASE {db}"));
@@ -71,12 +74,22 @@ impl TestServer {
         let log_path = data_dir.join("server.log");
         let log = std::fs::File::create(&log_path).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_passerelle"))
-            .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--workers", "2"])
+            .args([
+                "serve",
+                "--demo",
+                "--listen",
+                "127.0.0.1:0",
+                "--workers",
+                "2",
+            ])
             .arg("--data-dir")
             .arg(&data_dir)
             .arg("--database-url")
             .arg(&database_url)
-            .env("PASSERELLE_LOG", "debug,h2=info,hyper=info,reqwest=info,cranelift=warn,wasmtime=info")
+            .env(
+                "PASSERELLE_LOG",
+                "debug,h2=info,hyper=info,reqwest=info,cranelift=warn,wasmtime=info",
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -113,7 +126,11 @@ impl TestServer {
             if let Some(status) = server.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("server exited with {status}: {}", server.logs());
             }
-            assert!(Instant::now() < deadline, "server did not start: {}", server.logs());
+            assert!(
+                Instant::now() < deadline,
+                "server did not start: {}",
+                server.logs()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         // demo.json is written before the listener serves: wait for health.
@@ -124,7 +141,11 @@ impl TestServer {
                     break;
                 }
             }
-            assert!(Instant::now() < deadline, "server not healthy: {}", server.logs());
+            assert!(
+                Instant::now() < deadline,
+                "server not healthy: {}",
+                server.logs()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         server
@@ -135,7 +156,10 @@ impl TestServer {
     }
 
     pub fn dummy_psp_url(&self) -> String {
-        self.demo["sandbox"]["dummy"]["base_url"].as_str().unwrap().to_string()
+        self.demo["sandbox"]["dummy"]["base_url"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     pub fn logs(&self) -> String {
@@ -179,7 +203,12 @@ impl TestServer {
         self.post_with(path, body, None).await
     }
 
-    pub async fn post_with(&self, path: &str, body: Value, idempotency_key: Option<&str>) -> (u16, Value) {
+    pub async fn post_with(
+        &self,
+        path: &str,
+        body: Value,
+        idempotency_key: Option<&str>,
+    ) -> (u16, Value) {
         let mut req = self
             .http
             .post(self.url(path))
@@ -191,7 +220,10 @@ impl TestServer {
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
@@ -206,7 +238,10 @@ impl TestServer {
             .unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
@@ -250,7 +285,11 @@ impl TestServer {
             .send()
             .await
             .unwrap();
-        assert!(resp.status().is_success(), "fault injection failed: {}", resp.status());
+        assert!(
+            resp.status().is_success(),
+            "fault injection failed: {}",
+            resp.status()
+        );
     }
 }
 
@@ -260,7 +299,11 @@ impl Drop for TestServer {
         if let Some(db) = &self.pg_database {
             let _ = Command::new("psql")
                 .arg(postgres_admin_url())
-                .args(["-q", "-c", &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")])
+                .args([
+                    "-q",
+                    "-c",
+                    &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
@@ -278,7 +321,12 @@ pub fn rand_suffix() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    format!("{}{:x}{}", std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}{:x}{}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 pub const CARD_OK: &str = "4111111111111111";
