@@ -149,7 +149,10 @@ fn find_plugins(plugins_dir: &Path) -> Vec<Plugin> {
         let test_only = match table.get("test_only") {
             None => false,
             Some(v) => v.as_bool().unwrap_or_else(|| {
-                fail(&format!("{}: `test_only` must be a boolean", manifest.display()))
+                fail(&format!(
+                    "{}: `test_only` must be a boolean",
+                    manifest.display()
+                ))
             }),
         };
         let id = table
@@ -386,11 +389,7 @@ fn encode_component(core: &[u8]) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("{e:#}"))
 }
 
-fn write_bundle_list(
-    out_dir: &Path,
-    (file, name): (&str, &str),
-    plugins: &[(&str, &Path, &Path)],
-) {
+fn write_bundle_list(out_dir: &Path, (file, name): (&str, &str), plugins: &[(&str, &Path, &Path)]) {
     let mut code = format!("pub static {name}: &[BundledPlugin] = &[\n");
     for (id, manifest, component) in plugins {
         // `{:?}` of a str is a valid Rust string literal, escapes included.

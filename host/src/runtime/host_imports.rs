@@ -4,6 +4,7 @@
 //! account or one plugin to another except through the per-account cache,
 //! whose keys the host scopes.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -93,6 +94,22 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
+/// Nanoseconds a call spent parked in the executor. Shared with the yield
+/// future of the epoch callback, which cannot borrow the store.
+#[derive(Debug, Default)]
+pub struct ParkedTime(AtomicU64);
+
+impl ParkedTime {
+    pub fn add(&self, time: Duration) {
+        let nanos = u64::try_from(time.as_nanos()).unwrap_or(u64::MAX);
+        self.0.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+}
+
 /// Everything one plugin call may touch.
 pub struct CallState {
     pub plugin_id: Arc<str>,
@@ -105,6 +122,9 @@ pub struct CallState {
     /// Time spent inside host imports (network waits), which does not count
     /// against the plugin's CPU budget.
     pub host_time: Duration,
+    /// Time the call spent parked after yielding to the executor (waiting for
+    /// a worker thread while other tasks ran), which does not count either.
+    pub parked: Arc<ParkedTime>,
     pub cpu_budget: Duration,
     pub cpu_exceeded: bool,
     pub http_requests: u32,
@@ -112,9 +132,13 @@ pub struct CallState {
 }
 
 impl CallState {
-    /// Time the plugin itself has run so far.
+    /// Time the plugin itself has run so far: wall time minus the time in
+    /// host imports and parked in the executor.
     pub fn guest_time(&self) -> Duration {
-        self.started.elapsed().saturating_sub(self.host_time)
+        self.started
+            .elapsed()
+            .saturating_sub(self.host_time)
+            .saturating_sub(self.parked.get())
     }
 
     fn cache_key(&self, key: &str) -> String {

@@ -5,7 +5,8 @@
 //! fresh `Store` and instance, so no state survives a call and a plugin that
 //! misbehaves harms only the call it is in. Limits per call:
 //! - CPU: an epoch ticker interrupts the guest once the time it has run
-//!   (wall time minus time waiting in host imports) passes its budget;
+//!   (wall time minus time waiting in host imports, and minus time parked
+//!   in the executor after yielding to other tasks) passes its budget;
 //! - memory: a [`MemoryLimiter`] refuses growth past the cap;
 //! - wall time: the whole call is dropped after `call_timeout`;
 //! - output: oversized outcomes are rejected.
@@ -34,11 +35,15 @@ use bindings::types::{
 };
 use bindings::{Plugin, PluginPre};
 pub use host_imports::PluginCache;
-use host_imports::{CallState, MemoryLimiter};
+use host_imports::{CallState, MemoryLimiter, ParkedTime};
 pub use manifest::PluginManifest;
 
 use crate::egress::{Egress, EgressPolicy};
 use crate::redact::{clean_external_text, mask_card_numbers};
+
+/// What an entry of a list in a plugin's answer (a form field) counts for in
+/// the output size, on top of its strings: roughly its size in host memory.
+const FIELD_OVERHEAD_BYTES: usize = 32;
 
 /// How often the epoch advances; the granularity of CPU limits.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -76,8 +81,8 @@ pub enum PluginError {
     CpuLimit { plugin: String, limit_ms: u32 },
     #[error("plugin {plugin} exceeded its memory limit of {limit_mb} MiB")]
     MemoryLimit { plugin: String, limit_mb: u32 },
-    #[error("plugin {plugin} did not answer within {seconds} s")]
-    Timeout { plugin: String, seconds: u64 },
+    #[error("plugin {plugin} did not answer within {limit_ms} ms")]
+    Timeout { plugin: String, limit_ms: u64 },
     #[error("plugin {plugin} returned an answer larger than {limit} bytes")]
     OutputTooLarge { plugin: String, limit: usize },
     #[error("plugin {plugin} crashed: {message}")]
@@ -517,6 +522,7 @@ impl PluginRuntime {
             },
             started: Instant::now(),
             host_time: Duration::ZERO,
+            parked: Arc::new(ParkedTime::default()),
             cpu_budget,
             cpu_exceeded: false,
             http_requests: 0,
@@ -529,12 +535,22 @@ impl PluginRuntime {
             let state = ctx.data_mut();
             if state.guest_time() >= state.cpu_budget {
                 state.cpu_exceeded = true;
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                // Yield to the executor now and then so one busy plugin
-                // cannot hog a worker thread.
-                Ok(UpdateDeadline::Yield(1))
+                return Ok(UpdateDeadline::Interrupt);
             }
+            // Yield to the executor at every tick so one busy plugin cannot
+            // hog a worker thread. The time until the executor polls this
+            // call again is other tasks' time, not the plugin's: it does not
+            // count against the budget (else a plugin would be cut off early
+            // whenever the server is busy).
+            let parked = state.parked.clone();
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(async move {
+                    let began = Instant::now();
+                    tokio::task::yield_now().await;
+                    parked.add(began.elapsed());
+                }),
+            ))
         });
 
         let outcome = {
@@ -546,7 +562,7 @@ impl PluginRuntime {
             Ok(Err(error)) => Err(classify_failure(plugin, store.data(), error)),
             Err(_) => Err(PluginError::Timeout {
                 plugin: plugin.id().to_string(),
-                seconds: self.limits.call_timeout.as_secs(),
+                limit_ms: u64::try_from(self.limits.call_timeout.as_millis()).unwrap_or(u64::MAX),
             }),
         };
         if let Err(error) = &result {
@@ -680,12 +696,14 @@ fn sanitize_modification_outcome(mut outcome: ModificationOutcome) -> Modificati
 fn payment_outcome_size(outcome: &PaymentOutcome) -> usize {
     use bindings::types::PaymentStatus;
     let status = match &outcome.status {
+        // Each form field also costs the host memory of its own, however
+        // short its strings: count it, so a flood of empty fields is too large.
         PaymentStatus::RequiresAction(redirect) => {
             redirect.url.len()
                 + redirect
                     .form
                     .iter()
-                    .map(|(k, v)| k.len() + v.len())
+                    .map(|(k, v)| k.len() + v.len() + FIELD_OVERHEAD_BYTES)
                     .sum::<usize>()
         }
         PaymentStatus::Refused(refusal) => refusal.code.len() + refusal.reason.len(),

@@ -8,6 +8,8 @@
 //! - `stack`: recurses without end (a stack overflow trap);
 //! - `panic`: panics; `trap`: executes `unreachable`;
 //! - `huge-output`: answers with a 2 MiB redirect form (the output size limit);
+//! - `many-fields`: answers with a redirect form of 100 000 empty fields
+//!   (small in bytes of text, large in host memory: also too large);
 //! - `egress-denied`: GETs https://example.com/ (not in its manifest) and
 //!   refuses with the HTTP error it got (code `http_denied` when denied);
 //! - `log-flood`: logs far more than the host's per-call budget, with a card
@@ -73,13 +75,12 @@ fn trap() -> ! {
     std::process::abort();
 }
 
-fn huge_output() -> PaymentOutcome {
-    let big = "x".repeat(2 * MIB);
+fn redirect_with_form(form: Vec<(String, String)>) -> PaymentOutcome {
     PaymentOutcome {
         status: PaymentStatus::RequiresAction(Redirect {
             url: "https://example.com/3ds".into(),
             method: HttpMethod::Post,
-            form: vec![("blob".into(), big)],
+            form,
         }),
         connector_reference: Some("hostile_huge".into()),
         provider_status: None,
@@ -150,7 +151,14 @@ impl Connector for Hostile {
             }
             "panic" => panic!("hostile plugin panics on purpose"),
             "trap" => trap(),
-            "huge-output" => Ok(huge_output()),
+            "huge-output" => Ok(redirect_with_form(vec![(
+                "blob".into(),
+                "x".repeat(2 * MIB),
+            )])),
+            "many-fields" => Ok(redirect_with_form(vec![
+                (String::new(), String::new());
+                100_000
+            ])),
             "egress-denied" => egress_denied(),
             "log-flood" => Ok(log_flood(reference)),
             "ok" => Ok(authorized(reference)),
