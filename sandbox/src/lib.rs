@@ -23,7 +23,12 @@
 //! a channel. The sandbox keeps running until [`SandboxHandle::stop`] is
 //! awaited or the handle is dropped, independently of the caller's runtime.
 
+pub mod adyen;
 pub mod dummy;
+pub mod hipay;
+pub mod openapi;
+pub mod paypal;
+pub mod sips;
 mod util;
 
 use std::{io, net::SocketAddr, thread};
@@ -31,7 +36,26 @@ use std::{io, net::SocketAddr, thread};
 use actix_web::{dev::ServerHandle, App, HttpResponse, HttpServer};
 use tokio::sync::oneshot;
 
+pub use adyen::AdyenConfig;
 pub use dummy::DummyConfig;
+pub use hipay::HipayConfig;
+pub use paypal::PaypalConfig;
+pub use sips::SipsConfig;
+
+/// Where the providers' official OpenAPI documents are read from, to
+/// validate requests the way the providers do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SpecSource {
+    /// `$PASSERELLE_PSP_SPECS`, else the first of `../shared/psp-specs`,
+    /// `../../shared/psp-specs` that exists; validation is off (with a
+    /// warning) when none does.
+    #[default]
+    Auto,
+    /// A folder laid out like `psp-specs/` (`adyen/CheckoutService-v71.json`, ...).
+    Dir(std::path::PathBuf),
+    /// No schema validation.
+    Off,
+}
 
 /// Settings of a [`Sandbox`].
 #[derive(Clone, Debug)]
@@ -40,6 +64,12 @@ pub struct SandboxConfig {
     pub listen: SocketAddr,
     /// The dummy PSP.
     pub dummy: DummyConfig,
+    pub adyen: AdyenConfig,
+    pub sips: SipsConfig,
+    pub hipay: HipayConfig,
+    pub paypal: PaypalConfig,
+    /// The official OpenAPI documents used to validate requests.
+    pub specs: SpecSource,
 }
 
 impl Default for SandboxConfig {
@@ -47,6 +77,11 @@ impl Default for SandboxConfig {
         SandboxConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             dummy: DummyConfig::default(),
+            adyen: AdyenConfig::default(),
+            sips: SipsConfig::default(),
+            hipay: HipayConfig::default(),
+            paypal: PaypalConfig::default(),
+            specs: SpecSource::default(),
         }
     }
 }
@@ -62,6 +97,10 @@ impl Sandbox {
         let local_addr = listener.local_addr()?;
         let base_url = base_url_of(local_addr);
         let dummy = dummy::Dummy::new(config.dummy, &base_url)?;
+        let adyen = adyen::Adyen::new(config.adyen, &base_url, &config.specs)?;
+        let sips = sips::Sips::new(config.sips, &base_url, &config.specs)?;
+        let hipay = hipay::Hipay::new(config.hipay, &base_url, &config.specs)?;
+        let paypal = paypal::Paypal::new(config.paypal, &base_url, &config.specs)?;
 
         let (ready_tx, ready_rx) = oneshot::channel::<io::Result<ServerHandle>>();
         let (exited_tx, exited_rx) = oneshot::channel::<()>();
@@ -71,9 +110,19 @@ impl Sandbox {
                 let system = actix_web::rt::System::new();
                 system.block_on(async move {
                     let server = HttpServer::new(move || {
-                        let dummy = dummy.clone();
+                        let (dummy, adyen, sips, hipay, paypal) = (
+                            dummy.clone(),
+                            adyen.clone(),
+                            sips.clone(),
+                            hipay.clone(),
+                            paypal.clone(),
+                        );
                         App::new()
                             .configure(move |cfg| dummy.configure(cfg))
+                            .configure(move |cfg| adyen.configure(cfg))
+                            .configure(move |cfg| sips.configure(cfg))
+                            .configure(move |cfg| hipay.configure(cfg))
+                            .configure(move |cfg| paypal.configure(cfg))
                             .default_service(actix_web::web::to(|| async {
                                 HttpResponse::NotFound()
                                     .content_type("text/plain; charset=utf-8")
@@ -134,6 +183,26 @@ impl SandboxHandle {
     /// Base URL of the dummy PSP, e.g. `http://127.0.0.1:4000/dummy`.
     pub fn dummy_base_url(&self) -> String {
         format!("{}{}", self.base_url, dummy::PATH_PREFIX)
+    }
+
+    /// Base URL of the Adyen simulator (stands in for `https://checkout-test.adyen.com/v71`).
+    pub fn adyen_base_url(&self) -> String {
+        format!("{}{}", self.base_url, adyen::PATH_PREFIX)
+    }
+
+    /// Base URL of the Worldline Sips simulator.
+    pub fn sips_base_url(&self) -> String {
+        format!("{}{}", self.base_url, sips::PATH_PREFIX)
+    }
+
+    /// Base URL of the HiPay simulator.
+    pub fn hipay_base_url(&self) -> String {
+        format!("{}{}", self.base_url, hipay::PATH_PREFIX)
+    }
+
+    /// Base URL of the PayPal simulator (stands in for `https://api-m.sandbox.paypal.com`).
+    pub fn paypal_base_url(&self) -> String {
+        format!("{}{}", self.base_url, paypal::PATH_PREFIX)
     }
 
     /// Stops the server (pending requests are dropped) and waits until its

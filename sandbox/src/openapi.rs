@@ -1,0 +1,2 @@
+//! Validation of requests against the providers' official OpenAPI documents.
+//! Under construction.
