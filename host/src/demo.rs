@@ -131,6 +131,7 @@ pub async fn set_up(
             "webhook_secret": dummy_config.webhook_secret,
         }),
     );
+    sandbox_info.extend(provider_sandboxes(sandbox, data_dir)?);
     let test_cards = [
         ("4111111111111111", "authorized"),
         ("4000000000000002", "refused: card_declined"),
@@ -152,6 +153,86 @@ pub async fn set_up(
     write_private(&path, &serde_json::to_vec_pretty(&info)?)?;
     tracing::info!(path = %path.display(), "demo ready: keys and accounts written to demo.json");
     Ok(info)
+}
+
+/// The four provider simulators: for each, the sandbox URL standing in for
+/// each of the provider's real (test) base URLs, and the test credentials
+/// the simulator accepts. PayPal's webhook CA certificate is written beside
+/// demo.json (it is the trust root of webhook signatures in the sandbox).
+fn provider_sandboxes(
+    sandbox: &passerelle_sandbox::SandboxHandle,
+    data_dir: &Path,
+) -> Result<BTreeMap<String, serde_json::Value>, DemoError> {
+    use serde_json::json;
+    let adyen = passerelle_sandbox::AdyenConfig::default();
+    let sips = passerelle_sandbox::SipsConfig::default();
+    let hipay = passerelle_sandbox::HipayConfig::default();
+    let paypal = passerelle_sandbox::PaypalConfig::default();
+    let (adyen_base, sips_base, hipay_base, paypal_base) = (
+        sandbox.adyen_base_url(),
+        sandbox.sips_base_url(),
+        sandbox.hipay_base_url(),
+        sandbox.paypal_base_url(),
+    );
+    let paypal_ca = data_dir.join("sandbox-paypal-ca.pem");
+    write_private(
+        &paypal_ca,
+        passerelle_sandbox::paypal::ca_certificate_pem().as_bytes(),
+    )?;
+    let mut out = BTreeMap::new();
+    out.insert(
+        "adyen".to_string(),
+        json!({
+            "base_url": adyen_base,
+            "hosts": {"https://checkout-test.adyen.com/v71": adyen_base},
+            "api_key": adyen.api_key,
+            "merchant_account": adyen.merchant_account,
+            "hmac_key_hex": adyen.hmac_key_hex,
+        }),
+    );
+    out.insert(
+        "sips".to_string(),
+        json!({
+            "base_url": sips_base,
+            "hosts": {
+                "https://payment-webinit.simu.sips-services.com": sips_base,
+                "https://office-server.test.sips-services.com": sips_base,
+            },
+            "merchant_id": sips.merchant_id,
+            "secret_key": sips.secret_key,
+            "key_version": sips.key_version,
+        }),
+    );
+    out.insert(
+        "hipay".to_string(),
+        json!({
+            "base_url": hipay_base,
+            "hosts": {
+                "https://stage-secure-gateway.hipay-tpp.com/rest": format!("{hipay_base}/gateway"),
+                "https://stage-api.hipay.com": format!("{hipay_base}/api"),
+                "https://stage-secure2-vault.hipay-tpp.com/rest": format!("{hipay_base}/vault"),
+            },
+            "api_username": hipay.api_username,
+            "api_password": hipay.api_password,
+            "passphrase": hipay.passphrase,
+            "signature_algorithm": hipay.signature_algorithm,
+        }),
+    );
+    out.insert(
+        "paypal".to_string(),
+        json!({
+            "base_url": paypal_base,
+            "hosts": {
+                "https://api-m.sandbox.paypal.com": paypal_base,
+                "https://www.sandbox.paypal.com": paypal_base,
+            },
+            "client_id": paypal.client_id,
+            "client_secret": paypal.client_secret,
+            "webhook_id": paypal.webhook_id,
+            "ca_certificate": paypal_ca,
+        }),
+    );
+    Ok(out)
 }
 
 async fn reuse_or_create_key(

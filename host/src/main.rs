@@ -51,10 +51,101 @@ enum Command {
         /// Where the demo's PSP sandbox listens.
         #[arg(long, env = "PASSERELLE_SANDBOX_LISTEN", default_value = "127.0.0.1:0")]
         sandbox_listen: SocketAddr,
+        /// Folder of the providers' OpenAPI documents the demo's PSP sandbox
+        /// validates requests with (`off`: no validation); default:
+        /// `../shared/psp-specs` or `../../shared/psp-specs` if present.
+        #[arg(long, env = "PASSERELLE_PSP_SPECS")]
+        psp_specs: Option<PathBuf>,
         /// HTTP worker threads (default: one per core).
         #[arg(long, env = "PASSERELLE_WORKERS")]
         workers: Option<usize>,
     },
+    /// Run the PSP sandbox alone (simulators of the dummy PSP, Adyen,
+    /// Worldline Sips, HiPay and PayPal) until interrupted.
+    Sandbox {
+        /// Address to listen on.
+        #[arg(
+            long,
+            env = "PASSERELLE_SANDBOX_LISTEN",
+            default_value = "127.0.0.1:4000"
+        )]
+        listen: SocketAddr,
+        /// Folder of the providers' OpenAPI documents to validate requests
+        /// with (`off`: no validation); default: `../shared/psp-specs` or
+        /// `../../shared/psp-specs` if present.
+        #[arg(long, env = "PASSERELLE_PSP_SPECS")]
+        specs: Option<PathBuf>,
+    },
+}
+
+/// `--psp-specs DIR` / `--specs DIR`: a folder, `off`, or (absent) automatic.
+fn spec_source(dir: Option<PathBuf>) -> passerelle_sandbox::SpecSource {
+    match dir {
+        None => passerelle_sandbox::SpecSource::Auto,
+        Some(dir) if dir.as_os_str().is_empty() => passerelle_sandbox::SpecSource::Auto,
+        Some(dir) if dir.as_os_str() == "off" => passerelle_sandbox::SpecSource::Off,
+        Some(dir) => passerelle_sandbox::SpecSource::Dir(dir),
+    }
+}
+
+/// Runs the sandbox until Ctrl-C or SIGTERM.
+async fn run_sandbox(listen: SocketAddr, specs: Option<PathBuf>) -> std::process::ExitCode {
+    let specs = spec_source(specs);
+    let validation = match specs.resolve_dir() {
+        Some(dir) => format!("on (OpenAPI documents in {})", dir.display()),
+        None => "off (no OpenAPI documents)".to_string(),
+    };
+    let sandbox = match passerelle_sandbox::Sandbox::start(passerelle_sandbox::SandboxConfig {
+        listen,
+        specs,
+        ..passerelle_sandbox::SandboxConfig::default()
+    })
+    .await
+    {
+        Ok(sandbox) => sandbox,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the sandbox");
+            eprintln!("passerelle: cannot start the PSP sandbox on {listen}: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    println!("PSP sandbox listening on {}", sandbox.base_url());
+    for (name, url) in [
+        ("dummy", sandbox.dummy_base_url()),
+        ("adyen", sandbox.adyen_base_url()),
+        ("sips", sandbox.sips_base_url()),
+        ("hipay", sandbox.hipay_base_url()),
+        ("paypal", sandbox.paypal_base_url()),
+    ] {
+        println!("  {name:<7}{url}");
+    }
+    println!("Request validation: {validation}");
+    println!("Test credentials and scenarios: docs/sandbox/README.md. Ctrl-C stops.");
+    shutdown_signal().await;
+    sandbox.stop().await;
+    std::process::ExitCode::SUCCESS
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 #[tokio::main]
@@ -79,6 +170,7 @@ async fn main() -> std::process::ExitCode {
             master_key,
             demo,
             sandbox_listen,
+            psp_specs,
             workers,
         } => {
             let options = passerelle::server::ServeOptions {
@@ -92,14 +184,15 @@ async fn main() -> std::process::ExitCode {
                 workers: workers
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
             };
-            let server = match passerelle::server::start(options).await {
-                Ok(server) => server,
-                Err(error) => {
-                    tracing::error!(%error, "cannot start");
-                    eprintln!("passerelle: {error}");
-                    return std::process::ExitCode::FAILURE;
-                }
-            };
+            let server =
+                match passerelle::server::start_with_specs(options, spec_source(psp_specs)).await {
+                    Ok(server) => server,
+                    Err(error) => {
+                        tracing::error!(%error, "cannot start");
+                        eprintln!("passerelle: {error}");
+                        return std::process::ExitCode::FAILURE;
+                    }
+                };
             if let Some(demo) = &server.demo {
                 println!("Passerelle demo is running at {}", demo.base_url);
                 // Keys stay out of the terminal and the logs: demo.json (mode 0600) has them.
@@ -114,5 +207,6 @@ async fn main() -> std::process::ExitCode {
             }
             std::process::ExitCode::SUCCESS
         }
+        Command::Sandbox { listen, specs } => run_sandbox(listen, specs).await,
     }
 }

@@ -74,7 +74,18 @@ impl RunningServer {
     }
 }
 
+/// [`start_with_specs`] with the PSP sandbox's OpenAPI documents found
+/// automatically (`$PASSERELLE_PSP_SPECS`, `../shared/psp-specs`, ...).
 pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
+    start_with_specs(options, passerelle_sandbox::SpecSource::Auto).await
+}
+
+/// Starts the server; with `--demo`, the PSP sandbox validates requests
+/// against the OpenAPI documents `psp_specs` names.
+pub async fn start_with_specs(
+    options: ServeOptions,
+    psp_specs: passerelle_sandbox::SpecSource,
+) -> Result<RunningServer, StartError> {
     std::fs::create_dir_all(&options.data_dir)
         .map_err(|e| StartError::DataDir(options.data_dir.clone(), e))?;
     let database_url = options.database_url.clone().unwrap_or_else(|| {
@@ -121,7 +132,8 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
     let (sandbox, demo) = if options.demo {
         let sandbox = passerelle_sandbox::Sandbox::start(passerelle_sandbox::SandboxConfig {
             listen: options.sandbox_listen,
-            dummy: passerelle_sandbox::DummyConfig::default(),
+            specs: psp_specs,
+            ..passerelle_sandbox::SandboxConfig::default()
         })
         .await
         .map_err(|e| StartError::Demo(format!("sandbox: {e}")))?;

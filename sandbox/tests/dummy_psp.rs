@@ -1145,6 +1145,7 @@ async fn runs_under_actix_and_stops() {
             api_key: "sk_custom".into(),
             webhook_secret: "whsec_custom".into(),
         },
+        ..SandboxConfig::default()
     })
     .await
     .unwrap();

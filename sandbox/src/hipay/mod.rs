@@ -1,10 +1,58 @@
-//! Simulator of HiPay Enterprise (gateway, hosted page, tokenization).
-//! Under construction: mounted, but serves nothing yet.
+//! Simulator of HiPay Enterprise: the stage gateway, the hosted page API and
+//! the tokenization vault, with HiPay's test cards, browser pages, signed
+//! notifications and fault injection. See `docs/sandbox/hipay.md`.
+//!
+//! Layout: [`api`] (JSON APIs), [`pages`] (hosted page, 3-D Secure page,
+//! redirects back), [`notify`] (signed notifications), [`control`] (test-only
+//! endpoints), [`schema`] (request validation against HiPay's documents),
+//! [`state`], [`cards`], [`money`], [`sign`], [`form`], [`error`].
 
-use actix_web::web;
+mod api;
+mod cards;
+mod control;
+mod error;
+mod form;
+mod money;
+mod notify;
+mod pages;
+mod schema;
+pub mod sign;
+mod state;
+
+use std::{future::Future, pin::Pin, time::Duration};
+
+use actix_web::{
+    body::BoxBody,
+    dev::{Service, ServiceRequest, ServiceResponse},
+    http::StatusCode,
+    web, HttpResponse,
+};
+
+pub use sign::{notification_signature, redirect_hash, Algorithm, SIGNATURE_HEADER};
+use state::{FaultMode, HipayState};
 
 /// Path under which this simulator is mounted on the sandbox listener.
 pub const PATH_PREFIX: &str = "/hipay";
+
+/// Stands in for `https://stage-secure-gateway.hipay-tpp.com/rest`.
+pub const GATEWAY_PATH: &str = "/gateway";
+/// Stands in for `https://stage-api.hipay.com`.
+pub const API_PATH: &str = "/api";
+/// Stands in for `https://stage-secure2-vault.hipay-tpp.com/rest`.
+pub const VAULT_PATH: &str = "/vault";
+
+/// Request header selecting a fault for this request only.
+pub const FAULT_HEADER: &str = "X-Sandbox-Fault";
+
+/// How long the `timeout` and `timeout_after_effect` faults delay the answer.
+pub const FAULT_DELAY: Duration = Duration::from_secs(30);
+
+/// Merchant account number shown in answers (`mid`).
+pub(crate) const MID: &str = "00001326589";
+/// Issuer shown for every test card.
+pub(crate) const ISSUER: &str = "HIPAY SANDBOX BANK";
+/// Issuing country shown for every test card.
+pub(crate) const CARD_COUNTRY: &str = "FR";
 
 /// Settings of this simulator (test credentials it accepts, where it posts notifications).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,22 +80,171 @@ impl Default for HipayConfig {
 
 /// Shared state of a running simulator.
 #[derive(Clone)]
-pub(crate) struct Hipay {
-    _base_url: String,
-}
+pub(crate) struct Hipay(web::Data<HipayState>);
 
 impl Hipay {
     /// `listener_base_url` is the sandbox's base, e.g. `http://127.0.0.1:4000`.
+    /// Fails on an unknown `signature_algorithm`.
     pub(crate) fn new(
-        _config: HipayConfig,
+        config: HipayConfig,
         listener_base_url: &str,
-        _specs: &crate::SpecSource,
+        specs: &crate::SpecSource,
     ) -> std::io::Result<Self> {
-        Ok(Hipay {
-            _base_url: format!("{listener_base_url}{PATH_PREFIX}"),
-        })
+        let spec = crate::openapi::ApiSpec::load(specs, schema::SPEC_FILES)?;
+        let state = HipayState::new(config, format!("{listener_base_url}{PATH_PREFIX}"), spec)?;
+        Ok(Hipay(web::Data::new(state)))
     }
 
     /// Registers the routes under [`PATH_PREFIX`].
-    pub(crate) fn configure(&self, _cfg: &mut web::ServiceConfig) {}
+    pub(crate) fn configure(&self, cfg: &mut web::ServiceConfig) {
+        let faults = self.0.clone();
+        let gateway = web::scope(GATEWAY_PATH)
+            .wrap_fn(move |req, srv| apply_fault(&faults, req, srv))
+            .service(
+                web::resource("/v1/order")
+                    .post(api::create_order)
+                    .default_service(web::to(api::method_not_allowed)),
+            )
+            .service(
+                web::resource("/v1/maintenance/transaction/{reference}")
+                    .post(api::maintenance)
+                    .default_service(web::to(api::method_not_allowed)),
+            )
+            .service(
+                web::resource("/v1/transaction/{reference}")
+                    .get(api::get_transaction)
+                    .default_service(web::to(api::method_not_allowed)),
+            )
+            .service(
+                web::resource("/v1/transaction")
+                    .get(api::get_transactions)
+                    .default_service(web::to(api::method_not_allowed)),
+            )
+            .default_service(web::to(api::not_found));
+        let faults = self.0.clone();
+        let hosted = web::scope(API_PATH)
+            .wrap_fn(move |req, srv| apply_fault(&faults, req, srv))
+            .service(
+                web::resource("/v1/hpayment")
+                    .post(api::create_hpayment)
+                    .default_service(web::to(api::method_not_allowed)),
+            )
+            .default_service(web::to(api::not_found));
+        let faults = self.0.clone();
+        let vault = web::scope(VAULT_PATH)
+            .wrap_fn(move |req, srv| apply_fault(&faults, req, srv))
+            .service(
+                web::resource("/v2/token/create")
+                    .post(api::token_create)
+                    .default_service(web::to(api::method_not_allowed)),
+            )
+            .service(
+                web::resource("/v2/token/")
+                    .delete(api::token_delete)
+                    .default_service(web::to(api::method_not_allowed)),
+            )
+            .service(
+                web::resource("/v2/token/{token}")
+                    .get(api::token_lookup)
+                    .default_service(web::to(api::method_not_allowed)),
+            )
+            .default_service(web::to(api::not_found));
+        cfg.service(
+            web::scope(PATH_PREFIX)
+                .app_data(self.0.clone())
+                .service(gateway)
+                .service(hosted)
+                .service(vault)
+                .route("/forward/{id}", web::get().to(pages::forward_page))
+                .route(
+                    "/forward/{id}/approve",
+                    web::post().to(pages::forward_approve),
+                )
+                .route("/forward/{id}/fail", web::post().to(pages::forward_fail))
+                .route(
+                    "/forward/{id}/cancel",
+                    web::post().to(pages::forward_cancel),
+                )
+                .route("/pay/{id}", web::get().to(pages::pay_page))
+                .route("/pay/{id}", web::post().to(pages::pay_submit))
+                .route("/pay/{id}/cancel", web::post().to(pages::pay_cancel))
+                .route("/_sandbox/faults", web::post().to(control::set_faults))
+                .route(
+                    "/_sandbox/transactions/{reference}",
+                    web::get().to(control::get_transaction),
+                )
+                .route(
+                    "/_sandbox/orders/{orderid}",
+                    web::get().to(control::get_order),
+                ),
+        );
+    }
+}
+
+type ApiFuture = Pin<Box<dyn Future<Output = Result<ServiceResponse<BoxBody>, actix_web::Error>>>>;
+
+/// Middleware of the API scopes: applies the request's `X-Sandbox-Fault`,
+/// else consumes one pending fault of the request's account (Basic user).
+/// Notification faults are left to the handlers.
+fn apply_fault<S>(state: &HipayState, req: ServiceRequest, srv: &S) -> ApiFuture
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = actix_web::Error>,
+    S::Future: 'static,
+{
+    let from_header = req
+        .headers()
+        .get(FAULT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(FaultMode::parse)
+        .filter(|m| !m.is_notification());
+    let mode = from_header.or_else(|| {
+        let account = api::basic_user(req.request())?;
+        state.lock().take_fault(&account, false)
+    });
+    let Some(mode) = mode else {
+        return Box::pin(srv.call(req));
+    };
+    tracing::debug!(fault = %mode.name(), path = %req.path(), "hipay: injecting fault");
+    match mode {
+        FaultMode::Delay(ms) => {
+            let call = srv.call(req);
+            Box::pin(async move {
+                actix_web::rt::time::sleep(Duration::from_millis(ms)).await;
+                call.await
+            })
+        }
+        FaultMode::Timeout => Box::pin(async move {
+            actix_web::rt::time::sleep(FAULT_DELAY).await;
+            Ok(req.into_response(error::error_response(
+                StatusCode::GATEWAY_TIMEOUT,
+                1_000_008,
+                "Temporarily Unavailable",
+                "simulated timeout: the request had no effect",
+            )))
+        }),
+        FaultMode::TimeoutAfterEffect => {
+            let call = srv.call(req);
+            Box::pin(async move {
+                let response = call.await?;
+                actix_web::rt::time::sleep(FAULT_DELAY).await;
+                Ok(response)
+            })
+        }
+        FaultMode::Http500 => Box::pin(std::future::ready(Ok(req.into_response(
+            error::error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                1_000_008,
+                "Temporarily Unavailable",
+                "simulated internal error: the request had no effect",
+            ),
+        )))),
+        FaultMode::Malformed => Box::pin(std::future::ready(Ok(req.into_response(
+            HttpResponse::Ok()
+                .content_type("application/json")
+                .body("<html><body>502 Bad Gateway</body></html>\u{0}{\"state\":\"compl"),
+        )))),
+        FaultMode::NotificationDrop
+        | FaultMode::NotificationDuplicate
+        | FaultMode::NotificationOutOfOrder => Box::pin(srv.call(req)),
+    }
 }

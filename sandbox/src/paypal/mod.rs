@@ -1,10 +1,60 @@
-//! Simulator of PayPal (OAuth2, Orders v2, Payments v2, webhooks).
-//! Under construction: mounted, but serves nothing yet.
+//! Simulator of PayPal: OAuth2 client credentials, Orders v2, Payments v2,
+//! the buyer approval site and webhooks (registration, SHA256withRSA
+//! signatures, verification API). Documented in `docs/sandbox/paypal.md`.
+//!
+//! Layout: [`api`] (REST API handlers), [`error`] (PayPal's error bodies),
+//! [`validate`] (request schema checks), [`approval`] (the buyer's approval
+//! page), [`webhooks`] (registration, signing, background delivery,
+//! verification), [`control`] (test-only endpoints), [`state`] (orders,
+//! authorizations, captures, refunds, tokens, idempotency, faults).
 
-use actix_web::web;
+mod api;
+mod approval;
+mod control;
+mod error;
+mod state;
+mod validate;
+mod webhooks;
+
+use std::{future::Future, pin::Pin, time::Duration};
+
+use actix_web::{
+    body::BoxBody,
+    dev::{Service, ServiceRequest, ServiceResponse},
+    http::StatusCode,
+    web, HttpResponse,
+};
+
+use state::{FaultMode, PaypalState};
 
 /// Path under which this simulator is mounted on the sandbox listener.
 pub const PATH_PREFIX: &str = "/paypal";
+
+/// How long the `timeout` and `timeout_after_effect` faults delay the answer.
+pub const FAULT_DELAY: Duration = Duration::from_secs(30);
+
+/// Header choosing a fault for one request.
+pub const FAULT_HEADER: &str = "X-Sandbox-Fault";
+
+/// Path (under the base URL) of the certificate the webhooks are signed with.
+pub const CERT_PATH: &str = "/certs/CERT-passerelle-sandbox-paypal";
+
+const CA_CERT_PEM: &str = include_str!("ca-cert.pem");
+const SIGNING_CERT_PEM: &str = include_str!("signing-cert.pem");
+const SIGNING_KEY_PEM: &str = include_str!("signing-key.pem");
+
+/// The certificate authority (PEM) that issued the sandbox's webhook signing
+/// certificate: configure it as the trust root of PayPal webhook signature
+/// checks when talking to the sandbox (instead of PayPal's real CAs).
+pub fn ca_certificate_pem() -> &'static str {
+    CA_CERT_PEM
+}
+
+/// The certificate (PEM) served at `PAYPAL-CERT-URL`, issued by
+/// [`ca_certificate_pem`].
+pub fn signing_certificate_pem() -> &'static str {
+    SIGNING_CERT_PEM
+}
 
 /// Settings of this simulator (test credentials it accepts, where it posts notifications).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,6 +66,9 @@ pub struct PaypalConfig {
     /// Where webhooks are posted; none: not sent (also settable through the
     /// webhooks API).
     pub webhook_url: Option<String>,
+    /// Lifetime of the access tokens issued by `/v1/oauth2/token`, in
+    /// seconds (PayPal: 32400).
+    pub token_lifetime_secs: u64,
 }
 
 impl Default for PaypalConfig {
@@ -25,28 +78,188 @@ impl Default for PaypalConfig {
             client_secret: "passerelle-sandbox-secret".to_owned(),
             webhook_id: "WH-PASSERELLE-SANDBOX".to_owned(),
             webhook_url: None,
+            token_lifetime_secs: 32_400,
         }
     }
 }
 
 /// Shared state of a running simulator.
 #[derive(Clone)]
-pub(crate) struct Paypal {
-    _base_url: String,
-}
+pub(crate) struct Paypal(web::Data<PaypalState>);
 
 impl Paypal {
     /// `listener_base_url` is the sandbox's base, e.g. `http://127.0.0.1:4000`.
     pub(crate) fn new(
-        _config: PaypalConfig,
+        config: PaypalConfig,
         listener_base_url: &str,
-        _specs: &crate::SpecSource,
+        specs: &crate::SpecSource,
     ) -> std::io::Result<Self> {
-        Ok(Paypal {
-            _base_url: format!("{listener_base_url}{PATH_PREFIX}"),
-        })
+        let state = PaypalState::new(
+            config,
+            format!("{listener_base_url}{PATH_PREFIX}"),
+            PATH_PREFIX.to_owned(),
+            specs,
+        )?;
+        Ok(Paypal(web::Data::new(state)))
     }
 
     /// Registers the routes under [`PATH_PREFIX`].
-    pub(crate) fn configure(&self, _cfg: &mut web::ServiceConfig) {}
+    pub(crate) fn configure(&self, cfg: &mut web::ServiceConfig) {
+        let state = self.0.clone();
+        let faults_v1 = self.0.clone();
+        let faults_v2 = self.0.clone();
+        let v1 = web::scope("/v1")
+            .wrap_fn(move |req, srv| apply_fault(&faults_v1, req, srv))
+            .route("/oauth2/token", web::post().to(api::token))
+            .route(
+                "/notifications/webhooks",
+                web::post().to(webhooks::create_webhook),
+            )
+            .route(
+                "/notifications/webhooks",
+                web::get().to(webhooks::list_webhooks),
+            )
+            .route(
+                "/notifications/webhooks/{id}",
+                web::delete().to(webhooks::delete_webhook),
+            )
+            .route(
+                "/notifications/verify-webhook-signature",
+                web::post().to(webhooks::verify_signature),
+            )
+            .default_service(web::to(error::not_found));
+        let v2 = web::scope("/v2")
+            .wrap_fn(move |req, srv| apply_fault(&faults_v2, req, srv))
+            .route("/checkout/orders", web::post().to(api::create_order))
+            .route("/checkout/orders/{id}", web::get().to(api::get_order))
+            .route(
+                "/checkout/orders/{id}/capture",
+                web::post().to(api::capture_order),
+            )
+            .route(
+                "/checkout/orders/{id}/authorize",
+                web::post().to(api::authorize_order),
+            )
+            .route(
+                "/payments/authorizations/{id}",
+                web::get().to(api::get_authorization),
+            )
+            .route(
+                "/payments/authorizations/{id}/capture",
+                web::post().to(api::capture_authorization),
+            )
+            .route(
+                "/payments/authorizations/{id}/void",
+                web::post().to(api::void_authorization),
+            )
+            .route("/payments/captures/{id}", web::get().to(api::get_capture))
+            .route(
+                "/payments/captures/{id}/refund",
+                web::post().to(api::refund_capture),
+            )
+            .route("/payments/refunds/{id}", web::get().to(api::get_refund))
+            .default_service(web::to(error::not_found));
+        cfg.service(
+            web::scope(PATH_PREFIX)
+                .app_data(state)
+                .service(v1)
+                .service(v2)
+                .route(CERT_PATH, web::get().to(webhooks::certificate))
+                .route("/checkoutnow", web::get().to(approval::page))
+                .route(
+                    "/checkoutnow/{id}/approve",
+                    web::post().to(approval::approve),
+                )
+                .route("/checkoutnow/{id}/cancel", web::post().to(approval::cancel))
+                .route(
+                    "/checkoutnow/{id}/approve-echeck",
+                    web::post().to(approval::approve_echeck),
+                )
+                .route("/_sandbox/faults", web::post().to(control::set_faults))
+                .route("/_sandbox/orders/{id}", web::get().to(control::get_order))
+                .route("/_sandbox/events", web::get().to(control::events))
+                .route(
+                    "/_sandbox/captures/{id}/complete",
+                    web::post().to(control::complete_capture),
+                )
+                .route(
+                    "/_sandbox/captures/{id}/deny",
+                    web::post().to(control::deny_capture),
+                ),
+        );
+    }
+}
+
+type ApiFuture = Pin<Box<dyn Future<Output = Result<ServiceResponse<BoxBody>, actix_web::Error>>>>;
+
+/// Middleware of the API scopes: the fault named by [`FAULT_HEADER`], else
+/// one pending fault of the caller's account (request faults only; the
+/// notification faults are consumed when notifications are sent).
+fn apply_fault<S>(state: &PaypalState, req: ServiceRequest, srv: &S) -> ApiFuture
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = actix_web::Error>,
+    S::Future: 'static,
+{
+    let from_header = req
+        .headers()
+        .get(FAULT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(FaultMode::parse);
+    let mode = match from_header {
+        Some(Some(mode)) => Some(mode),
+        Some(None) => {
+            let response = error::PaypalError::invalid_request(vec![validate::Violation::header(
+                FAULT_HEADER,
+                "INVALID_PARAMETER_VALUE",
+                "unknown sandbox fault mode",
+            )]);
+            return Box::pin(std::future::ready(Ok(
+                req.into_response(actix_web::ResponseError::error_response(&response))
+            )));
+        }
+        None => {
+            let account = api::account_of(state, req.request());
+            account.and_then(|account| state.lock().take_request_fault(&account))
+        }
+    };
+    let Some(mode) = mode else {
+        return Box::pin(srv.call(req));
+    };
+    if mode.is_notification() {
+        // Handled where the notifications are sent.
+        return Box::pin(srv.call(req));
+    }
+    tracing::debug!(fault = %mode.as_str(), path = %req.path(), "paypal: injecting fault");
+    match mode {
+        FaultMode::Delay(ms) => {
+            let call = srv.call(req);
+            Box::pin(async move {
+                actix_web::rt::time::sleep(Duration::from_millis(ms)).await;
+                call.await
+            })
+        }
+        FaultMode::Timeout => Box::pin(async move {
+            actix_web::rt::time::sleep(FAULT_DELAY).await;
+            Ok(req.into_response(error::service_unavailable()))
+        }),
+        FaultMode::TimeoutAfterEffect => {
+            let call = srv.call(req);
+            Box::pin(async move {
+                let response = call.await?;
+                actix_web::rt::time::sleep(FAULT_DELAY).await;
+                Ok(response)
+            })
+        }
+        FaultMode::Http500 => Box::pin(std::future::ready(Ok(
+            req.into_response(error::internal_server_error())
+        ))),
+        FaultMode::Malformed => Box::pin(std::future::ready(Ok(req.into_response(
+            HttpResponse::build(StatusCode::OK)
+                .content_type("application/json")
+                .body("<html><body>upstream connect error</body></html>{\"id\":\""),
+        )))),
+        FaultMode::NotificationDrop
+        | FaultMode::NotificationDuplicate
+        | FaultMode::NotificationOutOfOrder => Box::pin(srv.call(req)),
+    }
 }

@@ -1,0 +1,263 @@
+//! In-memory state of the Sips simulator: transactions, payment-page
+//! sessions, pending faults and held-back notifications.
+
+use std::{
+    collections::HashMap,
+    sync::{Mutex, MutexGuard},
+    time::Duration,
+};
+
+use serde::Serialize;
+
+use super::SipsConfig;
+
+/// `transactionStatus` of a transaction, as Sips spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub(crate) enum Status {
+    /// Initialised by `paymentInit`, the shopper has not paid yet (not a
+    /// Sips status: such a transaction is unknown to the Office API).
+    Initialized,
+    /// Waiting for the 3-D Secure step (not a Sips status either).
+    Authenticating,
+    ToValidate,
+    ToCapture,
+    Captured,
+    Cancelled,
+    Refused,
+    AuthorisationRequested,
+    Aborted,
+}
+
+impl Status {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Status::Initialized => "INITIALIZED",
+            Status::Authenticating => "AUTHENTICATING",
+            Status::ToValidate => "TO_VALIDATE",
+            Status::ToCapture => "TO_CAPTURE",
+            Status::Captured => "CAPTURED",
+            Status::Cancelled => "CANCELLED",
+            Status::Refused => "REFUSED",
+            Status::AuthorisationRequested => "AUTHORISATION_REQUESTED",
+            Status::Aborted => "ABORTED",
+        }
+    }
+
+    /// Whether the Office API knows the transaction.
+    pub(crate) fn is_known_to_office(self) -> bool {
+        !matches!(self, Status::Initialized | Status::Authenticating)
+    }
+}
+
+/// A transaction. The card number is never stored: only its last four digits.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Transaction {
+    pub merchant_id: String,
+    pub transaction_reference: String,
+    pub status: Status,
+    /// Authorised amount (minor units), reduced by partial cancels and by a
+    /// partial validation.
+    pub amount: u64,
+    /// The amount of the payment request.
+    pub original_amount: u64,
+    /// ISO 4217 numeric, e.g. `978`.
+    pub currency_code: String,
+    pub capture_mode: String,
+    pub capture_day: u32,
+    pub captured_amount: u64,
+    pub refunded_amount: u64,
+    pub response_code: Option<String>,
+    pub acquirer_response_code: Option<String>,
+    pub holder_authent_status: Option<String>,
+    pub authorisation_id: Option<String>,
+    pub masked_pan: Option<String>,
+    pub card_last4: Option<String>,
+    pub transaction_date_time: Option<String>,
+    pub order_channel: String,
+    pub order_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub return_context: Option<String>,
+    pub normal_return_url: String,
+    pub automatic_response_url: Option<String>,
+    pub interface_version: String,
+    pub key_version: u32,
+    /// `Data` is sealed with HMAC-SHA256 (else SHA-256(Data + key)).
+    pub hmac_data_seal: bool,
+    /// `Data` is Base64-encoded (`responseEncoding: "base64"`).
+    pub base64_data: bool,
+    /// Office operations done, for inspection.
+    pub operations: Vec<Operation>,
+}
+
+/// One Office operation, for the inspection endpoint.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Operation {
+    pub operation: &'static str,
+    pub operation_amount: u64,
+    pub response_code: String,
+    pub operation_date_time: String,
+}
+
+/// How the next API calls (or notifications) of an account misbehave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FaultMode {
+    Delay(u64),
+    Timeout,
+    TimeoutAfterEffect,
+    Http500,
+    Malformed,
+    NotificationDrop,
+    NotificationDuplicate,
+    NotificationOutOfOrder,
+}
+
+impl FaultMode {
+    pub(crate) fn parse(text: &str) -> Option<FaultMode> {
+        let text = text.trim();
+        if let Some(ms) = text.strip_prefix("delay:") {
+            return ms.trim().parse().ok().map(FaultMode::Delay);
+        }
+        Some(match text {
+            "timeout" => FaultMode::Timeout,
+            "timeout_after_effect" => FaultMode::TimeoutAfterEffect,
+            "http_500" => FaultMode::Http500,
+            "malformed" => FaultMode::Malformed,
+            "notification_drop" => FaultMode::NotificationDrop,
+            "notification_duplicate" => FaultMode::NotificationDuplicate,
+            "notification_out_of_order" => FaultMode::NotificationOutOfOrder,
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn name(self) -> String {
+        match self {
+            FaultMode::Delay(ms) => format!("delay:{ms}"),
+            FaultMode::Timeout => "timeout".into(),
+            FaultMode::TimeoutAfterEffect => "timeout_after_effect".into(),
+            FaultMode::Http500 => "http_500".into(),
+            FaultMode::Malformed => "malformed".into(),
+            FaultMode::NotificationDrop => "notification_drop".into(),
+            FaultMode::NotificationDuplicate => "notification_duplicate".into(),
+            FaultMode::NotificationOutOfOrder => "notification_out_of_order".into(),
+        }
+    }
+
+    pub(crate) fn is_notification(self) -> bool {
+        matches!(
+            self,
+            FaultMode::NotificationDrop
+                | FaultMode::NotificationDuplicate
+                | FaultMode::NotificationOutOfOrder
+        )
+    }
+}
+
+/// A notification (automatic response) ready to be posted.
+#[derive(Clone, Debug)]
+pub(crate) struct Notification {
+    pub url: String,
+    /// Form fields: `Data`, `Seal`, `InterfaceVersion`, `Encode`.
+    pub form: Vec<(&'static str, String)>,
+    pub transaction_reference: String,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Inner {
+    /// By (merchantId, transactionReference).
+    pub transactions: HashMap<(String, String), Transaction>,
+    /// Payment-page sessions: redirectionData → (merchantId, transactionReference).
+    pub sessions: HashMap<String, (String, String)>,
+    /// Pending faults by account (merchantId), with the remaining count (> 0).
+    pub faults: HashMap<String, (FaultMode, u32)>,
+    /// A notification held back by `notification_out_of_order`, by account,
+    /// with a sequence number identifying it.
+    pub held: HashMap<String, (u64, Notification)>,
+    pub held_seq: u64,
+}
+
+impl Inner {
+    /// Consumes one pending API fault of `account` (notification faults stay).
+    pub(crate) fn take_api_fault(&mut self, account: &str) -> Option<FaultMode> {
+        self.take_fault(account, false)
+    }
+
+    /// Consumes one pending notification fault of `account`.
+    pub(crate) fn take_notification_fault(&mut self, account: &str) -> Option<FaultMode> {
+        self.take_fault(account, true)
+    }
+
+    fn take_fault(&mut self, account: &str, notification: bool) -> Option<FaultMode> {
+        let (mode, remaining) = *self.faults.get(account)?;
+        if mode.is_notification() != notification {
+            return None;
+        }
+        if remaining > 1 {
+            self.faults
+                .insert(account.to_owned(), (mode, remaining - 1));
+        } else {
+            self.faults.remove(account);
+        }
+        Some(mode)
+    }
+
+    pub(crate) fn transaction(&self, merchant: &str, reference: &str) -> Option<&Transaction> {
+        self.transactions
+            .get(&(merchant.to_owned(), reference.to_owned()))
+    }
+
+    pub(crate) fn transaction_mut(
+        &mut self,
+        merchant: &str,
+        reference: &str,
+    ) -> Option<&mut Transaction> {
+        self.transactions
+            .get_mut(&(merchant.to_owned(), reference.to_owned()))
+    }
+}
+
+/// Everything the simulator's handlers share.
+pub(crate) struct SipsState {
+    pub config: SipsConfig,
+    /// Absolute base URL, e.g. `http://127.0.0.1:4000/sips`.
+    pub base_url: String,
+    /// Client posting automatic responses (5 s timeout, no retries).
+    pub http: reqwest::Client,
+    inner: Mutex<Inner>,
+}
+
+impl SipsState {
+    pub(crate) fn new(config: SipsConfig, base_url: String) -> std::io::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(0)
+            .user_agent(concat!(
+                "passerelle-sandbox-sips/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .map_err(std::io::Error::other)?;
+        Ok(SipsState {
+            config,
+            base_url,
+            http,
+            inner: Mutex::new(Inner::default()),
+        })
+    }
+
+    /// Locks the state (a panic while it was held does not make it unusable).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The secret key of `merchant_id` and its version, if the merchant exists.
+    pub(crate) fn merchant_key(&self, merchant_id: &str) -> Option<(&str, u32)> {
+        (merchant_id == self.config.merchant_id)
+            .then_some((self.config.secret_key.as_str(), self.config.key_version))
+    }
+}
