@@ -1,0 +1,1 @@
+//! Connector under construction (no manifest.toml yet, so it is not bundled).
