@@ -61,6 +61,7 @@ pub async fn set_up(
     data_dir: &Path,
     base_url: &str,
     sandbox: &passerelle_sandbox::SandboxHandle,
+    installed: &[String],
 ) -> Result<DemoInfo, DemoError> {
     let now = now_rfc3339();
     if store.get_merchant(DEMO_MERCHANT_ID).await?.is_none() {
@@ -93,35 +94,34 @@ pub async fn set_up(
 
     let dummy_base = sandbox.dummy_base_url();
     let dummy_config = passerelle_sandbox::DummyConfig::default();
-    let mut credentials = BTreeMap::new();
-    credentials.insert("api_key".to_string(), dummy_config.api_key.clone());
-    credentials.insert(
-        "webhook_secret".to_string(),
-        dummy_config.webhook_secret.clone(),
-    );
-    let account = ConnectorAccountRecord {
-        id: "acc_demo_dummy".into(),
-        merchant_id: DEMO_MERCHANT_ID.into(),
-        name: "dummy".into(),
-        connector: "dummy".into(),
-        environment: "test".into(),
-        base_url: Some(dummy_base.clone()),
-        config_ciphertext: secrets.seal(&serde_json::to_vec(&credentials)?)?,
-        created_at: now.clone(),
-        updated_at: now.clone(),
-    };
-    store.upsert_connector_account(account.clone()).await?;
-
     let mut connectors = BTreeMap::new();
-    connectors.insert(
-        "dummy".to_string(),
-        DemoConnector {
-            account_id: account.id,
-            plugin: "dummy".into(),
+    for demo in demo_accounts(sandbox) {
+        // Only connectors this build bundles get an account.
+        if !installed.iter().any(|id| id == demo.plugin) {
+            continue;
+        }
+        let account = ConnectorAccountRecord {
+            id: demo_account_id(demo.plugin),
+            merchant_id: DEMO_MERCHANT_ID.into(),
+            name: demo.plugin.into(),
+            connector: demo.plugin.into(),
             environment: "test".into(),
-            base_url: dummy_base.clone(),
-        },
-    );
+            base_url: Some(demo.base_url.clone()),
+            config_ciphertext: secrets.seal(&serde_json::to_vec(&demo.credentials)?)?,
+            created_at: now.clone(),
+            updated_at: now.clone(),
+        };
+        store.upsert_connector_account(account.clone()).await?;
+        connectors.insert(
+            demo.plugin.to_string(),
+            DemoConnector {
+                account_id: account.id,
+                plugin: demo.plugin.into(),
+                environment: "test".into(),
+                base_url: demo.base_url,
+            },
+        );
+    }
     let mut sandbox_info = BTreeMap::new();
     sandbox_info.insert(
         "dummy".to_string(),
@@ -153,6 +153,79 @@ pub async fn set_up(
     write_private(&path, &serde_json::to_vec_pretty(&info)?)?;
     tracing::info!(path = %path.display(), "demo ready: keys and accounts written to demo.json");
     Ok(info)
+}
+
+/// The id of the demo merchant's account at `plugin`: stable, so that the
+/// sandbox can be told where to post notifications before the accounts exist.
+pub fn demo_account_id(plugin: &str) -> String {
+    format!("acc_demo_{plugin}")
+}
+
+/// A demo connector account: the sandbox's test credentials, by the names
+/// each connector declares in `describe`.
+struct DemoAccount {
+    plugin: &'static str,
+    base_url: String,
+    credentials: BTreeMap<&'static str, String>,
+}
+
+fn demo_accounts(sandbox: &passerelle_sandbox::SandboxHandle) -> Vec<DemoAccount> {
+    let dummy = passerelle_sandbox::DummyConfig::default();
+    let adyen = passerelle_sandbox::AdyenConfig::default();
+    let sips = passerelle_sandbox::SipsConfig::default();
+    let hipay = passerelle_sandbox::HipayConfig::default();
+    let paypal = passerelle_sandbox::PaypalConfig::default();
+    vec![
+        DemoAccount {
+            plugin: "dummy",
+            base_url: sandbox.dummy_base_url(),
+            credentials: BTreeMap::from([
+                ("api_key", dummy.api_key),
+                ("webhook_secret", dummy.webhook_secret),
+            ]),
+        },
+        DemoAccount {
+            plugin: "adyen",
+            base_url: sandbox.adyen_base_url(),
+            credentials: BTreeMap::from([
+                ("api_key", adyen.api_key),
+                ("merchant_account", adyen.merchant_account),
+                ("hmac_key", adyen.hmac_key_hex),
+            ]),
+        },
+        DemoAccount {
+            plugin: "sips",
+            base_url: sandbox.sips_base_url(),
+            credentials: BTreeMap::from([
+                ("merchant_id", sips.merchant_id),
+                ("secret_key", sips.secret_key),
+                ("key_version", sips.key_version.to_string()),
+            ]),
+        },
+        DemoAccount {
+            plugin: "hipay",
+            base_url: sandbox.hipay_base_url(),
+            credentials: BTreeMap::from([
+                ("api_username", hipay.api_username),
+                ("api_password", hipay.api_password),
+                ("passphrase", hipay.passphrase),
+                ("signature_algorithm", hipay.signature_algorithm),
+            ]),
+        },
+        DemoAccount {
+            plugin: "paypal",
+            base_url: sandbox.paypal_base_url(),
+            credentials: BTreeMap::from([
+                ("client_id", paypal.client_id),
+                ("client_secret", paypal.client_secret),
+                ("webhook_id", paypal.webhook_id),
+                (
+                    "webhook_trust_root_pem",
+                    passerelle_sandbox::paypal::ca_certificate_pem().to_string(),
+                ),
+            ]),
+        },
+    ]
 }
 
 /// The four provider simulators: for each, the sandbox URL standing in for

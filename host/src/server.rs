@@ -130,16 +130,40 @@ pub async fn start_with_specs(
     ));
 
     let (sandbox, demo) = if options.demo {
+        // Providers whose notification URL is an account setting (not sent
+        // with each payment) post to the demo accounts' webhook endpoints.
+        let webhook = |plugin: &str| {
+            Some(format!(
+                "{base_url}/v1/webhooks/{}",
+                crate::demo::demo_account_id(plugin)
+            ))
+        };
         let sandbox = passerelle_sandbox::Sandbox::start(passerelle_sandbox::SandboxConfig {
             listen: options.sandbox_listen,
             specs: psp_specs,
+            adyen: passerelle_sandbox::AdyenConfig {
+                webhook_url: webhook("adyen"),
+                ..passerelle_sandbox::AdyenConfig::default()
+            },
+            paypal: passerelle_sandbox::PaypalConfig {
+                webhook_url: webhook("paypal"),
+                ..passerelle_sandbox::PaypalConfig::default()
+            },
             ..passerelle_sandbox::SandboxConfig::default()
         })
         .await
         .map_err(|e| StartError::Demo(format!("sandbox: {e}")))?;
-        let info = crate::demo::set_up(&store, &secrets, &options.data_dir, &base_url, &sandbox)
-            .await
-            .map_err(|e| StartError::Demo(e.to_string()))?;
+        let installed: Vec<String> = runtime.list().iter().map(|p| p.id().to_string()).collect();
+        let info = crate::demo::set_up(
+            &store,
+            &secrets,
+            &options.data_dir,
+            &base_url,
+            &sandbox,
+            &installed,
+        )
+        .await
+        .map_err(|e| StartError::Demo(e.to_string()))?;
         (Some(sandbox), Some(info))
     } else {
         (None, None)

@@ -399,6 +399,7 @@ impl Payments {
             version: 1,
             created_at: now.clone(),
             updated_at: now.clone(),
+            amount_capture_pending: 0,
         };
         let created = event(
             &payment,
@@ -619,7 +620,9 @@ impl Payments {
                 message: format!("a payment in status {status} cannot be captured"),
             });
         }
-        let capturable = (payment.amount_authorized - payment.amount_captured).max(0) as u64;
+        let capturable =
+            (payment.amount_authorized - payment.amount_captured - payment.amount_capture_pending)
+                .max(0) as u64;
         let amount = amount.unwrap_or(capturable);
         if amount == 0 || amount > capturable {
             return Err(PaymentError::Invalid {
@@ -671,8 +674,26 @@ impl Payments {
                     message: refusal.reason,
                 });
             }
-            wit::ModificationStatus::Succeeded | wit::ModificationStatus::Pending => {
-                let pending = matches!(outcome.status, wit::ModificationStatus::Pending);
+            wit::ModificationStatus::Pending => {
+                // Accepted, not done: reserve the amount until the
+                // provider's notification confirms or refuses it.
+                let mut next = payment.clone();
+                next.amount_capture_pending += amount as i64;
+                if outcome.provider_status.is_some() {
+                    next.provider_status = outcome.provider_status;
+                }
+                let e = event(
+                    &payment,
+                    0,
+                    Some(status),
+                    status,
+                    "api.capture",
+                    json!({"amount": amount, "final": final_capture, "pending": true, "connector_reference": outcome.connector_reference}),
+                );
+                self.save(&mut payment, next, vec![e]).await?;
+            }
+            wit::ModificationStatus::Succeeded => {
+                let pending = false;
                 let mut next = payment.clone();
                 next.amount_captured += amount as i64;
                 let to = if final_capture {
@@ -750,8 +771,23 @@ impl Payments {
                     message: refusal.reason,
                 })
             }
-            wit::ModificationStatus::Succeeded | wit::ModificationStatus::Pending => {
-                let pending = matches!(outcome.status, wit::ModificationStatus::Pending);
+            wit::ModificationStatus::Pending => {
+                // The provider confirms the cancellation later (a
+                // notification or a sync); until then nothing is released.
+                let e = event(
+                    &payment,
+                    0,
+                    Some(status),
+                    status,
+                    "api.cancel",
+                    json!({"pending": true}),
+                );
+                let unchanged = payment.clone();
+                self.save(&mut payment, unchanged, vec![e]).await?;
+                self.view(payment).await
+            }
+            wit::ModificationStatus::Succeeded => {
+                let pending = false;
                 let mut next = payment.clone();
                 next.status = PaymentStatus::Canceled.as_str().to_string();
                 next.next_action = None;
@@ -1024,9 +1060,34 @@ impl Payments {
                 self.save_with_refunds(&payment, &mut next, vec![e], refunds)
                     .await?;
             }
-            wit::NotificationEventKind::Capture(_)
-            | wit::NotificationEventKind::Cancel(_)
-            | wit::NotificationEventKind::Other(_) => {
+            wit::NotificationEventKind::Capture(capture_status) => {
+                let amount = item.amount.as_ref().map(|m| m.minor_units as i64);
+                let (next, events) =
+                    apply_capture_notification(&payment, capture_status, amount, &item.event_id);
+                self.save(&mut payment, next, events).await?;
+            }
+            wit::NotificationEventKind::Cancel(cancel_status) => {
+                let mut next = payment.clone();
+                let confirmed = matches!(cancel_status, wit::ModificationStatus::Succeeded);
+                let to = if confirmed && status.can_cancel() && payment.amount_captured == 0 {
+                    next.status = PaymentStatus::Canceled.as_str().to_string();
+                    next.next_action = None;
+                    next.amount_capture_pending = 0;
+                    PaymentStatus::Canceled
+                } else {
+                    status
+                };
+                let e = event(
+                    &payment,
+                    0,
+                    Some(status),
+                    to,
+                    "notification",
+                    json!({"event": item.event_id, "cancel": modification_label(&cancel_status)}),
+                );
+                self.save(&mut payment, next, vec![e]).await?;
+            }
+            wit::NotificationEventKind::Other(_) => {
                 let e = event(
                     &payment,
                     0,
@@ -1227,7 +1288,11 @@ fn apply_outcome(
                 .amount_captured
                 .map_or(amount, |a| a as i64)
                 .min(amount);
+            let before = next.amount_captured;
             next.amount_captured = next.amount_captured.max(captured);
+            // What the provider now reports as captured settles pending captures.
+            next.amount_capture_pending =
+                (next.amount_capture_pending - (next.amount_captured - before)).max(0);
             if next.amount_captured >= next.amount_authorized
                 || payment.capture_method == "automatic"
             {
@@ -1296,6 +1361,53 @@ fn apply_outcome(
         json!({"ignored": to.as_str(), "provider_status": outcome.provider_status}),
     );
     (payment.clone(), vec![e])
+}
+
+fn modification_label(status: &wit::ModificationStatus) -> serde_json::Value {
+    match status {
+        wit::ModificationStatus::Succeeded => json!("succeeded"),
+        wit::ModificationStatus::Pending => json!("pending"),
+        wit::ModificationStatus::Refused(r) => {
+            json!({"refused": {"code": r.code, "reason": r.reason}})
+        }
+    }
+}
+
+/// A provider confirms or refuses a capture it had accepted: move the
+/// amount from pending into captured, or release it.
+fn apply_capture_notification(
+    payment: &PaymentRecord,
+    capture_status: wit::ModificationStatus,
+    amount: Option<i64>,
+    event_id: &str,
+) -> (PaymentRecord, Vec<PaymentEventRecord>) {
+    let from = status_of(payment);
+    let mut next = payment.clone();
+    // Without an amount, the notification speaks of everything pending.
+    let amount = amount.unwrap_or(payment.amount_capture_pending).max(0);
+    next.amount_capture_pending -= amount.min(next.amount_capture_pending);
+    let mut to = from;
+    if matches!(capture_status, wit::ModificationStatus::Succeeded) && from.can_capture() {
+        // A capture made in the provider's back office counts too, within
+        // the authorization.
+        let room = (next.amount_authorized - next.amount_captured).max(0);
+        next.amount_captured += amount.min(room);
+        to = if next.amount_captured >= next.amount_authorized {
+            PaymentStatus::Succeeded
+        } else {
+            PaymentStatus::PartiallyCaptured
+        };
+    }
+    next.status = to.as_str().to_string();
+    let e = event(
+        payment,
+        0,
+        Some(from),
+        to,
+        "notification",
+        json!({"event": event_id, "capture": modification_label(&capture_status), "amount": amount}),
+    );
+    (next, vec![e])
 }
 
 fn append_query(url: &str, key: &str, value: &str) -> String {

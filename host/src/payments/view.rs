@@ -15,6 +15,8 @@ pub struct PaymentView {
     pub amount_capturable: i64,
     pub amount_captured: i64,
     pub amount_refunded: i64,
+    /// Captures accepted by the provider and awaiting its confirmation.
+    pub amount_capture_pending: i64,
     pub capture_method: String,
     pub reference: String,
     /// The connector account's name.
@@ -37,7 +39,7 @@ impl PaymentView {
     pub fn from_record(p: PaymentRecord, account_name: String) -> Self {
         let status = PaymentStatus::parse(&p.status).unwrap_or(PaymentStatus::Processing);
         let amount_capturable = if status.can_capture() {
-            (p.amount_authorized - p.amount_captured).max(0)
+            (p.amount_authorized - p.amount_captured - p.amount_capture_pending).max(0)
         } else {
             0
         };
@@ -53,6 +55,7 @@ impl PaymentView {
             amount_capturable,
             amount_captured: p.amount_captured,
             amount_refunded: p.amount_refunded,
+            amount_capture_pending: p.amount_capture_pending,
             capture_method: p.capture_method,
             reference: p.reference,
             connector: account_name,

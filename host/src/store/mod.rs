@@ -793,6 +793,7 @@ impl Store {
                     amount_authorized: _,
                     amount_captured: _,
                     amount_refunded: _,
+                    amount_capture_pending: _,
                     connector_reference,
                     connector_data,
                     next_action,

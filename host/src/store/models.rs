@@ -92,6 +92,8 @@ pub struct PaymentRecord {
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,
+    /// Captures the provider accepted but has not confirmed yet.
+    pub amount_capture_pending: i64,
 }
 
 /// One transition or notable fact in a payment's life.

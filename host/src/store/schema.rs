@@ -62,6 +62,7 @@ diesel::table! {
         version -> BigInt,
         created_at -> Text,
         updated_at -> Text,
+        amount_capture_pending -> BigInt,
     }
 }
 

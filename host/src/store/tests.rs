@@ -83,6 +83,7 @@ fn payment(id: &str, merchant_id: &str, account_id: &str) -> PaymentRecord {
         version: 1,
         created_at: ts(3),
         updated_at: ts(3),
+        amount_capture_pending: 0,
     }
 }
 
