@@ -25,6 +25,7 @@
 
 pub mod adyen;
 pub mod dummy;
+mod faults;
 pub mod hipay;
 pub mod openapi;
 pub mod paypal;

@@ -22,7 +22,7 @@ use super::{
     FAULT_DELAY,
 };
 
-pub(crate) const FAULT_HEADER: &str = "X-Sandbox-Fault";
+pub(crate) use crate::faults::FAULT_HEADER;
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 64;
 const INSUFFICIENT_BALANCE: &str = "Insufficient balance on payment";

@@ -112,58 +112,7 @@ pub(crate) struct StoredAnswer {
     pub body: Vec<u8>,
 }
 
-/// A fault mode (see the docs).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Fault {
-    Delay(u64),
-    Timeout,
-    TimeoutAfterEffect,
-    Http500,
-    Malformed,
-    NotificationDrop,
-    NotificationDuplicate,
-    NotificationOutOfOrder,
-}
-
-impl Fault {
-    pub(crate) fn parse(text: &str) -> Option<Fault> {
-        let text = text.trim();
-        if let Some(ms) = text.strip_prefix("delay:") {
-            return ms.trim().parse().ok().map(Fault::Delay);
-        }
-        Some(match text {
-            "timeout" => Fault::Timeout,
-            "timeout_after_effect" => Fault::TimeoutAfterEffect,
-            "http_500" => Fault::Http500,
-            "malformed" => Fault::Malformed,
-            "notification_drop" => Fault::NotificationDrop,
-            "notification_duplicate" => Fault::NotificationDuplicate,
-            "notification_out_of_order" => Fault::NotificationOutOfOrder,
-            _ => return None,
-        })
-    }
-
-    pub(crate) fn name(self) -> String {
-        match self {
-            Fault::Delay(ms) => format!("delay:{ms}"),
-            Fault::Timeout => "timeout".into(),
-            Fault::TimeoutAfterEffect => "timeout_after_effect".into(),
-            Fault::Http500 => "http_500".into(),
-            Fault::Malformed => "malformed".into(),
-            Fault::NotificationDrop => "notification_drop".into(),
-            Fault::NotificationDuplicate => "notification_duplicate".into(),
-            Fault::NotificationOutOfOrder => "notification_out_of_order".into(),
-        }
-    }
-
-    /// Applies to notifications rather than API calls.
-    pub(crate) fn is_notification(self) -> bool {
-        matches!(
-            self,
-            Fault::NotificationDrop | Fault::NotificationDuplicate | Fault::NotificationOutOfOrder
-        )
-    }
-}
+pub(crate) use crate::faults::FaultMode as Fault;
 
 #[derive(Debug, Default)]
 pub(crate) struct Inner {

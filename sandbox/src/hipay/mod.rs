@@ -42,7 +42,7 @@ pub const API_PATH: &str = "/api";
 pub const VAULT_PATH: &str = "/vault";
 
 /// Request header selecting a fault for this request only.
-pub const FAULT_HEADER: &str = "X-Sandbox-Fault";
+pub use crate::faults::FAULT_HEADER;
 
 /// How long the `timeout` and `timeout_after_effect` faults delay the answer.
 pub const FAULT_DELAY: Duration = Duration::from_secs(30);

@@ -179,60 +179,7 @@ pub(crate) struct HostedPage {
     pub cancelled: bool,
 }
 
-/// Misbehaviour asked for, per request or per account.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum FaultMode {
-    Delay(u64),
-    Timeout,
-    TimeoutAfterEffect,
-    Http500,
-    Malformed,
-    NotificationDrop,
-    NotificationDuplicate,
-    NotificationOutOfOrder,
-}
-
-impl FaultMode {
-    pub fn parse(text: &str) -> Option<Self> {
-        let text = text.trim();
-        if let Some(ms) = text.strip_prefix("delay:") {
-            return ms.trim().parse().ok().map(FaultMode::Delay);
-        }
-        Some(match text {
-            "timeout" => FaultMode::Timeout,
-            "timeout_after_effect" => FaultMode::TimeoutAfterEffect,
-            "http_500" => FaultMode::Http500,
-            "malformed" => FaultMode::Malformed,
-            "notification_drop" => FaultMode::NotificationDrop,
-            "notification_duplicate" => FaultMode::NotificationDuplicate,
-            "notification_out_of_order" => FaultMode::NotificationOutOfOrder,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> String {
-        match self {
-            FaultMode::Delay(ms) => format!("delay:{ms}"),
-            FaultMode::Timeout => "timeout".to_owned(),
-            FaultMode::TimeoutAfterEffect => "timeout_after_effect".to_owned(),
-            FaultMode::Http500 => "http_500".to_owned(),
-            FaultMode::Malformed => "malformed".to_owned(),
-            FaultMode::NotificationDrop => "notification_drop".to_owned(),
-            FaultMode::NotificationDuplicate => "notification_duplicate".to_owned(),
-            FaultMode::NotificationOutOfOrder => "notification_out_of_order".to_owned(),
-        }
-    }
-
-    /// Whether the mode concerns notifications rather than API answers.
-    pub fn is_notification(self) -> bool {
-        matches!(
-            self,
-            FaultMode::NotificationDrop
-                | FaultMode::NotificationDuplicate
-                | FaultMode::NotificationOutOfOrder
-        )
-    }
-}
+pub(crate) use crate::faults::FaultMode;
 
 /// Everything behind the lock.
 #[derive(Default)]

@@ -64,7 +64,7 @@ pub(crate) async fn set_faults(
     let answer = match mode {
         Some(mode) => {
             inner.faults.insert(account.clone(), (mode, count));
-            json!({"account": account, "mode": mode.as_str(), "count": count})
+            json!({"account": account, "mode": mode.name(), "count": count})
         }
         None => {
             inner.faults.remove(&account);

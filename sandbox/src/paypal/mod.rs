@@ -34,7 +34,7 @@ pub const PATH_PREFIX: &str = "/paypal";
 pub const FAULT_DELAY: Duration = Duration::from_secs(30);
 
 /// Header choosing a fault for one request.
-pub const FAULT_HEADER: &str = "X-Sandbox-Fault";
+pub use crate::faults::FAULT_HEADER;
 
 /// Path (under the base URL) of the certificate the webhooks are signed with.
 pub const CERT_PATH: &str = "/certs/CERT-passerelle-sandbox-paypal";
@@ -229,7 +229,7 @@ where
         // Handled where the notifications are sent.
         return Box::pin(srv.call(req));
     }
-    tracing::debug!(fault = %mode.as_str(), path = %req.path(), "paypal: injecting fault");
+    tracing::debug!(fault = %mode.name(), path = %req.path(), "paypal: injecting fault");
     match mode {
         FaultMode::Delay(ms) => {
             let call = srv.call(req);

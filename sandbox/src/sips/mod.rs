@@ -27,7 +27,7 @@ use state::{FaultMode, SipsState};
 pub const PATH_PREFIX: &str = "/sips";
 
 /// Header choosing a fault for one request.
-pub const FAULT_HEADER: &str = "X-Sandbox-Fault";
+pub use crate::faults::FAULT_HEADER;
 
 /// How long the `timeout` and `timeout_after_effect` faults delay the answer.
 pub const FAULT_DELAY: Duration = Duration::from_secs(30);

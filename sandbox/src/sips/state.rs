@@ -101,59 +101,7 @@ pub(crate) struct Operation {
     pub operation_date_time: String,
 }
 
-/// How the next API calls (or notifications) of an account misbehave.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum FaultMode {
-    Delay(u64),
-    Timeout,
-    TimeoutAfterEffect,
-    Http500,
-    Malformed,
-    NotificationDrop,
-    NotificationDuplicate,
-    NotificationOutOfOrder,
-}
-
-impl FaultMode {
-    pub(crate) fn parse(text: &str) -> Option<FaultMode> {
-        let text = text.trim();
-        if let Some(ms) = text.strip_prefix("delay:") {
-            return ms.trim().parse().ok().map(FaultMode::Delay);
-        }
-        Some(match text {
-            "timeout" => FaultMode::Timeout,
-            "timeout_after_effect" => FaultMode::TimeoutAfterEffect,
-            "http_500" => FaultMode::Http500,
-            "malformed" => FaultMode::Malformed,
-            "notification_drop" => FaultMode::NotificationDrop,
-            "notification_duplicate" => FaultMode::NotificationDuplicate,
-            "notification_out_of_order" => FaultMode::NotificationOutOfOrder,
-            _ => return None,
-        })
-    }
-
-    pub(crate) fn name(self) -> String {
-        match self {
-            FaultMode::Delay(ms) => format!("delay:{ms}"),
-            FaultMode::Timeout => "timeout".into(),
-            FaultMode::TimeoutAfterEffect => "timeout_after_effect".into(),
-            FaultMode::Http500 => "http_500".into(),
-            FaultMode::Malformed => "malformed".into(),
-            FaultMode::NotificationDrop => "notification_drop".into(),
-            FaultMode::NotificationDuplicate => "notification_duplicate".into(),
-            FaultMode::NotificationOutOfOrder => "notification_out_of_order".into(),
-        }
-    }
-
-    pub(crate) fn is_notification(self) -> bool {
-        matches!(
-            self,
-            FaultMode::NotificationDrop
-                | FaultMode::NotificationDuplicate
-                | FaultMode::NotificationOutOfOrder
-        )
-    }
-}
+pub(crate) use crate::faults::FaultMode;
 
 /// A notification (automatic response) ready to be posted.
 #[derive(Clone, Debug)]
