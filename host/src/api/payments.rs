@@ -120,12 +120,12 @@ fn validate_create(
         ));
     }
     let code = body.currency.to_ascii_uppercase();
-    let currency = money::currency(&code).ok_or_else(|| {
-        ApiError::invalid(
+    if !money::is_known(&code) {
+        return Err(ApiError::invalid(
             "currency",
             format!("{:?} is not an ISO 4217 currency code", body.currency),
-        )
-    })?;
+        ));
+    }
     check_len("reference", &body.reference, 128)?;
     let return_url = url::Url::parse(&body.return_url)
         .ok()
@@ -224,7 +224,7 @@ fn validate_create(
     Ok(CreatePayment {
         merchant_id,
         amount: body.amount,
-        currency: currency.code.to_string(),
+        currency: code,
         reference: body.reference,
         capture_method: body.capture_method,
         payment_method,
