@@ -1,0 +1,504 @@
+//! End to end through the HTTP API: the bundled Adyen connector against the
+//! sandbox's Adyen Checkout v71 simulator (docs/sandbox/adyen.md), whose
+//! webhooks the demo posts to the demo `adyen` account.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+const ADYEN_OK: &str = "4111111111111111";
+const ADYEN_3DS: &str = "4212345678901237";
+
+fn adyen_body(amount: u64, currency: &str, card: &str, holder: &str, capture: &str) -> Value {
+    json!({
+        "connector": "adyen",
+        "amount": amount,
+        "currency": currency,
+        "reference": format!("order-{}", rand_suffix()),
+        "capture_method": capture,
+        "payment_method": {"type": "card", "card": {
+            "number": card, "exp_month": 3, "exp_year": 2030, "cvc": "737", "holder_name": holder
+        }},
+        "return_url": "https://shop.example/checkout/done?cart=42",
+    })
+}
+
+async fn create(server: &TestServer, body: Value) -> Value {
+    let (status, payment) = server.post("/v1/payments", body).await;
+    assert_eq!(status, 201, "{payment}");
+    payment
+}
+
+fn adyen_base(server: &TestServer) -> String {
+    server.demo["sandbox"]["adyen"]["base_url"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn merchant_account(server: &TestServer) -> String {
+    server.demo["sandbox"]["adyen"]["merchant_account"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Makes the sandbox misbehave on the account's next `count` API calls.
+async fn adyen_fault(server: &TestServer, mode: &str, count: u32) {
+    let resp = server
+        .http
+        .post(format!("{}/_sandbox/faults", adyen_base(server)))
+        .json(&json!({"account": merchant_account(server), "mode": mode, "count": count}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "fault: {}", resp.status());
+}
+
+/// The sandbox's own view of a payment.
+async fn adyen_payment(server: &TestServer, psp: &str) -> Value {
+    server
+        .http
+        .get(format!("{}/_sandbox/payments/{psp}", adyen_base(server)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Polls the payment until `done` holds (webhooks arrive asynchronously).
+async fn wait_for(server: &TestServer, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, p) = server.get(&format!("/v1/payments/{id}")).await;
+        if done(&p) {
+            return p;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting: {p}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn wait_for_refunds(server: &TestServer, id: &str, settled: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, list) = server.get(&format!("/v1/payments/{id}/refunds")).await;
+        let refunds = list["data"].as_array().cloned().unwrap_or_default();
+        if refunds.iter().filter(|r| r["status"] != "pending").count() >= settled {
+            return refunds;
+        }
+        assert!(Instant::now() < deadline, "refunds not settled: {list}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Posts the 3-D Secure page's form number `index` (0 approves, 1 fails,
+/// 2 is the shopper cancelling) like a browser, and returns where the
+/// sandbox sends the shopper (Passerelle's return URL).
+async fn act_on_3ds_page(server: &TestServer, url: &str, index: usize) -> String {
+    let page = server.http.get(url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let forms: Vec<&str> = html.split("<form").skip(1).collect();
+    assert!(forms.len() > index, "the 3-D Secure page's forms: {html}");
+    let action = forms[index]
+        .split("action=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let action = url::Url::parse(url)
+        .unwrap()
+        .join(&action)
+        .unwrap()
+        .to_string();
+    let resp = server
+        .http
+        .post(&action)
+        .form(&Vec::<(String, String)>::new())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    resp.headers()["location"].to_str().unwrap().to_string()
+}
+
+/// The shopper's browser comes back to Passerelle, which sends it on to the shop.
+async fn shopper_returns(server: &TestServer, back: &str) {
+    let resp = server.http.get(back).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    let to_merchant = resp.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        to_merchant.starts_with("https://shop.example/checkout/done?cart=42"),
+        "{to_merchant}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cards_refusals_and_currencies() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    // Automatic capture: captured at once.
+    let p = create(
+        &server,
+        adyen_body(1050, "EUR", ADYEN_OK, "Ada Lovelace", "automatic"),
+    )
+    .await;
+    assert_eq!(p["status"], "succeeded", "{p}");
+    assert_eq!(p["amount_captured"], 1050);
+    assert_eq!(p["connector"], "adyen");
+    assert_eq!(p["provider_status"], "Authorised", "{p}");
+    let psp = p["connector_reference"].as_str().unwrap().to_string();
+    assert_eq!(psp.len(), 16, "{p}");
+    let at_adyen = adyen_payment(&server, &psp).await;
+    assert_eq!(at_adyen["value"], 1050, "{at_adyen}");
+    assert_eq!(at_adyen["merchantReference"], p["id"], "{at_adyen}");
+
+    // 0- and 3-decimal currencies go as they are.
+    for (amount, currency) in [(1050u64, "JPY"), (1005, "KWD")] {
+        let p = create(
+            &server,
+            adyen_body(amount, currency, ADYEN_OK, "Ada Lovelace", "manual"),
+        )
+        .await;
+        assert_eq!(p["status"], "requires_capture", "{p}");
+        assert_eq!(p["amount_capturable"], amount);
+        let at_adyen = adyen_payment(&server, p["connector_reference"].as_str().unwrap()).await;
+        assert_eq!(
+            (at_adyen["value"].as_u64(), at_adyen["currency"].as_str()),
+            (Some(amount), Some(currency)),
+            "{at_adyen}"
+        );
+    }
+
+    // A refusal keeps Adyen's code and reason.
+    let p = create(
+        &server,
+        adyen_body(1000, "EUR", ADYEN_OK, "NOT_ENOUGH_BALANCE", "automatic"),
+    )
+    .await;
+    assert_eq!(p["status"], "failed", "{p}");
+    assert_eq!(p["failure_code"], "12");
+    assert_eq!(p["failure_message"], "Not enough balance");
+    assert_eq!(p["provider_status"], "Refused");
+
+    // A currency Adyen cannot express is refused before any call to Adyen.
+    let (status, err) = server
+        .post(
+            "/v1/payments",
+            adyen_body(1000, "CLF", ADYEN_OK, "Ada Lovelace", "manual"),
+        )
+        .await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"]["param"], "currency", "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_d_secure_redirects() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    // Approved: back through Passerelle to the shop, authorised.
+    let p = create(
+        &server,
+        adyen_body(4200, "EUR", ADYEN_3DS, "Ada Lovelace", "manual"),
+    )
+    .await;
+    let id = p["id"].as_str().unwrap().to_string();
+    assert_eq!(p["status"], "requires_action", "{p}");
+    assert_eq!(p["next_action"]["type"], "redirect");
+    assert_eq!(p["next_action"]["method"], "GET");
+    let back = act_on_3ds_page(&server, p["next_action"]["url"].as_str().unwrap(), 0).await;
+    assert!(
+        back.starts_with(&server.url(&format!("/v1/payments/{id}/return"))),
+        "{back}"
+    );
+    assert!(back.contains("redirectResult="), "{back}");
+    shopper_returns(&server, &back).await;
+    let (_, p) = server.get(&format!("/v1/payments/{id}")).await;
+    assert_eq!(p["status"], "requires_capture", "{p}");
+    assert_eq!(p["amount_capturable"], 4200);
+    assert!(p["next_action"].is_null());
+
+    // Authentication failed: refused with Adyen's code.
+    let p = create(
+        &server,
+        adyen_body(4200, "EUR", ADYEN_3DS, "Ada Lovelace", "automatic"),
+    )
+    .await;
+    let id = p["id"].as_str().unwrap().to_string();
+    let back = act_on_3ds_page(&server, p["next_action"]["url"].as_str().unwrap(), 1).await;
+    shopper_returns(&server, &back).await;
+    let (_, p) = server.get(&format!("/v1/payments/{id}")).await;
+    assert_eq!(p["status"], "failed", "{p}");
+    assert_eq!(p["failure_code"], "11");
+    assert_eq!(p["failure_message"], "3D Not Authenticated");
+
+    // The shopper cancels on the page.
+    let p = create(
+        &server,
+        adyen_body(4200, "EUR", ADYEN_3DS, "Ada Lovelace", "automatic"),
+    )
+    .await;
+    let id = p["id"].as_str().unwrap().to_string();
+    let back = act_on_3ds_page(&server, p["next_action"]["url"].as_str().unwrap(), 2).await;
+    shopper_returns(&server, &back).await;
+    let (_, p) = server.get(&format!("/v1/payments/{id}")).await;
+    assert_eq!(p["status"], "canceled", "{p}");
+
+    // A return with a forged redirectResult settles nothing: Adyen refuses
+    // it, and the payment keeps waiting for the shopper.
+    let p = create(
+        &server,
+        adyen_body(4200, "EUR", ADYEN_3DS, "Ada Lovelace", "manual"),
+    )
+    .await;
+    let id = p["id"].as_str().unwrap().to_string();
+    let forged = server.url(&format!("/v1/payments/{id}/return?redirectResult=forged"));
+    shopper_returns(&server, &forged).await;
+    let (_, p) = server.get(&format!("/v1/payments/{id}")).await;
+    assert_eq!(p["status"], "requires_action", "{p}");
+    // The real page still works afterwards.
+    let back = act_on_3ds_page(&server, p["next_action"]["url"].as_str().unwrap(), 0).await;
+    shopper_returns(&server, &back).await;
+    let (_, p) = server.get(&format!("/v1/payments/{id}")).await;
+    assert_eq!(p["status"], "requires_capture", "{p}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn captures_cancels_and_refunds_settle_by_webhook() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let p = create(
+        &server,
+        adyen_body(10_000, "EUR", ADYEN_OK, "Ada Lovelace", "manual"),
+    )
+    .await;
+    let id = p["id"].as_str().unwrap().to_string();
+    assert_eq!(p["status"], "requires_capture", "{p}");
+
+    // A partial capture is accepted (pending), then confirmed by CAPTURE.
+    let (status, p) = server
+        .post(
+            &format!("/v1/payments/{id}/capture"),
+            json!({"amount": 3_000}),
+        )
+        .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["provider_status"], "received", "{p}");
+    let p = wait_for(&server, &id, |p| p["amount_captured"] == 3_000).await;
+    assert_eq!(p["status"], "partially_captured", "{p}");
+    assert_eq!(p["amount_capture_pending"], 0);
+
+    // The rest: Adyen's default account has no multiple partial captures,
+    // so the partial capture released it and Adyen refuses this one by
+    // webhook (CAPTURE success=false); the pending amount is released.
+    let (status, p) = server
+        .post(&format!("/v1/payments/{id}/capture"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["amount_capture_pending"], 7_000, "{p}");
+    let p = wait_for(&server, &id, |p| p["amount_capture_pending"] == 0).await;
+    assert_eq!(p["amount_captured"], 3_000, "{p}");
+
+    // Partial refunds up to the captured total, each settled by REFUND.
+    for amount in [1_000, 2_000] {
+        let (status, r) = server
+            .post(
+                &format!("/v1/payments/{id}/refunds"),
+                json!({"amount": amount}),
+            )
+            .await;
+        assert_eq!(status, 201, "{r}");
+        assert_eq!(r["status"], "pending", "{r}");
+        assert_eq!(r["connector_reference"].as_str().unwrap().len(), 16, "{r}");
+    }
+    let refunds = wait_for_refunds(&server, &id, 2).await;
+    assert!(
+        refunds.iter().all(|r| r["status"] == "succeeded"),
+        "{refunds:?}"
+    );
+    let (status, err) = server
+        .post(&format!("/v1/payments/{id}/refunds"), json!({"amount": 1}))
+        .await;
+    assert_eq!(status, 400, "refund over the total: {err}");
+    assert_eq!(err["error"]["param"], "amount");
+    let (_, p) = server.get(&format!("/v1/payments/{id}")).await;
+    assert_eq!(p["amount_refunded"], 3_000);
+    let at_adyen = adyen_payment(&server, p["connector_reference"].as_str().unwrap()).await;
+    assert_eq!(at_adyen["captured"], 3_000, "{at_adyen}");
+    assert_eq!(at_adyen["refunded"], 3_000, "{at_adyen}");
+
+    // A full capture in one go.
+    let p = create(
+        &server,
+        adyen_body(2_500, "EUR", ADYEN_OK, "Ada Lovelace", "manual"),
+    )
+    .await;
+    let id2 = p["id"].as_str().unwrap().to_string();
+    let (status, _) = server
+        .post(&format!("/v1/payments/{id2}/capture"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let p = wait_for(&server, &id2, |p| p["status"] == "succeeded").await;
+    assert_eq!(p["amount_captured"], 2_500);
+
+    // Cancel: pending until CANCELLATION arrives.
+    let p = create(
+        &server,
+        adyen_body(900, "EUR", ADYEN_OK, "Ada Lovelace", "manual"),
+    )
+    .await;
+    let id3 = p["id"].as_str().unwrap().to_string();
+    let (status, p) = server
+        .post(&format!("/v1/payments/{id3}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{p}");
+    let p = wait_for(&server, &id3, |p| p["status"] == "canceled").await;
+    assert_eq!(p["amount_capturable"], 0);
+    let at_adyen = adyen_payment(&server, p["connector_reference"].as_str().unwrap()).await;
+    assert_eq!(at_adyen["cancelled"], true, "{at_adyen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_payment_settled_by_webhook_and_forgery_rejected() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let p = create(
+        &server,
+        adyen_body(1_500, "EUR", ADYEN_OK, "PENDING", "manual"),
+    )
+    .await;
+    let id = p["id"].as_str().unwrap().to_string();
+    assert_eq!(p["status"], "processing", "{p}");
+    assert_eq!(p["provider_status"], "Received");
+    let psp = p["connector_reference"].as_str().unwrap().to_string();
+    // Sync has nothing newer than Adyen's last answer: still processing.
+    let (status, p) = server
+        .post(&format!("/v1/payments/{id}/sync"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["status"], "processing");
+
+    // A forged AUTHORISATION is refused and changes nothing.
+    let account = server.demo["connectors"]["adyen"]["account_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let forged = json!({"live": "false", "notificationItems": [{"NotificationRequestItem": {
+        "additionalData": {"hmacSignature": "Ny9gS2veKo5E4w8/OL6xz1/wvT/hYkAXy1xNc/QvO4I="},
+        "amount": {"value": 1500, "currency": "EUR"}, "eventCode": "AUTHORISATION",
+        "eventDate": "2026-11-27T14:00:00+00:00", "merchantAccountCode": merchant_account(&server),
+        "merchantReference": id, "pspReference": psp, "reason": "", "success": "true"}}]});
+    let resp = server
+        .http
+        .post(server.url(&format!("/v1/webhooks/{account}")))
+        .json(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let resp = server
+        .http
+        .post(server.url(&format!("/v1/webhooks/{account}")))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_client_error(), "{}", resp.status());
+    let (_, p) = server.get(&format!("/v1/payments/{id}")).await;
+    assert_eq!(p["status"], "processing");
+
+    // Adyen settles it: the signed AUTHORISATION webhook authorises it.
+    let resp = server
+        .http
+        .post(format!(
+            "{}/_sandbox/payments/{psp}/settle",
+            adyen_base(&server)
+        ))
+        .json(&json!({"authorised": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let p = wait_for(&server, &id, |p| p["status"] != "processing").await;
+    assert_eq!(p["status"], "requires_capture", "{p}");
+    let (_, events) = server.get(&format!("/v1/payments/{id}/events")).await;
+    assert!(
+        events["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["cause"] == "notification"),
+        "{events}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psp_faults_leave_defined_state() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    // 5xx and garbage on authorisation: the outcome is unknown, `processing`.
+    adyen_fault(&server, "http_500", 1).await;
+    let p = create(
+        &server,
+        adyen_body(1_000, "EUR", ADYEN_OK, "Ada Lovelace", "manual"),
+    )
+    .await;
+    assert_eq!(p["status"], "processing", "{p}");
+    assert_eq!(p["failure_code"], "http_500", "{p}");
+    adyen_fault(&server, "malformed", 1).await;
+    let p = create(
+        &server,
+        adyen_body(1_000, "EUR", ADYEN_OK, "Ada Lovelace", "manual"),
+    )
+    .await;
+    assert_eq!(p["status"], "processing", "{p}");
+    assert_eq!(p["failure_code"], "invalid_response", "{p}");
+
+    // A 5xx on capture: 502, nothing captured or pending; sync keeps the
+    // payment where it is; the retry goes through.
+    let p = create(
+        &server,
+        adyen_body(2_000, "EUR", ADYEN_OK, "Ada Lovelace", "manual"),
+    )
+    .await;
+    let id = p["id"].as_str().unwrap().to_string();
+    adyen_fault(&server, "http_500", 1).await;
+    let (status, err) = server
+        .post(&format!("/v1/payments/{id}/capture"), json!({}))
+        .await;
+    assert_eq!(status, 502, "{err}");
+    let (status, p) = server
+        .post(&format!("/v1/payments/{id}/sync"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["status"], "requires_capture", "{p}");
+    assert_eq!(p["amount_captured"], 0);
+    assert_eq!(p["amount_capture_pending"], 0);
+    let (status, p) = server
+        .post(&format!("/v1/payments/{id}/capture"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{p}");
+    wait_for(&server, &id, |p| p["status"] == "succeeded").await;
+
+    // The answer to a capture is lost after Adyen captured (timeout): the
+    // host reports 502, and Adyen's CAPTURE webhook then settles it.
+    let p = create(
+        &server,
+        adyen_body(3_000, "EUR", ADYEN_OK, "Ada Lovelace", "manual"),
+    )
+    .await;
+    let id = p["id"].as_str().unwrap().to_string();
+    adyen_fault(&server, "timeout_after_effect", 1).await;
+    let (status, err) = server
+        .post(&format!("/v1/payments/{id}/capture"), json!({}))
+        .await;
+    assert_eq!(status, 502, "{err}");
+    let p = wait_for(&server, &id, |p| p["status"] == "succeeded").await;
+    assert_eq!(p["amount_captured"], 3_000, "{p}");
+    let at_adyen = adyen_payment(&server, p["connector_reference"].as_str().unwrap()).await;
+    assert_eq!(at_adyen["captured"], 3_000, "captured once: {at_adyen}");
+}
