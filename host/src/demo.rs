@@ -70,9 +70,14 @@ pub async fn set_up(
                 id: DEMO_MERCHANT_ID.into(),
                 name: "Demo shop".into(),
                 created_at: now.clone(),
+                default_connector: None,
             })
             .await?;
     }
+    // Payments that name no connector go to the dummy PSP.
+    store
+        .set_default_connector(DEMO_MERCHANT_ID, Some("dummy"))
+        .await?;
     let path = data_dir.join("demo.json");
     let previous: Option<DemoInfo> = std::fs::read(&path)
         .ok()

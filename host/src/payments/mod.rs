@@ -246,8 +246,8 @@ impl Payments {
         self.resolve(record)
     }
 
-    /// Routing: the named account, else the one called `default`, else the
-    /// merchant's only account.
+    /// Routing: the named account, else the merchant's default connector,
+    /// else the one called `default`, else the merchant's only account.
     async fn route(
         &self,
         merchant_id: &str,
@@ -263,8 +263,14 @@ impl Payments {
                     message: format!("no connector account named {name:?}"),
                 })?,
             None => {
+                let preferred = self
+                    .store
+                    .get_merchant(merchant_id)
+                    .await?
+                    .and_then(|m| m.default_connector)
+                    .unwrap_or_else(|| "default".to_string());
                 let accounts = self.store.list_connector_accounts(merchant_id).await?;
-                let default = accounts.iter().position(|a| a.name == "default");
+                let default = accounts.iter().position(|a| a.name == preferred);
                 match (default, accounts.len()) {
                     (Some(i), _) => accounts[i].clone(),
                     (None, 1) => accounts[0].clone(),
@@ -582,13 +588,8 @@ impl Payments {
         let _guard = self.lock(id).await;
         let mut payment = self.load_owned(merchant_id, id).await?;
         let resolved = self.account_by_id(&payment.connector_account_id).await?;
-        if payment.connector_reference.is_none() {
-            return Err(PaymentError::InvalidState {
-                code: "payment_unknown_to_connector",
-                message: "the connector never acknowledged this payment; there is nothing to sync"
-                    .into(),
-            });
-        }
+        // Without a provider reference (the answer to the authorization was
+        // lost) the connector may still find the payment, by our payment id.
         match self
             .runtime
             .sync(&resolved.plugin, resolved.account, payment_ref(&payment))
@@ -982,16 +983,38 @@ impl Payments {
         })
     }
 
+    /// The payment a notification speaks of: by the provider's reference,
+    /// else by the merchant reference the connector echoes when it is our
+    /// payment id (when the answer to the authorization was lost, the
+    /// provider's reference is known only from this notification).
+    async fn find_notified_payment(
+        &self,
+        account: &ConnectorAccountRecord,
+        item: &wit::NotificationEvent,
+    ) -> Result<Option<PaymentRecord>, PaymentError> {
+        if let Some(found) = self
+            .store
+            .find_payment_by_connector_reference(&account.id, &item.connector_reference)
+            .await?
+        {
+            return Ok(Some(found));
+        }
+        let Some(reference) = item.merchant_reference.as_deref() else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .get_payment(reference)
+            .await?
+            .filter(|p| p.connector_account_id == account.id))
+    }
+
     async fn apply_notification_event(
         &self,
         account: &ConnectorAccountRecord,
         item: wit::NotificationEvent,
     ) -> Result<(), PaymentError> {
-        let Some(found) = self
-            .store
-            .find_payment_by_connector_reference(&account.id, &item.connector_reference)
-            .await?
-        else {
+        let Some(found) = self.find_notified_payment(account, &item).await? else {
             tracing::info!(account = %account.id, event = %item.event_id, "notification for an unknown payment ignored");
             return Ok(());
         };
@@ -1011,11 +1034,17 @@ impl Payments {
             .await?
             .ok_or_else(|| PaymentError::NotFound(found.id.clone()))?;
         let status = status_of(&payment);
+        // Learnt here when the answer to the authorization was lost.
+        let learnt_reference = payment
+            .connector_reference
+            .is_none()
+            .then(|| item.connector_reference.clone())
+            .filter(|r| !r.is_empty());
         match item.kind {
             wit::NotificationEventKind::Payment(payment_status) => {
                 let outcome = wit::PaymentOutcome {
                     status: payment_status,
-                    connector_reference: None,
+                    connector_reference: learnt_reference,
                     provider_status: item.provider_status,
                     amount_authorized: None,
                     amount_captured: item.amount.as_ref().map(|m| m.minor_units),
@@ -1027,27 +1056,42 @@ impl Payments {
             wit::NotificationEventKind::Refund((reference, refund_status)) => {
                 let mut next = payment.clone();
                 let mut refunds = Vec::new();
-                if let Some(mut refund) = self
+                let mut found = self
                     .store
                     .find_refund_by_connector_reference(&payment.id, &reference)
-                    .await?
-                {
-                    if refund.status == "pending" {
-                        match refund_status {
-                            wit::ModificationStatus::Succeeded => {
-                                refund.status = "succeeded".into()
-                            }
-                            wit::ModificationStatus::Refused(r) => {
-                                refund.status = "failed".into();
-                                refund.failure_code = Some(r.code);
-                                refund.failure_message = Some(r.reason);
-                                next.amount_refunded -= refund.amount;
-                            }
-                            wit::ModificationStatus::Pending => {}
-                        }
-                        refund.updated_at = now_rfc3339();
-                        refunds.push(refund);
+                    .await?;
+                if found.is_none() {
+                    // A refund whose answer was lost has no provider
+                    // reference yet; connectors echo our refund id.
+                    let ours = item.merchant_reference.as_deref();
+                    found = self
+                        .store
+                        .list_refunds(&payment.id)
+                        .await?
+                        .into_iter()
+                        .find(|r| Some(r.id.as_str()) == ours || r.id == reference);
+                }
+                if let Some(mut refund) = found {
+                    if refund.connector_reference.is_none() {
+                        refund.connector_reference = Some(reference.clone());
                     }
+                    let was = refund.status.clone();
+                    match refund_status {
+                        wit::ModificationStatus::Succeeded if was == "pending" => {
+                            refund.status = "succeeded".into();
+                        }
+                        // A refund can fail after the provider first
+                        // reported it done (the acquirer refused it later).
+                        wit::ModificationStatus::Refused(r) if was != "failed" => {
+                            refund.status = "failed".into();
+                            refund.failure_code = Some(r.code);
+                            refund.failure_message = Some(r.reason);
+                            next.amount_refunded -= refund.amount;
+                        }
+                        _ => {}
+                    }
+                    refund.updated_at = now_rfc3339();
+                    refunds.push(refund);
                 }
                 let e = event(
                     &payment,
@@ -1385,7 +1429,9 @@ fn apply_capture_notification(
     let mut next = payment.clone();
     // Without an amount, the notification speaks of everything pending.
     let amount = amount.unwrap_or(payment.amount_capture_pending).max(0);
-    next.amount_capture_pending -= amount.min(next.amount_capture_pending);
+    if !matches!(capture_status, wit::ModificationStatus::Pending) {
+        next.amount_capture_pending -= amount.min(next.amount_capture_pending);
+    }
     let mut to = from;
     if matches!(capture_status, wit::ModificationStatus::Succeeded) && from.can_capture() {
         // A capture made in the provider's back office counts too, within

@@ -330,6 +330,22 @@ impl Store {
         .await
     }
 
+    /// Sets the account name that serves the merchant's payments by default.
+    pub async fn set_default_connector(
+        &self,
+        merchant_id: &str,
+        account_name: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let (id, name) = (merchant_id.to_owned(), account_name.map(str::to_owned));
+        self.run(move |conn| {
+            diesel::update(merchants::table.find(id))
+                .set(merchants::default_connector.eq(name))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
     pub async fn insert_api_key(&self, k: ApiKeyRecord) -> Result<(), StoreError> {
         self.run(move |conn| {
             diesel::insert_into(api_keys::table)
@@ -726,8 +742,10 @@ impl Store {
                     id,
                     name,
                     created_at,
+                    default_connector,
                 } = r;
                 out.extend([id, name, created_at]);
+                out.extend(default_connector);
             }
 
             for r in api_keys::table

@@ -18,6 +18,8 @@ pub struct MerchantRecord {
     pub id: String,
     pub name: String,
     pub created_at: String,
+    /// The connector account (by name) that serves payments naming none.
+    pub default_connector: Option<String>,
 }
 
 /// An API key, stored as the SHA-256 hex digest of the full key. `prefix`

@@ -22,6 +22,7 @@ fn merchant(id: &str) -> MerchantRecord {
         id: id.to_owned(),
         name: format!("Shop {id}"),
         created_at: ts(0),
+        default_connector: None,
     }
 }
 
