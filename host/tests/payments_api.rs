@@ -25,6 +25,7 @@ both_backends!(
     events_record_every_transition,
     psp_errors_leave_defined_state,
     notification_settles_payment_and_forgery_is_rejected,
+    lost_capture_confirmed_by_notification_counts_once,
 );
 
 async fn create(server: &TestServer, body: Value) -> Value {
@@ -782,4 +783,43 @@ async fn notification_settles_payment_and_forgery_is_rejected(backend: Backend) 
         .get(&format!("/v1/payments/{}", p2["id"].as_str().unwrap()))
         .await;
     assert_eq!(p2["status"], "requires_action");
+}
+
+async fn lost_capture_confirmed_by_notification_counts_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let p = create(&server, payment_body(2_000, "EUR", CARD_OK, "manual")).await;
+    let id = p["id"].as_str().unwrap().to_string();
+    // The PSP captures, its answer is lost, and its notification tells
+    // Passerelle before the merchant retries.
+    server.dummy_fault("timeout_after_effect", 1).await;
+    let (status, err) = server
+        .post_with(
+            &format!("/v1/payments/{id}/capture"),
+            json!({}),
+            Some("cap-all"),
+        )
+        .await;
+    assert_eq!(status, 502, "{err}");
+    let mut p = Value::Null;
+    for _ in 0..100 {
+        p = server.get(&format!("/v1/payments/{id}")).await.1;
+        if p["status"] == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(p["status"], "succeeded", "the notification settled it: {p}");
+    assert_eq!(p["amount_captured"], 2_000);
+    // The merchant's retry with the same key answers the payment as it is,
+    // and nothing is counted twice.
+    let (status, p) = server
+        .post_with(
+            &format!("/v1/payments/{id}/capture"),
+            json!({}),
+            Some("cap-all"),
+        )
+        .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["amount_captured"], 2_000);
+    assert_eq!(p["status"], "succeeded");
 }

@@ -614,6 +614,23 @@ impl Payments {
     ) -> Result<PaymentView, PaymentError> {
         let _guard = self.lock(id).await;
         let mut payment = self.load_owned(merchant_id, id).await?;
+        // With the merchant's key, the provider's key must not depend on
+        // anything a notification can change in between (a retry must
+        // reach the provider as the same request); without one, each
+        // capture needs its own.
+        let psp_key = match idempotency_key {
+            Some(_) => psp_idempotency_key(&payment.id, "capture", idempotency_key),
+            None => psp_idempotency_key(
+                &payment.id,
+                &format!("capture-{}", payment.amount_captured),
+                None,
+            ),
+        };
+        if idempotency_key.is_some() && self.counted_by_notification(&payment, &psp_key).await? {
+            // The retry of a capture whose answer was lost, which the
+            // provider's notification already confirmed: nothing to do.
+            return self.view(payment).await;
+        }
         let status = status_of(&payment);
         if !status.can_capture() {
             return Err(PaymentError::InvalidState {
@@ -637,11 +654,7 @@ impl Payments {
             payment: payment_ref(&payment),
             amount: money(&payment, amount),
             final_capture,
-            idempotency_key: psp_idempotency_key(
-                &payment.id,
-                &format!("capture-{}", payment.amount_captured),
-                idempotency_key,
-            ),
+            idempotency_key: psp_key.clone(),
         };
         let outcome = self
             .runtime
@@ -650,8 +663,21 @@ impl Payments {
         let outcome = match outcome {
             Ok(o) => o,
             Err(error) => {
-                self.record_failed_operation(&mut payment, "api.capture", amount, &error)
-                    .await?;
+                // Remember what was captured before this attempt: if the
+                // provider did capture and says so by notification before
+                // the merchant retries, the retry must not count it again.
+                let status = status_of(&payment);
+                let e = event(
+                    &payment,
+                    0,
+                    Some(status),
+                    status,
+                    "api.capture",
+                    json!({"amount": amount, "psp_key": psp_key, "captured_before": payment.amount_captured,
+                           "error": {"kind": format!("{:?}", error.kind), "code": error.code, "message": error.message}}),
+                );
+                let unchanged = payment.clone();
+                self.save(&mut payment, unchanged, vec![e]).await?;
                 return Err(connector_error(error));
             }
         };
@@ -694,10 +720,12 @@ impl Payments {
                 self.save(&mut payment, next, vec![e]).await?;
             }
             wit::ModificationStatus::Succeeded => {
-                let pending = false;
+                let already_counted = self.counted_by_notification(&payment, &psp_key).await?;
                 let mut next = payment.clone();
-                next.amount_captured += amount as i64;
-                let to = if final_capture {
+                if !already_counted {
+                    next.amount_captured += amount as i64;
+                }
+                let to = if final_capture || next.amount_captured >= next.amount_authorized {
                     PaymentStatus::Succeeded
                 } else {
                     PaymentStatus::PartiallyCaptured
@@ -712,7 +740,7 @@ impl Payments {
                     Some(status),
                     to,
                     "api.capture",
-                    json!({"amount": amount, "final": final_capture, "pending": pending, "connector_reference": outcome.connector_reference}),
+                    json!({"amount": amount, "final": final_capture, "already_counted": already_counted, "connector_reference": outcome.connector_reference}),
                 );
                 self.save(&mut payment, next, vec![e]).await?;
             }
@@ -928,6 +956,27 @@ impl Payments {
         Ok(RefundView::from(refund))
     }
 
+    /// Whether an earlier attempt of this capture (same provider key) lost
+    /// its answer and a notification has since counted its amount.
+    async fn counted_by_notification(
+        &self,
+        payment: &PaymentRecord,
+        psp_key: &str,
+    ) -> Result<bool, PaymentError> {
+        let events = self.store.list_payment_events(&payment.id).await?;
+        let lost = events.iter().rev().find_map(|e| {
+            let detail: serde_json::Value = serde_json::from_str(e.detail.as_deref()?).ok()?;
+            if e.cause != "api.capture" || detail["psp_key"] != psp_key {
+                return None;
+            }
+            Some((
+                detail["captured_before"].as_i64()?,
+                detail["amount"].as_i64()?,
+            ))
+        });
+        Ok(lost.is_some_and(|(before, amount)| payment.amount_captured >= before + amount))
+    }
+
     async fn record_failed_operation(
         &self,
         payment: &mut PaymentRecord,
@@ -1042,6 +1091,15 @@ impl Payments {
             .filter(|r| !r.is_empty());
         match item.kind {
             wit::NotificationEventKind::Payment(payment_status) => {
+                // A notification does not know the capture method: for an
+                // automatic payment, the provider captures what it
+                // authorized (Adyen sends no separate CAPTURE then).
+                let payment_status = match payment_status {
+                    wit::PaymentStatus::Authorized if payment.capture_method == "automatic" => {
+                        wit::PaymentStatus::Captured
+                    }
+                    other => other,
+                };
                 let outcome = wit::PaymentOutcome {
                     status: payment_status,
                     connector_reference: learnt_reference,
