@@ -8,8 +8,10 @@
 //! - [`runtime`]: the wasmtime plugin runtime and its limits;
 //! - [`egress`]: the only way a plugin reaches the network;
 //! - [`store`]: the database (SQLite or PostgreSQL, via diesel);
-//! - [`server`] and [`demo`]: start-up, and the one-command demo.
+//! - [`server`] and [`demo`]: start-up, and the one-command demo;
+//! - [`admin_cli`]: `passerelle admin`, a client of the admin API.
 
+pub mod admin_cli;
 pub mod api;
 pub mod bundled;
 pub mod crypto;

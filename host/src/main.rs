@@ -76,6 +76,9 @@ enum Command {
         #[arg(long, env = "PASSERELLE_PSP_SPECS")]
         specs: Option<PathBuf>,
     },
+    /// Manage merchants, API keys and connector accounts through a running
+    /// server's admin API (prints its JSON answers).
+    Admin(passerelle::admin_cli::AdminArgs),
 }
 
 /// `--psp-specs DIR` / `--specs DIR`: a folder, `off`, or (absent) automatic.
@@ -208,5 +211,12 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::SUCCESS
         }
         Command::Sandbox { listen, specs } => run_sandbox(listen, specs).await,
+        Command::Admin(args) => match passerelle::admin_cli::run(args).await {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("passerelle admin: {error}");
+                std::process::ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -169,7 +169,11 @@ pub async fn start_with_specs(
         (None, None)
     };
 
-    let state = web::Data::new(AppState { payments, runtime });
+    let state = web::Data::new(AppState {
+        payments,
+        runtime,
+        secrets,
+    });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

@@ -1,6 +1,8 @@
 //! The HTTP API: storefront payments, the shopper's return from redirects,
-//! provider notifications, health and a read-only admin view.
+//! provider notifications, health and the admin API (merchants, API keys,
+//! connector accounts, plugins).
 
+mod admin;
 mod auth;
 pub mod body;
 pub mod error;
@@ -16,6 +18,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use auth::Admin;
 use error::ApiError;
 
+use crate::crypto::SecretBox;
 use crate::payments::{NotificationAnswer, Payments};
 use crate::runtime::bindings::types as wit;
 use crate::runtime::PluginRuntime;
@@ -23,6 +26,8 @@ use crate::runtime::PluginRuntime;
 pub struct AppState {
     pub payments: Arc<Payments>,
     pub runtime: Arc<PluginRuntime>,
+    /// Seals connector credentials written through the admin API.
+    pub secrets: SecretBox,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -46,7 +51,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/payments/{id}/return", web::get().to(shopper_return))
                 .route("/payments/{id}/return", web::post().to(shopper_return))
                 .route("/webhooks/{account}", web::post().to(webhook))
-                .route("/admin/plugins", web::get().to(list_plugins)),
+                .route("/admin/plugins", web::get().to(list_plugins))
+                .route("/admin/merchants", web::post().to(admin::create_merchant))
+                .route("/admin/merchants", web::get().to(admin::list_merchants))
+                .route("/admin/merchants/{id}", web::get().to(admin::get_merchant))
+                .route(
+                    "/admin/merchants/{id}/api_keys",
+                    web::post().to(admin::create_api_key),
+                )
+                .route(
+                    "/admin/merchants/{id}/api_keys",
+                    web::get().to(admin::list_api_keys),
+                )
+                .route(
+                    "/admin/api_keys/{id}/revoke",
+                    web::post().to(admin::revoke_api_key),
+                )
+                .route(
+                    "/admin/merchants/{id}/connector_accounts",
+                    web::post().to(admin::create_account),
+                )
+                .route(
+                    "/admin/merchants/{id}/connector_accounts",
+                    web::get().to(admin::list_accounts),
+                )
+                .route(
+                    "/admin/connector_accounts/{id}",
+                    web::get().to(admin::get_account),
+                )
+                .route(
+                    "/admin/connector_accounts/{id}",
+                    web::patch().to(admin::update_account),
+                ),
         )
         .default_service(web::to(not_found));
 }

@@ -346,6 +346,17 @@ impl Store {
         .await
     }
 
+    /// Every merchant, oldest first.
+    pub async fn list_merchants(&self) -> Result<Vec<MerchantRecord>, StoreError> {
+        self.run(|conn| {
+            Ok(merchants::table
+                .order((merchants::created_at.asc(), merchants::id.asc()))
+                .select(MerchantRecord::as_select())
+                .load(conn)?)
+        })
+        .await
+    }
+
     pub async fn insert_api_key(&self, k: ApiKeyRecord) -> Result<(), StoreError> {
         self.run(move |conn| {
             diesel::insert_into(api_keys::table)
@@ -367,6 +378,57 @@ impl Store {
             Ok(api_keys::table
                 .filter(api_keys::key_hash.eq(key_hash))
                 .filter(api_keys::revoked_at.is_null())
+                .select(ApiKeyRecord::as_select())
+                .first(conn)
+                .optional()?)
+        })
+        .await
+    }
+
+    /// The key with this id, revoked or not.
+    pub async fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            Ok(api_keys::table
+                .find(id)
+                .select(ApiKeyRecord::as_select())
+                .first(conn)
+                .optional()?)
+        })
+        .await
+    }
+
+    /// The merchant's keys (revoked ones too), oldest first.
+    pub async fn list_api_keys(&self, merchant_id: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let merchant_id = merchant_id.to_owned();
+        self.run(move |conn| {
+            Ok(api_keys::table
+                .filter(api_keys::merchant_id.eq(merchant_id))
+                .order((api_keys::created_at.asc(), api_keys::id.asc()))
+                .select(ApiKeyRecord::as_select())
+                .load(conn)?)
+        })
+        .await
+    }
+
+    /// Revokes the key at `now` (a key already revoked keeps its first
+    /// revocation time) and returns it; `None` if there is no such key.
+    pub async fn revoke_api_key(
+        &self,
+        id: &str,
+        now: String,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            diesel::update(
+                api_keys::table
+                    .filter(api_keys::id.eq(&id))
+                    .filter(api_keys::revoked_at.is_null()),
+            )
+            .set(api_keys::revoked_at.eq(Some(now)))
+            .execute(conn)?;
+            Ok(api_keys::table
+                .find(id)
                 .select(ApiKeyRecord::as_select())
                 .first(conn)
                 .optional()?)
@@ -420,6 +482,27 @@ impl Store {
                 }
                 Ok(())
             })
+        })
+        .await
+    }
+
+    /// Overwrites the account's environment, base URL, sealed credentials
+    /// and `updated_at` (its id, merchant, name and connector never change);
+    /// `false` if there is no account with this id.
+    pub async fn update_connector_account(
+        &self,
+        a: ConnectorAccountRecord,
+    ) -> Result<bool, StoreError> {
+        self.run(move |conn| {
+            let updated = diesel::update(connector_accounts::table.find(&a.id))
+                .set((
+                    connector_accounts::environment.eq(&a.environment),
+                    connector_accounts::base_url.eq(&a.base_url),
+                    connector_accounts::config_ciphertext.eq(&a.config_ciphertext),
+                    connector_accounts::updated_at.eq(&a.updated_at),
+                ))
+                .execute(conn)?;
+            Ok(updated > 0)
         })
         .await
     }

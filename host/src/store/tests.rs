@@ -262,6 +262,11 @@ both_backends!(
 );
 both_backends!(sqlite_dump_all_text, postgres_dump_all_text, dump_all_text);
 both_backends!(sqlite_foreign_keys, postgres_foreign_keys, foreign_keys);
+both_backends!(
+    sqlite_admin_functions,
+    postgres_admin_functions,
+    admin_functions
+);
 
 // ----- scenarios ---------------------------------------------------------------------
 
@@ -1055,4 +1060,106 @@ fn database_urls() {
         Target::parse("sqlite://"),
         Err(StoreError::Connect(_))
     ));
+}
+
+/// What the admin API needs: listing merchants and keys, revoking keys,
+/// updating a connector account in place.
+async fn admin_functions(store: Store) {
+    assert!(store.list_merchants().await.unwrap().is_empty());
+    let mut m2 = merchant("mer_2");
+    m2.created_at = ts(5);
+    store.insert_merchant(m2).await.unwrap();
+    store.insert_merchant(merchant("mer_1")).await.unwrap();
+    let ids: Vec<_> = store
+        .list_merchants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(ids, ["mer_1", "mer_2"]);
+
+    let mut later = api_key("key_b", Some("mer_1"), "hash_b");
+    later.created_at = ts(9);
+    store.insert_api_key(later).await.unwrap();
+    store
+        .insert_api_key(api_key("key_a", Some("mer_1"), "hash_a"))
+        .await
+        .unwrap();
+    store
+        .insert_api_key(api_key("key_c", Some("mer_2"), "hash_c"))
+        .await
+        .unwrap();
+    store
+        .insert_api_key(api_key("key_admin", None, "hash_admin"))
+        .await
+        .unwrap();
+    let keys: Vec<_> = store
+        .list_api_keys("mer_1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(keys, ["key_a", "key_b"]);
+    assert_eq!(
+        store
+            .get_api_key("key_c")
+            .await
+            .unwrap()
+            .unwrap()
+            .merchant_id,
+        Some("mer_2".to_owned())
+    );
+    assert_eq!(store.get_api_key("nope").await.unwrap(), None);
+
+    let revoked = store
+        .revoke_api_key("key_a", ts(20))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(revoked.revoked_at.as_deref(), Some(ts(20).as_str()));
+    assert_eq!(store.find_api_key_by_hash("hash_a").await.unwrap(), None);
+    assert!(store
+        .find_api_key_by_hash("hash_b")
+        .await
+        .unwrap()
+        .is_some());
+    // A second revocation keeps the first time.
+    let again = store
+        .revoke_api_key("key_a", ts(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.revoked_at.as_deref(), Some(ts(20).as_str()));
+    assert_eq!(store.revoke_api_key("nope", ts(30)).await.unwrap(), None);
+    assert_eq!(
+        store.list_api_keys("mer_1").await.unwrap()[0]
+            .revoked_at
+            .as_deref(),
+        Some(ts(20).as_str())
+    );
+
+    let acc = account("acc_1", "mer_1", "main");
+    store.insert_connector_account(acc.clone()).await.unwrap();
+    let mut changed = acc.clone();
+    changed.environment = "live".to_owned();
+    changed.base_url = None;
+    changed.config_ciphertext = "bmV3".to_owned();
+    changed.updated_at = ts(40);
+    // Name, merchant and connector are not the update's to change.
+    changed.name = "other".to_owned();
+    changed.connector = "adyen".to_owned();
+    assert!(store.update_connector_account(changed).await.unwrap());
+    let stored = store.get_connector_account("acc_1").await.unwrap().unwrap();
+    assert_eq!(stored.environment, "live");
+    assert_eq!(stored.base_url, None);
+    assert_eq!(stored.config_ciphertext, "bmV3");
+    assert_eq!(stored.updated_at, ts(40));
+    assert_eq!(stored.created_at, acc.created_at);
+    assert_eq!(stored.name, "main");
+    assert_eq!(stored.connector, "dummy");
+    let mut ghost = acc;
+    ghost.id = "acc_nope".to_owned();
+    assert!(!store.update_connector_account(ghost).await.unwrap());
 }
