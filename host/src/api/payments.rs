@@ -252,15 +252,36 @@ fn answer<T: serde::Serialize>(
     }
 }
 
+/// The body of a POST that may carry an `Idempotency-Key`: the key, the
+/// JSON object, and the request's fingerprint for the idempotency check.
+async fn read_idempotent(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<(Option<String>, serde_json::Value, String), ApiError> {
+    let key = idempotency::key(req)?;
+    let value = parse_object(&read_body(payload).await?)?;
+    let fingerprint = idempotency::fingerprint(req, &value);
+    Ok((key, value, fingerprint))
+}
+
+/// An optional amount (capture, refund) is absent or positive.
+fn check_optional_amount(amount: Option<u64>) -> Result<(), ApiError> {
+    if amount == Some(0) {
+        return Err(ApiError::invalid(
+            "amount",
+            "amount must be a positive integer in minor units",
+        ));
+    }
+    Ok(())
+}
+
 pub async fn create(
     state: web::Data<AppState>,
     merchant: Merchant,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let key = idempotency::key(&req)?;
-    let value = parse_object(&read_body(payload).await?)?;
-    let fingerprint = idempotency::fingerprint(&req, &value);
+    let (key, value, fingerprint) = read_idempotent(&req, payload).await?;
     let request = validate_create(
         merchant.id.clone(),
         typed::<CreateBody>(value)?,
@@ -302,16 +323,9 @@ pub async fn capture(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let key = idempotency::key(&req)?;
-    let value = parse_object(&read_body(payload).await?)?;
-    let fingerprint = idempotency::fingerprint(&req, &value);
+    let (key, value, fingerprint) = read_idempotent(&req, payload).await?;
     let body: CaptureBody = typed(value)?;
-    if body.amount == Some(0) {
-        return Err(ApiError::invalid(
-            "amount",
-            "amount must be a positive integer in minor units",
-        ));
-    }
+    check_optional_amount(body.amount)?;
     let payments = state.payments.clone();
     let id = path.into_inner();
     let merchant_id = merchant.id.clone();
@@ -346,9 +360,7 @@ pub async fn cancel(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let key = idempotency::key(&req)?;
-    let value = parse_object(&read_body(payload).await?)?;
-    let fingerprint = idempotency::fingerprint(&req, &value);
+    let (key, value, fingerprint) = read_idempotent(&req, payload).await?;
     let _: EmptyBody = typed(value)?;
     let payments = state.payments.clone();
     let id = path.into_inner();
@@ -385,16 +397,9 @@ pub async fn create_refund(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let key = idempotency::key(&req)?;
-    let value = parse_object(&read_body(payload).await?)?;
-    let fingerprint = idempotency::fingerprint(&req, &value);
+    let (key, value, fingerprint) = read_idempotent(&req, payload).await?;
     let body: RefundBody = typed(value)?;
-    if body.amount == Some(0) {
-        return Err(ApiError::invalid(
-            "amount",
-            "amount must be a positive integer in minor units",
-        ));
-    }
+    check_optional_amount(body.amount)?;
     if let Some(reason) = &body.reason {
         check_len("reason", reason, 500)?;
     }
