@@ -207,6 +207,8 @@ async fn http_api() {
         demo: true,
         sandbox_listen: "127.0.0.1:0".parse().unwrap(),
         workers: 2,
+        trusted_keys: None,
+        allow_unsigned_plugins: false,
     })
     .await
     .unwrap();

@@ -30,6 +30,44 @@ pub enum AdminCommand {
     /// A merchant's connector accounts.
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// Connector plugins: install packages, switch versions, disable, remove.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// Uploads a plugin package (`.ppkg`, see `passerelle plugin pack`).
+    Install {
+        package: PathBuf,
+        /// Make this version the active one at once (a plugin's first
+        /// version is always activated).
+        #[arg(long)]
+        activate: bool,
+    },
+    /// Lists plugins with their active version.
+    List,
+    /// Shows a plugin: versions, digests, publishers, accounts using it.
+    Show { id: String },
+    /// Makes a version serve new calls.
+    Activate { id: String, version: String },
+    /// Goes back to the previously active version.
+    Rollback { id: String },
+    /// Refuses every call to the plugin.
+    Disable { id: String },
+    /// Accepts calls to the plugin again.
+    Enable { id: String },
+    /// Removes a plugin (refused while accounts use it, unless --force),
+    /// or only one of its versions with --version.
+    Remove {
+        id: String,
+        /// Remove only this (inactive) version.
+        #[arg(long)]
+        version: Option<String>,
+        /// Remove even though connector accounts use the plugin.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +198,9 @@ fn seg(s: &str) -> String {
 pub async fn run(args: AdminArgs) -> Result<(), CliError> {
     use reqwest::Method;
     let (method, path, body): (Method, String, Option<Value>) = match args.command {
+        AdminCommand::Plugins(command) => {
+            return run_plugins(&args.url, &args.admin_key, command).await;
+        }
         AdminCommand::Merchants(MerchantsCommand::Create {
             name,
             default_connector,
@@ -249,13 +290,91 @@ pub async fn run(args: AdminArgs) -> Result<(), CliError> {
             )
         }
     };
+    send(&args.url, &args.admin_key, method, &path, body.map(Body::Json)).await
+}
+
+enum Body {
+    Json(Value),
+    Package(Vec<u8>),
+}
+
+async fn run_plugins(url: &str, admin_key: &str, command: PluginsCommand) -> Result<(), CliError> {
+    use reqwest::Method;
+    let (method, path, body) = match command {
+        PluginsCommand::Install { package, activate } => {
+            let bytes = std::fs::read(&package).map_err(|e| CliError::File(package.clone(), e))?;
+            (
+                Method::POST,
+                format!("/v1/admin/plugins?activate={activate}"),
+                Some(Body::Package(bytes)),
+            )
+        }
+        PluginsCommand::List => (Method::GET, "/v1/admin/plugins".into(), None),
+        PluginsCommand::Show { id } => (Method::GET, format!("/v1/admin/plugins/{}", seg(&id)), None),
+        PluginsCommand::Activate { id, version } => (
+            Method::POST,
+            format!("/v1/admin/plugins/{}/activate", seg(&id)),
+            Some(Body::Json(json!({"version": version}))),
+        ),
+        PluginsCommand::Rollback { id } => (
+            Method::POST,
+            format!("/v1/admin/plugins/{}/rollback", seg(&id)),
+            None,
+        ),
+        PluginsCommand::Disable { id } => (
+            Method::POST,
+            format!("/v1/admin/plugins/{}/disable", seg(&id)),
+            None,
+        ),
+        PluginsCommand::Enable { id } => (
+            Method::POST,
+            format!("/v1/admin/plugins/{}/enable", seg(&id)),
+            None,
+        ),
+        PluginsCommand::Remove {
+            id,
+            version: Some(version),
+            force: _,
+        } => (
+            Method::DELETE,
+            format!("/v1/admin/plugins/{}/versions/{}", seg(&id), seg(&version)),
+            None,
+        ),
+        PluginsCommand::Remove {
+            id,
+            version: None,
+            force,
+        } => (
+            Method::DELETE,
+            format!("/v1/admin/plugins/{}?force={force}", seg(&id)),
+            None,
+        ),
+    };
+    send(url, admin_key, method, &path, body).await
+}
+
+/// Sends one admin API request and prints the answer.
+async fn send(
+    base_url: &str,
+    admin_key: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Body>,
+) -> Result<(), CliError> {
+    // Installing a large package compiles it before the server answers.
     let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(60))
+        .timeout(std::time::Duration::from_secs(300))
         .build()?;
-    let url = format!("{}{path}", args.url.trim_end_matches('/'));
-    let mut request = client.request(method, url).bearer_auth(&args.admin_key);
-    if let Some(body) = body {
-        request = request.json(&body);
+    let url = format!("{}{path}", base_url.trim_end_matches('/'));
+    let mut request = client.request(method, url).bearer_auth(admin_key);
+    match body {
+        Some(Body::Json(body)) => request = request.json(&body),
+        Some(Body::Package(bytes)) => {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .body(bytes);
+        }
+        None => {}
     }
     let response = request.send().await?;
     let status = response.status();

@@ -59,6 +59,15 @@ enum Command {
         /// HTTP worker threads (default: one per core).
         #[arg(long, env = "PASSERELLE_WORKERS")]
         workers: Option<usize>,
+        /// File of trusted plugin publisher keys, one per line:
+        /// `<publisher> ed25519:<base64 public key>` (see `passerelle plugin
+        /// keygen`). Packages signed by other keys are refused.
+        #[arg(long, env = "PASSERELLE_TRUSTED_KEYS")]
+        trusted_keys: Option<PathBuf>,
+        /// Development mode: accept unsigned and untrusted plugin packages
+        /// (a tampered signature is still refused). Never in production.
+        #[arg(long, env = "PASSERELLE_ALLOW_UNSIGNED_PLUGINS")]
+        allow_unsigned_plugins: bool,
     },
     /// Run the PSP sandbox alone (simulators of the dummy PSP, Adyen,
     /// Worldline Sips, HiPay and PayPal) until interrupted.
@@ -79,6 +88,9 @@ enum Command {
     /// Manage merchants, API keys and connector accounts through a running
     /// server's admin API (prints its JSON answers).
     Admin(passerelle::admin_cli::AdminArgs),
+    /// Offline tools for connector authors: signing keys, plugin packages
+    /// (pack, sign, inspect) and the conformance kit (test).
+    Plugin(passerelle::plugin_cli::PluginArgs),
 }
 
 /// `--psp-specs DIR` / `--specs DIR`: a folder, `off`, or (absent) automatic.
@@ -175,6 +187,8 @@ async fn main() -> std::process::ExitCode {
             sandbox_listen,
             psp_specs,
             workers,
+            trusted_keys,
+            allow_unsigned_plugins,
         } => {
             let options = passerelle::server::ServeOptions {
                 listen,
@@ -186,6 +200,8 @@ async fn main() -> std::process::ExitCode {
                 sandbox_listen,
                 workers: workers
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+                trusted_keys,
+                allow_unsigned_plugins,
             };
             let server =
                 match passerelle::server::start_with_specs(options, spec_source(psp_specs)).await {
@@ -218,5 +234,6 @@ async fn main() -> std::process::ExitCode {
                 std::process::ExitCode::FAILURE
             }
         },
+        Command::Plugin(args) => passerelle::plugin_cli::run(args).await,
     }
 }

@@ -10,7 +10,9 @@ use crate::api::{self, AppState};
 use crate::bundled::BUNDLED_PLUGINS;
 use crate::crypto::SecretBox;
 use crate::egress::Egress;
+use crate::package::{PackagePolicy, TrustedKeys};
 use crate::payments::Payments;
+use crate::registry::PluginRegistry;
 use crate::runtime::{PluginRuntime, RuntimeLimits};
 use crate::store::Store;
 
@@ -29,6 +31,11 @@ pub struct ServeOptions {
     /// Where the demo's PSP sandbox listens.
     pub sandbox_listen: SocketAddr,
     pub workers: usize,
+    /// The operator's trusted plugin publisher keys (one per line:
+    /// `<publisher> ed25519:<base64>`). None: no key is trusted.
+    pub trusted_keys: Option<PathBuf>,
+    /// Development mode: install unsigned or untrusted plugin packages.
+    pub allow_unsigned_plugins: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +48,10 @@ pub enum StartError {
     Crypto(#[from] crate::crypto::CryptoError),
     #[error(transparent)]
     Plugin(#[from] crate::runtime::PluginError),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    #[error(transparent)]
+    Package(#[from] crate::package::PackageError),
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
     #[error("cannot listen on {0}: {1}")]
@@ -57,12 +68,23 @@ pub struct RunningServer {
     handle: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     _sandbox: Option<passerelle_sandbox::SandboxHandle>,
+    _refresh: AbortOnDrop,
+}
+
+/// Stops the plugin refresh loop with the server.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl RunningServer {
     /// Waits until the server stops (Ctrl-C or `stop`).
     pub async fn wait(self) -> std::io::Result<()> {
         let _sandbox = self._sandbox;
+        let _refresh = self._refresh;
         match self.task.await {
             Ok(result) => result,
             Err(e) => Err(std::io::Error::other(e)),
@@ -100,15 +122,25 @@ pub async fn start_with_specs(
         None => SecretBox::load_or_create(&options.data_dir.join("master.key"))?,
     };
 
-    let runtime = Arc::new(PluginRuntime::new(
-        RuntimeLimits::default(),
-        Egress::new()?,
-    )?);
-    for plugin in BUNDLED_PLUGINS {
-        runtime
-            .install(plugin.manifest_toml, plugin.component)
-            .await?;
+    let trusted = match &options.trusted_keys {
+        Some(path) => TrustedKeys::load(path)?,
+        None => TrustedKeys::empty(),
+    };
+    if options.allow_unsigned_plugins {
+        tracing::warn!("development mode: unsigned and untrusted plugin packages are accepted");
     }
+    let policy = PackagePolicy {
+        trusted,
+        allow_unsigned: options.allow_unsigned_plugins,
+    };
+    let runtime = Arc::new(
+        PluginRuntime::new(RuntimeLimits::default(), Egress::new()?)?
+            .with_compile_cache(options.data_dir.join("compiled-plugins")),
+    );
+    let registry = Arc::new(
+        PluginRegistry::start(store.clone(), runtime.clone(), policy, BUNDLED_PLUGINS).await?,
+    );
+    let refresh = registry.spawn_refresh();
 
     let listener = std::net::TcpListener::bind(options.listen)
         .map_err(|e| StartError::Bind(options.listen, e))?;
@@ -172,6 +204,7 @@ pub async fn start_with_specs(
     let state = web::Data::new(AppState {
         payments,
         runtime,
+        registry,
         secrets,
     });
     let server = HttpServer::new(move || {
@@ -194,6 +227,7 @@ pub async fn start_with_specs(
         handle,
         task,
         _sandbox: sandbox,
+        _refresh: AbortOnDrop(refresh),
     })
 }
 

@@ -8,14 +8,13 @@ pub mod body;
 pub mod error;
 mod idempotency;
 mod payments;
+mod plugins;
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use auth::Admin;
 use error::ApiError;
 
 use crate::crypto::SecretBox;
@@ -26,6 +25,8 @@ use crate::runtime::PluginRuntime;
 pub struct AppState {
     pub payments: Arc<Payments>,
     pub runtime: Arc<PluginRuntime>,
+    /// Installed plugin versions and the operator's actions on them.
+    pub registry: Arc<crate::registry::PluginRegistry>,
     /// Seals connector credentials written through the admin API.
     pub secrets: SecretBox,
 }
@@ -51,7 +52,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/payments/{id}/return", web::get().to(shopper_return))
                 .route("/payments/{id}/return", web::post().to(shopper_return))
                 .route("/webhooks/{account}", web::post().to(webhook))
-                .route("/admin/plugins", web::get().to(list_plugins))
+                .route("/admin/plugins", web::get().to(plugins::list))
+                .route("/admin/plugins", web::post().to(plugins::install))
+                .route("/admin/plugins/{id}", web::get().to(plugins::show))
+                .route("/admin/plugins/{id}", web::delete().to(plugins::remove))
+                .route(
+                    "/admin/plugins/{id}/activate",
+                    web::post().to(plugins::activate),
+                )
+                .route(
+                    "/admin/plugins/{id}/rollback",
+                    web::post().to(plugins::rollback),
+                )
+                .route("/admin/plugins/{id}/disable", web::post().to(plugins::disable))
+                .route("/admin/plugins/{id}/enable", web::post().to(plugins::enable))
+                .route(
+                    "/admin/plugins/{id}/versions/{version}",
+                    web::delete().to(plugins::remove_version),
+                )
                 .route("/admin/merchants", web::post().to(admin::create_merchant))
                 .route("/admin/merchants", web::get().to(admin::list_merchants))
                 .route("/admin/merchants/{id}", web::get().to(admin::get_merchant))
@@ -194,28 +212,3 @@ async fn webhook(
     }
 }
 
-async fn list_plugins(state: web::Data<AppState>, _admin: Admin) -> HttpResponse {
-    let plugins: Vec<_> = state
-        .runtime
-        .list()
-        .iter()
-        .map(|p| {
-            serde_json::json!({
-                "id": p.id(),
-                "name": p.manifest.name,
-                "version": p.manifest.version,
-                "wit": p.manifest.wit,
-                "publisher": p.manifest.publisher,
-                "digest": p.digest,
-                "payment_methods": p.info.payment_methods,
-                "currencies": p.info.currencies,
-                "limits": {"memory_mb": p.memory_limit_mb(), "cpu_ms": p.cpu_limit_ms()},
-                "stats": {
-                    "calls": p.stats.calls.load(Ordering::Relaxed),
-                    "failures": p.stats.failures.load(Ordering::Relaxed),
-                },
-            })
-        })
-        .collect();
-    HttpResponse::Ok().json(serde_json::json!({"object": "list", "data": plugins}))
-}

@@ -12,6 +12,7 @@ use dashmap::DashMap;
 use wasmtime::ResourceLimiter;
 
 use super::bindings::passerelle::connector::{cache, clock, http, log, random, types};
+use super::wasi::WasiState;
 use crate::egress::{Egress, EgressPolicy};
 use crate::redact::mask_card_numbers;
 
@@ -129,6 +130,9 @@ pub struct CallState {
     pub cpu_exceeded: bool,
     pub http_requests: u32,
     pub log_bytes: usize,
+    /// WASI for components that import it (see `wasi.rs`): empty, built on
+    /// first use.
+    pub wasi: WasiState,
 }
 
 impl CallState {
@@ -147,6 +151,12 @@ impl CallState {
             self.plugin_id,
             self.account_id.as_deref().unwrap_or("")
         )
+    }
+}
+
+impl wasmtime_wasi::WasiView for CallState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        self.wasi.view(&self.plugin_id)
     }
 }
 

@@ -18,12 +18,14 @@
 pub mod bindings;
 mod host_imports;
 pub mod manifest;
+mod wasi;
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dashmap::DashMap;
+use dashmap::{DashMap, DashSet};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
@@ -89,6 +91,10 @@ pub enum PluginError {
     Trap { plugin: String, message: String },
     #[error("plugin {plugin} could not be loaded: {message}")]
     Load { plugin: String, message: String },
+    #[error("plugin {0:?} is disabled by the operator")]
+    Disabled(String),
+    #[error("version {version} of plugin {plugin:?} is not loaded")]
+    VersionNotLoaded { plugin: String, version: String },
 }
 
 /// Call counters an operator watches.
@@ -105,6 +111,8 @@ pub struct LoadedPlugin {
     /// SHA-256 hex of the component bytes.
     pub digest: String,
     pub stats: PluginStats,
+    /// How this version's compiled code was obtained, for operators.
+    pub load: LoadReport,
     pre: PluginPre<CallState>,
     memory_mb: u32,
     cpu_ms: u32,
@@ -122,6 +130,15 @@ impl LoadedPlugin {
     pub fn cpu_limit_ms(&self) -> u32 {
         self.cpu_ms
     }
+}
+
+/// How a plugin version's machine code was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Read from the on-disk compile cache rather than compiled.
+    pub from_cache: bool,
+    /// Time to compile or read it.
+    pub millis: u64,
 }
 
 /// Which export to call, with its arguments.
@@ -152,7 +169,16 @@ pub type ConnectorResult<T> = Result<Result<T, ConnectorError>, PluginError>;
 pub struct PluginRuntime {
     engine: Engine,
     linker: Linker<CallState>,
+    /// The version of each plugin that new calls get. Swapping an entry is
+    /// how a version is activated: calls in flight keep the `Arc` they hold.
     plugins: DashMap<String, Arc<LoadedPlugin>>,
+    /// Every loaded version, active or not, so activating one (or rolling
+    /// back) needs no compilation.
+    versions: DashMap<(String, String), Arc<LoadedPlugin>>,
+    /// Plugins the operator disabled: their calls are refused.
+    disabled: DashSet<String>,
+    /// Where compiled components are kept across restarts.
+    compile_cache: Option<PathBuf>,
     egress: Egress,
     cache: Arc<PluginCache>,
     limits: RuntimeLimits,
@@ -180,6 +206,9 @@ impl PluginRuntime {
         let mut linker = Linker::new(&engine);
         Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
             .map_err(load_error)?;
+        // WASI 0.2, empty, for components whose toolchain imports it
+        // (Python); a component that imports none of it pays nothing.
+        wasi::add_to_linker(&mut linker).map_err(load_error)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let ticker_engine = engine.clone();
@@ -201,6 +230,9 @@ impl PluginRuntime {
             engine,
             linker,
             plugins: DashMap::new(),
+            versions: DashMap::new(),
+            disabled: DashSet::new(),
+            compile_cache: None,
             egress,
             cache: Arc::new(PluginCache::default()),
             limits,
@@ -208,9 +240,28 @@ impl PluginRuntime {
         })
     }
 
+    /// Keeps compiled components in `dir` (created if absent), so that a
+    /// restart loads them instead of compiling again.
+    pub fn with_compile_cache(mut self, dir: PathBuf) -> Self {
+        self.compile_cache = Some(dir);
+        self
+    }
+
     /// Compiles and checks a plugin, then makes it the active version for
     /// its id. Returns the loaded plugin.
     pub async fn install(
+        &self,
+        manifest_toml: &str,
+        component_bytes: &[u8],
+    ) -> Result<Arc<LoadedPlugin>, PluginError> {
+        let plugin = self.load(manifest_toml, component_bytes).await?;
+        self.activate(plugin.id(), &plugin.manifest.version)
+    }
+
+    /// Compiles and checks a plugin version and keeps it ready, without
+    /// making it active. Loading a version already loaded with the same
+    /// manifest and component returns it; otherwise the new one replaces it.
+    pub async fn load(
         &self,
         manifest_toml: &str,
         component_bytes: &[u8],
@@ -225,13 +276,23 @@ impl PluginRuntime {
             message,
         };
         let digest = hex::encode(Sha256::digest(component_bytes));
+        let key = (plugin_id.clone(), manifest.version.clone());
+        if let Some(loaded) = self.versions.get(&key) {
+            if loaded.digest == digest && loaded.manifest == manifest {
+                return Ok(loaded.clone());
+            }
+        }
         // Compilation is CPU-heavy: keep it off the async workers.
         let engine = self.engine.clone();
         let bytes = component_bytes.to_vec();
-        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
-            .await
-            .map_err(|e| load_error(e.to_string()))?
-            .map_err(|e| load_error(format!("{e:#}")))?;
+        let cache = self.compile_cache.clone();
+        let cache_digest = digest.clone();
+        let (component, load) = tokio::task::spawn_blocking(move || {
+            compile_component(&engine, cache.as_deref(), &cache_digest, &bytes)
+        })
+        .await
+        .map_err(|e| load_error(e.to_string()))?
+        .map_err(|e| load_error(format!("{e:#}")))?;
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
@@ -252,6 +313,7 @@ impl PluginRuntime {
             manifest,
             digest,
             stats: PluginStats::default(),
+            load,
             pre,
             memory_mb,
             cpu_ms,
@@ -264,31 +326,109 @@ impl PluginRuntime {
             CallOutput::Describe(info) => info,
             _ => return Err(load_error("describe returned the wrong type".into())),
         };
-        if info.id != plugin_ref.manifest.id {
-            return Err(load_error(format!(
-                "describe says id {:?}, the manifest says {:?}",
-                info.id, plugin_ref.manifest.id
-            )));
-        }
+        // A package cannot claim one thing in its manifest (which the
+        // operator reviewed and the publisher signed) and do another.
+        plugin_ref
+            .manifest
+            .check_describe(&info)
+            .map_err(|e| load_error(e.to_string()))?;
         plugin = Arc::try_unwrap(plugin_ref)
             .map_err(|_| load_error("plugin still referenced after describe".into()))?;
         plugin.info = info;
         let plugin = Arc::new(plugin);
-        self.plugins.insert(plugin_id.clone(), plugin.clone());
-        tracing::info!(plugin = %plugin_id, version = %plugin.manifest.version, digest = %plugin.digest, "plugin installed");
+        self.versions.insert(key, plugin.clone());
+        tracing::info!(
+            plugin = %plugin_id,
+            version = %plugin.manifest.version,
+            digest = %plugin.digest,
+            from_cache = plugin.load.from_cache,
+            millis = plugin.load.millis,
+            "plugin version loaded"
+        );
         if plugin.manifest.test_only {
-            tracing::warn!(plugin = %plugin_id, "test-only plugin installed: it is not meant for production");
+            tracing::warn!(plugin = %plugin_id, "test-only plugin loaded: it is not meant for production");
         }
         Ok(plugin)
     }
 
+    /// Makes a loaded version the one new calls get. Calls in flight finish
+    /// on the version they started with.
+    pub fn activate(&self, id: &str, version: &str) -> Result<Arc<LoadedPlugin>, PluginError> {
+        let plugin =
+            self.loaded_version(id, version)
+                .ok_or_else(|| PluginError::VersionNotLoaded {
+                    plugin: id.to_string(),
+                    version: version.to_string(),
+                })?;
+        let previous = self.plugins.insert(id.to_string(), plugin.clone());
+        tracing::info!(
+            plugin = %id,
+            version = %version,
+            previous = previous.as_ref().map(|p| p.manifest.version.as_str()).unwrap_or("-"),
+            "plugin version activated"
+        );
+        Ok(plugin)
+    }
+
+    /// The loaded version `version` of `id`, active or not.
+    pub fn loaded_version(&self, id: &str, version: &str) -> Option<Arc<LoadedPlugin>> {
+        self.versions
+            .get(&(id.to_string(), version.to_string()))
+            .map(|p| p.value().clone())
+    }
+
+    /// Forgets a loaded version unless it is the active one.
+    pub fn unload(&self, id: &str, version: &str) {
+        let active = self
+            .plugins
+            .get(id)
+            .is_some_and(|p| p.manifest.version == version);
+        if !active {
+            self.versions.remove(&(id.to_string(), version.to_string()));
+        }
+    }
+
+    /// Forgets a plugin entirely: new calls find it not installed.
+    pub fn remove(&self, id: &str) {
+        self.plugins.remove(id);
+        self.versions.retain(|(plugin, _), _| plugin != id);
+        self.disabled.remove(id);
+        tracing::warn!(plugin = %id, "plugin removed");
+    }
+
+    /// Refuses (or accepts again) calls to a plugin.
+    pub fn set_disabled(&self, id: &str, disabled: bool) {
+        let changed = if disabled {
+            self.disabled.insert(id.to_string())
+        } else {
+            self.disabled.remove(id).is_some()
+        };
+        if changed {
+            tracing::warn!(plugin = %id, disabled, "plugin availability changed");
+        }
+    }
+
+    pub fn is_disabled(&self, id: &str) -> bool {
+        self.disabled.contains(id)
+    }
+
+    /// The active version of a plugin, for a call.
     pub fn get(&self, id: &str) -> Result<Arc<LoadedPlugin>, PluginError> {
+        if self.disabled.contains(id) {
+            return Err(PluginError::Disabled(id.to_string()));
+        }
+        self.active(id)
+    }
+
+    /// The active version of a plugin, disabled or not.
+    pub fn active(&self, id: &str) -> Result<Arc<LoadedPlugin>, PluginError> {
         self.plugins
             .get(id)
             .map(|p| p.value().clone())
             .ok_or_else(|| PluginError::NotInstalled(id.to_string()))
     }
 
+    /// The active version of every plugin, by id.
     pub fn list(&self) -> Vec<Arc<LoadedPlugin>> {
         let mut plugins: Vec<_> = self.plugins.iter().map(|p| p.value().clone()).collect();
         plugins.sort_by(|a, b| a.manifest.id.cmp(&b.manifest.id));
@@ -527,6 +667,7 @@ impl PluginRuntime {
             cpu_exceeded: false,
             http_requests: 0,
             log_bytes: 0,
+            wasi: Default::default(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -571,6 +712,65 @@ impl PluginRuntime {
         }
         result
     }
+}
+
+/// Compiles a component, or reads its compiled form from the cache.
+///
+/// Cache entries are named by the component's digest and a hash of the
+/// engine's settings, so a changed component or an upgraded host never
+/// reads stale code. They are written to a temporary file, then renamed, so
+/// a crash never leaves half a file under the final name.
+fn compile_component(
+    engine: &Engine,
+    cache: Option<&Path>,
+    digest: &str,
+    bytes: &[u8],
+) -> wasmtime::Result<(Component, LoadReport)> {
+    let started = Instant::now();
+    let report = |from_cache| LoadReport {
+        from_cache,
+        millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    };
+    let Some(dir) = cache else {
+        return Ok((Component::new(engine, bytes)?, report(false)));
+    };
+    let path = dir.join(format!("{digest}-{}.cwasm", engine_fingerprint(engine)));
+    if path.is_file() {
+        // SAFETY: `deserialize_file` trusts the file to be wasmtime's own
+        // output. It is: only this function writes the cache, in the
+        // operator's data directory (whoever can write there can also
+        // rewrite the database). wasmtime still checks the header and the
+        // engine settings, and a failure falls back to compiling.
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(component) => return Ok((component, report(true))),
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "unusable compiled plugin in the cache; compiling again");
+            }
+        }
+    }
+    let component = Component::new(engine, bytes)?;
+    let written = component.serialize().and_then(|compiled| {
+        std::fs::create_dir_all(dir)?;
+        let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&temporary, compiled)?;
+        std::fs::rename(&temporary, &path)?;
+        Ok(())
+    });
+    if let Err(error) = written {
+        // The cache only saves time: a read-only data dir must not stop the host.
+        tracing::warn!(path = %path.display(), %error, "could not cache the compiled plugin");
+    }
+    Ok((component, report(false)))
+}
+
+/// A short, stable name for the engine's compilation settings and version.
+fn engine_fingerprint(engine: &Engine) -> String {
+    use std::hash::{Hash, Hasher};
+    // `DefaultHasher::new()` uses fixed keys: the same settings give the same
+    // name in every process of this build.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
 }
 
 async fn run_call(

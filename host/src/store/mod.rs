@@ -22,11 +22,12 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 pub use models::{
     ApiKeyRecord, ConnectorAccountRecord, IdempotencyRecord, MerchantRecord,
-    NotificationSeenRecord, PaymentEventRecord, PaymentRecord, RefundRecord,
+    NotificationSeenRecord, PaymentEventRecord, PaymentRecord, PluginRecord, PluginVersionRecord,
+    PluginVersionSummary, RefundRecord,
 };
 use schema::{
     api_keys, connector_accounts, idempotency_keys, merchants, notifications_seen, payment_events,
-    payments, refunds,
+    payments, plugin_versions, plugins, refunds,
 };
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
@@ -805,6 +806,167 @@ impl Store {
                 Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
                 Err(e) => Err(e.into()),
             }
+        })
+        .await
+    }
+
+    // ----- plugins ----------------------------------------------------------------
+
+    /// Records a plugin version. [`StoreError::Duplicate`] if the plugin
+    /// already has this version.
+    pub async fn insert_plugin_version(&self, v: PluginVersionRecord) -> Result<(), StoreError> {
+        self.run(move |conn| {
+            diesel::insert_into(plugin_versions::table)
+                .values(&v)
+                .execute(conn)
+                .map_err(duplicate)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// One version, package bytes included.
+    pub async fn get_plugin_version(
+        &self,
+        plugin_id: &str,
+        version: &str,
+    ) -> Result<Option<PluginVersionRecord>, StoreError> {
+        let key = (plugin_id.to_owned(), version.to_owned());
+        self.run(move |conn| {
+            Ok(plugin_versions::table
+                .find(key)
+                .select(PluginVersionRecord::as_select())
+                .first(conn)
+                .optional()?)
+        })
+        .await
+    }
+
+    /// A plugin's versions (without package bytes), oldest first.
+    pub async fn list_plugin_versions(
+        &self,
+        plugin_id: &str,
+    ) -> Result<Vec<PluginVersionSummary>, StoreError> {
+        let plugin_id = plugin_id.to_owned();
+        self.run(move |conn| {
+            Ok(plugin_versions::table
+                .filter(plugin_versions::plugin_id.eq(plugin_id))
+                .order((
+                    plugin_versions::installed_at.asc(),
+                    plugin_versions::version.asc(),
+                ))
+                .select(PluginVersionSummary::as_select())
+                .load(conn)?)
+        })
+        .await
+    }
+
+    /// Removes one version. Returns whether it existed.
+    pub async fn delete_plugin_version(
+        &self,
+        plugin_id: &str,
+        version: &str,
+    ) -> Result<bool, StoreError> {
+        let key = (plugin_id.to_owned(), version.to_owned());
+        self.run(move |conn| {
+            Ok(diesel::delete(plugin_versions::table.find(key)).execute(conn)? > 0)
+        })
+        .await
+    }
+
+    pub async fn get_plugin(&self, id: &str) -> Result<Option<PluginRecord>, StoreError> {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            Ok(plugins::table
+                .find(id)
+                .select(PluginRecord::as_select())
+                .first(conn)
+                .optional()?)
+        })
+        .await
+    }
+
+    /// Every plugin, by id.
+    pub async fn list_plugins(&self) -> Result<Vec<PluginRecord>, StoreError> {
+        self.run(|conn| {
+            Ok(plugins::table
+                .order(plugins::id.asc())
+                .select(PluginRecord::as_select())
+                .load(conn)?)
+        })
+        .await
+    }
+
+    /// Reads a plugin's row and writes what `change` makes of it, in one
+    /// transaction, so two operators activating versions at once cannot
+    /// lose each other's change (`previous_version` stays exact). When
+    /// `change` refuses, nothing is written and its reason is returned.
+    pub async fn change_plugin<F, R>(
+        &self,
+        id: &str,
+        change: F,
+    ) -> Result<Result<PluginRecord, R>, StoreError>
+    where
+        F: FnOnce(Option<PluginRecord>) -> Result<PluginRecord, R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            conn.transaction(|conn| {
+                let current = plugins::table
+                    .find(&id)
+                    .select(PluginRecord::as_select())
+                    .first(conn)
+                    .optional()?;
+                let existed = current.is_some();
+                let next = match change(current) {
+                    Ok(next) => next,
+                    Err(refused) => return Ok(Err(refused)),
+                };
+                if existed {
+                    diesel::update(plugins::table.find(&id))
+                        .set(&next)
+                        .execute(conn)?;
+                } else {
+                    diesel::insert_into(plugins::table)
+                        .values(&next)
+                        .execute(conn)?;
+                }
+                Ok(Ok(next))
+            })
+        })
+        .await
+    }
+
+    /// Forgets a plugin: its row and every version's.
+    pub async fn delete_plugin(&self, id: &str) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            conn.transaction(|conn| {
+                diesel::delete(plugin_versions::table.filter(plugin_versions::plugin_id.eq(&id)))
+                    .execute(conn)?;
+                diesel::delete(plugins::table.find(&id)).execute(conn)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Every merchant's accounts served by `connector`.
+    pub async fn accounts_using_connector(
+        &self,
+        connector: &str,
+    ) -> Result<Vec<ConnectorAccountRecord>, StoreError> {
+        let connector = connector.to_owned();
+        self.run(move |conn| {
+            Ok(connector_accounts::table
+                .filter(connector_accounts::connector.eq(connector))
+                .order((
+                    connector_accounts::merchant_id.asc(),
+                    connector_accounts::name.asc(),
+                ))
+                .select(ConnectorAccountRecord::as_select())
+                .load(conn)?)
         })
         .await
     }

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 
 use super::schema::{
     api_keys, connector_accounts, idempotency_keys, merchants, notifications_seen, payment_events,
-    payments, refunds,
+    payments, plugin_versions, plugins, refunds,
 };
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -157,4 +157,45 @@ pub struct NotificationSeenRecord {
     pub connector_account_id: String,
     pub event_id: String,
     pub received_at: String,
+}
+
+/// One version of a plugin. `package` is `None` for versions bundled in the
+/// binary.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = plugin_versions)]
+pub struct PluginVersionRecord {
+    pub plugin_id: String,
+    pub version: String,
+    pub digest: String,
+    pub publisher: String,
+    /// `bundled`, `signed`, `untrusted` or `unsigned`.
+    pub trust: String,
+    pub signed_by: Option<String>,
+    pub manifest_toml: String,
+    pub package: Option<Vec<u8>>,
+    pub installed_at: String,
+}
+
+/// A version's row without its package bytes, for listings.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = plugin_versions)]
+pub struct PluginVersionSummary {
+    pub plugin_id: String,
+    pub version: String,
+    pub digest: String,
+    pub publisher: String,
+    pub trust: String,
+    pub signed_by: Option<String>,
+    pub installed_at: String,
+}
+
+/// Which version of a plugin serves calls.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = plugins, treat_none_as_null = true)]
+pub struct PluginRecord {
+    pub id: String,
+    pub active_version: Option<String>,
+    pub previous_version: Option<String>,
+    pub disabled: bool,
+    pub updated_at: String,
 }

@@ -117,6 +117,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    plugin_versions (plugin_id, version) {
+        plugin_id -> Text,
+        version -> Text,
+        digest -> Text,
+        publisher -> Text,
+        trust -> Text,
+        signed_by -> Nullable<Text>,
+        manifest_toml -> Text,
+        package -> Nullable<Binary>,
+        installed_at -> Text,
+    }
+}
+
+diesel::table! {
+    plugins (id) {
+        id -> Text,
+        active_version -> Nullable<Text>,
+        previous_version -> Nullable<Text>,
+        disabled -> Bool,
+        updated_at -> Text,
+    }
+}
+
 diesel::joinable!(api_keys -> merchants (merchant_id));
 diesel::joinable!(connector_accounts -> merchants (merchant_id));
 diesel::joinable!(payments -> merchants (merchant_id));
@@ -135,4 +159,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     refunds,
     idempotency_keys,
     notifications_seen,
+    plugin_versions,
+    plugins,
 );

@@ -1,0 +1,344 @@
+//! Admin API for plugins: install a package, list, show, activate a
+//! version, roll back, disable, enable, remove.
+
+use std::sync::atomic::Ordering;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::Admin;
+use super::body::{parse_object, read_body};
+use super::error::ApiError;
+use super::AppState;
+use crate::package::PackageError;
+use crate::registry::{PluginView, RegistryError};
+use crate::runtime::manifest::operation_name;
+use crate::runtime::{LoadedPlugin, PluginError};
+
+/// Largest package the API accepts (compressed).
+pub const MAX_PACKAGE_BYTES: usize = 64 * 1024 * 1024;
+
+impl From<RegistryError> for ApiError {
+    fn from(error: RegistryError) -> Self {
+        use RegistryError as E;
+        let message = error.to_string();
+        let (status, code, param) = match &error {
+            E::Package(PackageError::Unsigned) => {
+                (StatusCode::FORBIDDEN, "package_unsigned", Some("package"))
+            }
+            E::Package(PackageError::Untrusted { .. }) => {
+                (StatusCode::FORBIDDEN, "package_untrusted", Some("package"))
+            }
+            E::Package(PackageError::SignatureInvalid(_)) => (
+                StatusCode::FORBIDDEN,
+                "package_signature_invalid",
+                Some("package"),
+            ),
+            E::Package(PackageError::TooLarge { .. }) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "package_too_large", Some("package"))
+            }
+            E::Package(_) => (StatusCode::BAD_REQUEST, "package_invalid", Some("package")),
+            E::TestOnly(_) => (StatusCode::FORBIDDEN, "package_test_only", Some("package")),
+            E::Plugin(PluginError::NotInstalled(_)) | E::NotFound(_) => {
+                (StatusCode::NOT_FOUND, "resource_missing", Some("id"))
+            }
+            E::Plugin(PluginError::VersionNotLoaded { .. }) | E::VersionNotFound { .. } => {
+                (StatusCode::NOT_FOUND, "resource_missing", Some("version"))
+            }
+            // The component does not load, or does not do what its manifest says.
+            E::Plugin(_) | E::Unloadable { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "plugin_rejected",
+                Some("package"),
+            ),
+            E::VersionExists { .. } => (StatusCode::CONFLICT, "version_exists", Some("version")),
+            E::NoPreviousVersion(_) => (StatusCode::CONFLICT, "no_previous_version", None),
+            E::VersionActive { .. } => (StatusCode::CONFLICT, "version_active", Some("version")),
+            E::InUse { .. } => (StatusCode::CONFLICT, "plugin_in_use", None),
+            E::Bundled(_) => (StatusCode::CONFLICT, "plugin_bundled", None),
+            E::Store(e) => {
+                tracing::error!(error = %e, "store error");
+                return ApiError::internal();
+            }
+        };
+        let kind = if status.is_server_error() {
+            "api_error"
+        } else {
+            "invalid_request_error"
+        };
+        let api = ApiError::new(status, kind, code, message);
+        match param {
+            Some(param) => api.with_param(param),
+            None => api,
+        }
+    }
+}
+
+fn loaded_json(plugin: &LoadedPlugin) -> Value {
+    json!({
+        "name": plugin.manifest.name,
+        "wit": plugin.manifest.wit,
+        "description": plugin.manifest.description,
+        "component_digest": plugin.digest,
+        "operations": plugin.info.operations.iter().map(|o| operation_name(*o)).collect::<Vec<_>>(),
+        "payment_methods": plugin.info.payment_methods,
+        "currencies": plugin.info.currencies,
+        "credential_fields": plugin.info.credential_fields.iter().map(|f| json!({
+            "name": f.name, "label": f.label, "secret": f.secret, "required": f.required,
+        })).collect::<Vec<_>>(),
+        "egress": {"test": plugin.manifest.egress.test, "live": plugin.manifest.egress.live},
+        "limits": {"memory_mb": plugin.memory_limit_mb(), "cpu_ms": plugin.cpu_limit_ms()},
+        "compiled": {"from_cache": plugin.load.from_cache, "millis": plugin.load.millis},
+        "stats": {
+            "calls": plugin.stats.calls.load(Ordering::Relaxed),
+            "failures": plugin.stats.failures.load(Ordering::Relaxed),
+        },
+    })
+}
+
+/// The summary fields of a plugin, shared by the list and the detail.
+fn plugin_json(view: &PluginView) -> Value {
+    let record = &view.record;
+    let active_summary = view
+        .versions
+        .iter()
+        .find(|v| Some(&v.summary.version) == record.active_version.as_ref());
+    let mut out = json!({
+        "object": "plugin",
+        "id": record.id,
+        "version": record.active_version,
+        "active_version": record.active_version,
+        "previous_version": record.previous_version,
+        "disabled": record.disabled,
+        "publisher": active_summary.map(|v| v.summary.publisher.clone()),
+        "digest": active_summary.map(|v| v.summary.digest.clone()),
+        "trust": active_summary.map(|v| v.summary.trust.clone()),
+        "versions_count": view.versions.len(),
+        "accounts_count": view.accounts.len(),
+        "updated_at": record.updated_at,
+    });
+    if let (Some(active), Some(map)) = (&view.active, out.as_object_mut()) {
+        if let Some(extra) = loaded_json(active).as_object() {
+            for (key, value) in extra {
+                map.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    out
+}
+
+fn plugin_detail_json(view: &PluginView) -> Value {
+    let mut out = plugin_json(view);
+    let versions: Vec<Value> = view
+        .versions
+        .iter()
+        .map(|v| {
+            let s = &v.summary;
+            json!({
+                "version": s.version,
+                "digest": s.digest,
+                "publisher": s.publisher,
+                "trust": s.trust,
+                "signed_by": s.signed_by,
+                "source": if v.bundled { "bundled" } else { "uploaded" },
+                "installed_at": s.installed_at,
+                "active": view.record.active_version.as_ref() == Some(&s.version),
+                "loaded": v.loaded.is_some(),
+                "compiled": v.loaded.as_ref().map(|l| json!({"from_cache": l.load.from_cache, "millis": l.load.millis})),
+            })
+        })
+        .collect();
+    let accounts: Vec<Value> = view
+        .accounts
+        .iter()
+        .map(|a| {
+            json!({
+                "id": a.id,
+                "merchant_id": a.merchant_id,
+                "name": a.name,
+                "environment": a.environment,
+            })
+        })
+        .collect();
+    if let Some(map) = out.as_object_mut() {
+        map.insert("versions".into(), Value::Array(versions));
+        map.insert("accounts".into(), Value::Array(accounts));
+    }
+    out
+}
+
+/// Reads a package upload, bounded by [`MAX_PACKAGE_BYTES`].
+async fn read_package(mut payload: web::Payload) -> Result<Vec<u8>, ApiError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "body_unreadable",
+                e.to_string(),
+            )
+        })?;
+        if body.len() + chunk.len() > MAX_PACKAGE_BYTES {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                "package_too_large",
+                format!("the package exceeds {MAX_PACKAGE_BYTES} bytes"),
+            )
+            .with_param("package"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if body.is_empty() {
+        return Err(ApiError::missing("package"));
+    }
+    Ok(body)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InstallQuery {
+    #[serde(default)]
+    activate: Option<String>,
+}
+
+/// `POST /v1/admin/plugins?activate=true`, the package as the body.
+pub async fn install(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    query: web::Query<InstallQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let activate = match query.activate.as_deref() {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") | Some("") => true,
+        Some(_) => return Err(ApiError::invalid("activate", "activate must be true or false")),
+    };
+    let bytes = read_package(payload).await?;
+    let outcome = state.registry.install(&bytes, activate).await?;
+    let view = state.registry.show(&outcome.plugin_id).await?;
+    let mut body = plugin_detail_json(&view);
+    if let Some(map) = body.as_object_mut() {
+        map.insert(
+            "installed".into(),
+            json!({
+                "version": outcome.version,
+                "digest": outcome.digest,
+                "trust": outcome.trust,
+                "created": outcome.created,
+                "active": outcome.active,
+            }),
+        );
+    }
+    let status = if outcome.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(HttpResponse::build(status).json(body))
+}
+
+/// `GET /v1/admin/plugins`
+pub async fn list(state: web::Data<AppState>, _admin: Admin) -> Result<HttpResponse, ApiError> {
+    let views = state.registry.list().await?;
+    let data: Vec<Value> = views.iter().map(plugin_json).collect();
+    Ok(HttpResponse::Ok().json(json!({"object": "list", "data": data})))
+}
+
+/// `GET /v1/admin/plugins/{id}`
+pub async fn show(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let view = state.registry.show(&path).await?;
+    Ok(HttpResponse::Ok().json(plugin_detail_json(&view)))
+}
+
+/// `POST /v1/admin/plugins/{id}/activate` with `{"version": "..."}`
+pub async fn activate(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = parse_object(&read_body(payload).await?)?;
+    let version = match body.get("version") {
+        Some(Value::String(v)) if !v.is_empty() => v.clone(),
+        Some(_) => return Err(ApiError::invalid("version", "version must be a non-empty string")),
+        None => return Err(ApiError::missing("version")),
+    };
+    state.registry.activate(&path, &version).await?;
+    show(state, _admin, path).await
+}
+
+/// `POST /v1/admin/plugins/{id}/rollback`
+pub async fn rollback(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state.registry.rollback(&path).await?;
+    show(state, admin, path).await
+}
+
+/// `POST /v1/admin/plugins/{id}/disable`
+pub async fn disable(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state.registry.set_disabled(&path, true).await?;
+    show(state, admin, path).await
+}
+
+/// `POST /v1/admin/plugins/{id}/enable`
+pub async fn enable(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state.registry.set_disabled(&path, false).await?;
+    show(state, admin, path).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RemoveQuery {
+    #[serde(default)]
+    force: Option<String>,
+}
+
+/// `DELETE /v1/admin/plugins/{id}?force=true`
+pub async fn remove(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    path: web::Path<String>,
+    query: web::Query<RemoveQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let force = match query.force.as_deref() {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") | Some("") => true,
+        Some(_) => return Err(ApiError::invalid("force", "force must be true or false")),
+    };
+    let orphaned = state.registry.remove(&path, force).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "object": "plugin",
+        "id": path.as_str(),
+        "deleted": true,
+        "accounts_without_plugin": orphaned,
+    })))
+}
+
+/// `DELETE /v1/admin/plugins/{id}/versions/{version}`
+pub async fn remove_version(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, version) = path.into_inner();
+    state.registry.remove_version(&id, &version).await?;
+    show(state, admin, web::Path::from(id)).await
+}

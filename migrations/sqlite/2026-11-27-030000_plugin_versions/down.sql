@@ -1,0 +1,2 @@
+DROP TABLE plugins;
+DROP TABLE plugin_versions;
