@@ -42,6 +42,7 @@ const ENV_INPUTS: &[&str] = &["PASSERELLE_WASM_CARGO", "PASSERELLE_SKIP_PLUGINS"
 
 struct Plugin {
     id: String,
+    version: String,
     manifest: PathBuf,
     package: String,
     test_only: bool,
@@ -80,10 +81,16 @@ fn main() {
                     plugin.manifest.display()
                 ));
             }
-            if let Some(other) = plugins.iter().find(|p| p.id == plugin.id) {
+            // A test plugin may be another version of a bundled connector
+            // (hot-swap tests), never the same version.
+            if let Some(other) = plugins
+                .iter()
+                .find(|p| p.id == plugin.id && p.version == plugin.version)
+            {
                 fail(&format!(
-                    "two plugins have the id {:?} ({} and {})",
+                    "two plugins have the id {:?} and version {} ({} and {})",
                     plugin.id,
+                    plugin.version,
                     other.manifest.display(),
                     plugin.manifest.display()
                 ));
@@ -116,7 +123,7 @@ fn main() {
                 plugin.id
             ))
         });
-        let component_path = components_dir.join(format!("{}.wasm", plugin.id));
+        let component_path = components_dir.join(format!("{}.wasm", plugin.package));
         std::fs::write(&component_path, component)
             .unwrap_or_else(|e| fail(&format!("writing {}: {e}", component_path.display())));
         built.push((plugin, component_path));
@@ -170,6 +177,11 @@ fn find_plugins(plugins_dir: &Path) -> Vec<Plugin> {
                 manifest.display()
             ));
         }
+        let version = table
+            .get("version")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| fail(&format!("{}: no `version`", manifest.display())));
         let cargo_toml = dir.join("Cargo.toml");
         let package = read_toml(&cargo_toml)
             .get("package")
@@ -179,6 +191,7 @@ fn find_plugins(plugins_dir: &Path) -> Vec<Plugin> {
             .unwrap_or_else(|| fail(&format!("{}: no `package.name`", cargo_toml.display())));
         let plugin = Plugin {
             id: id.clone(),
+            version,
             manifest: manifest.canonicalize().unwrap_or(manifest),
             package,
             test_only,

@@ -910,11 +910,16 @@ impl Kit {
         }
     }
 
-    /// An authorization the connector must not accept: an error or a
-    /// refusal passes, an authorization or a trap fails.
+    /// An authorization the connector must not accept: a non-retryable
+    /// error or a refusal passes; an authorization or a trap fails.
     async fn must_refuse(&mut self, currency: &str, amount: u64, what: &str) -> Outcome {
         match self.authorize(currency, amount).await {
             Err(e) => fail(e.to_string()),
+            // Retryable says "try again later": the host would, forever.
+            Ok((_, Err(e))) if e.kind == ErrorKind::Retryable => fail(format!(
+                "{what}: a retryable error, expected a refusal: {}",
+                describe_error(&e)
+            )),
             Ok((_, Err(e))) => pass(format!("{what}: {}", describe_error(&e))),
             Ok((_, Ok(o))) => match o.status {
                 PaymentStatus::Refused(r) => {

@@ -1,8 +1,10 @@
 //! The sandbox's promise, checked through the plugin interface: a trap,
 //! panic, infinite loop or memory bomb in a plugin fails that one call with
 //! a clear error and the host keeps serving; outbound HTTP reaches only the
-//! hosts a plugin's manifest allows; plugin logs are bounded and card
-//! numbers never reach them.
+//! hosts a plugin's manifest allows, and of those only public addresses
+//! (the account's operator-set base URL excepted); files, environment and
+//! sockets are out of reach; plugin logs are bounded and card numbers never
+//! reach them; other plugins keep their latency while one misbehaves.
 //!
 //! The misbehaving plugin is `plugins/test-plugins/hostile` (a test-only
 //! plugin: `bundled::test_plugins`, never bundled into the server). Its
@@ -12,8 +14,9 @@
 //! Run: `cargo test -p passerelle --test plugin_limits -- --nocapture` (the
 //! timings are printed).
 
-use std::io::Write;
-use std::sync::atomic::Ordering;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -83,6 +86,11 @@ fn find(list: &'static [BundledPlugin], id: &str) -> &'static BundledPlugin {
 }
 
 async fn harness_with(limits: RuntimeLimits) -> Harness {
+    harness_custom(limits, find(TEST_PLUGINS, "hostile").manifest_toml).await
+}
+
+/// `hostile` installed with `hostile_manifest` instead of its own.
+async fn harness_custom(limits: RuntimeLimits, hostile_manifest: &str) -> Harness {
     logs();
     let runtime = PluginRuntime::new(limits, Egress::new().unwrap()).unwrap();
     let dummy = find(BUNDLED_PLUGINS, "dummy");
@@ -92,7 +100,7 @@ async fn harness_with(limits: RuntimeLimits) -> Harness {
         .await
         .unwrap();
     let hostile = runtime
-        .install(hostile.manifest_toml, hostile.component)
+        .install(hostile_manifest, hostile.component)
         .await
         .unwrap();
     assert_eq!(hostile.cpu_limit_ms(), HOSTILE_CPU_MS);
@@ -127,6 +135,68 @@ fn hostile_account() -> wit::Account {
         environment: wit::Environment::Test,
         base_url: None,
         config: Vec::new(),
+    }
+}
+
+/// `hostile`'s manifest with `hosts` added to its test-environment egress.
+fn hostile_manifest_allowing(hosts: &[String]) -> String {
+    let manifest = find(TEST_PLUGINS, "hostile").manifest_toml;
+    let list: String = hosts.iter().map(|h| format!("\n    {h:?},")).collect();
+    assert!(
+        manifest.contains("\ntest = ["),
+        "hostile's manifest changed shape"
+    );
+    manifest.replacen("\ntest = [", &format!("\ntest = [{list}"), 1)
+}
+
+/// A hostile account with these config fields and base URL.
+fn hostile_account_with(config: &[(&str, &str)], base_url: Option<String>) -> wit::Account {
+    wit::Account {
+        base_url,
+        config: config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..hostile_account()
+    }
+}
+
+/// A listener on 127.0.0.1 that counts the connections it accepts and
+/// answers each with `200 ok`, so that a request that does get through
+/// finishes at once instead of waiting for its timeout.
+struct Listener {
+    port: u16,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Listener {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                count.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+            }
+        });
+        Self { port, accepted }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+/// The refusal `hostile` answers `egress-probe` with: (code, reason).
+fn refusal(outcome: wit::PaymentOutcome) -> (String, String) {
+    match outcome.status {
+        wit::PaymentStatus::Refused(r) => (r.code, r.reason),
+        other => panic!("expected a refusal carrying the HTTP result, got {other:?}"),
     }
 }
 
@@ -173,6 +243,30 @@ impl Harness {
             )
             .await;
         (result, started.elapsed())
+    }
+
+    /// `hostile.authorize` with `reference` for `account`.
+    async fn hostile_for(
+        &self,
+        account: wit::Account,
+        reference: &str,
+    ) -> Result<wit::PaymentOutcome, wit::ConnectorError> {
+        self.runtime
+            .authorize(&self.hostile, account, authorize_request(reference))
+            .await
+            .unwrap_or_else(|e| panic!("{reference}: the plugin failed: {e}"))
+    }
+
+    /// `hostile` GETs `url` (`egress-probe`): the (code, reason) it reports.
+    async fn probe(&self, url: &str, base_url: Option<String>) -> (String, String) {
+        let outcome = self
+            .hostile_for(
+                hostile_account_with(&[("url", url)], base_url),
+                "egress-probe",
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{url}: hostile answered an error: {e:?}"));
+        refusal(outcome)
     }
 
     /// Runs a misbehaviour: the call must fail (not panic the host, not
@@ -477,4 +571,312 @@ async fn concurrent_loops_each_get_their_own_budget() {
         assert!(elapsed < Duration::from_millis(3000), "{elapsed:?}");
     }
     assert_eq!(h.hostile.stats.failures.load(Ordering::Relaxed), 3);
+}
+
+// ---------------------------------------------------------------------------
+// Egress to non-public addresses, files, environment.
+
+/// `localhost:PORT` is in the manifest, so the allowlist lets the request
+/// through; `localhost` resolves to 127.0.0.1, so the address rule stops it
+/// when connecting, before any connection reaches the listener.
+#[tokio::test]
+async fn allowed_name_resolving_to_loopback_is_refused() {
+    let listener = Listener::start();
+    let port = listener.port;
+    // The test proves something only if `localhost` does lead to the listener.
+    let resolved: Vec<_> = tokio::net::lookup_host(("localhost", port))
+        .await
+        .unwrap()
+        .collect();
+    assert!(
+        resolved.iter().any(|a| a.ip().is_loopback()),
+        "localhost resolves to {resolved:?}"
+    );
+    let h = harness_custom(
+        RuntimeLimits::default(),
+        &hostile_manifest_allowing(&[format!("localhost:{port}")]),
+    )
+    .await;
+    let url = format!("https://localhost:{port}/v1/secret-path?token=secret-query");
+    let started = Instant::now();
+    let (code, reason) = h.probe(&url, None).await;
+    let elapsed = started.elapsed();
+    println!("https://localhost:{port}: {code}: {reason} (after {elapsed:?})");
+    assert_eq!(code, "http_denied", "{reason}");
+    assert!(
+        reason.contains(&format!(
+            "https://localhost:{port} resolves to a non-public address (loopback)"
+        )),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains("secret"),
+        "the path reached the plugin's error: {reason}"
+    );
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    assert_eq!(listener.accepted(), 0, "a connection reached the listener");
+    assert_eq!(h.hostile.stats.failures.load(Ordering::Relaxed), 0);
+
+    let logs = captured_logs();
+    let denied = logs
+        .lines()
+        .find(|l| {
+            l.contains("plugin HTTP request denied") && l.contains(&format!("localhost:{port}"))
+        })
+        .unwrap_or_else(|| panic!("no denial in the logs:\n{logs}"));
+    assert!(denied.contains("WARN"), "{denied}");
+    assert!(denied.contains("hostile"), "{denied}");
+    assert!(denied.contains("non-public address"), "{denied}");
+    assert!(!logs.contains("secret-path") && !logs.contains("secret-query"));
+    h.assert_still_serving().await;
+}
+
+/// IP literals never go through the resolver: they are checked before the
+/// request. Each of these is in the manifest, and each is refused at once
+/// (a request to 10.0.0.1 or the metadata address would otherwise wait for
+/// the connect timeout).
+#[tokio::test]
+async fn allowed_ip_literals_at_non_public_addresses_are_refused() {
+    let listener = Listener::start();
+    let port = listener.port;
+    let h = harness_custom(
+        RuntimeLimits::default(),
+        &hostile_manifest_allowing(&[
+            format!("127.0.0.1:{port}"),
+            format!("[::ffff:127.0.0.1]:{port}"),
+        ]),
+    )
+    .await;
+    for (url, range) in [
+        (format!("https://127.0.0.1:{port}/x"), "loopback"),
+        (format!("https://[::ffff:127.0.0.1]:{port}/x"), "loopback"),
+        // The manifest's own entries.
+        ("https://localhost/x".to_string(), "loopback"),
+        ("https://127.0.0.1/x".to_string(), "loopback"),
+        (
+            "https://169.254.169.254/latest/meta-data/".to_string(),
+            "link-local",
+        ),
+        ("https://10.0.0.1/x".to_string(), "private"),
+        ("https://[::1]/x".to_string(), "loopback"),
+    ] {
+        let started = Instant::now();
+        let (code, reason) = h.probe(&url, None).await;
+        let elapsed = started.elapsed();
+        println!("{url}: {code}: {reason} (after {elapsed:?})");
+        assert_eq!(code, "http_denied", "{url}: {reason}");
+        assert!(
+            reason.contains(&format!("resolves to a non-public address ({range})")),
+            "{url}: {reason}"
+        );
+        assert!(elapsed < Duration::from_secs(2), "{url}: {elapsed:?}");
+    }
+    assert_eq!(listener.accepted(), 0, "a connection reached the listener");
+    assert_eq!(h.hostile.stats.failures.load(Ordering::Relaxed), 0);
+}
+
+/// The account's base URL is the operator's choice (a local sandbox): the
+/// same listener is reachable through it, plain HTTP on loopback. This is
+/// also what shows the two tests above can fail: the listener does count a
+/// request that gets through.
+#[tokio::test]
+async fn the_operators_base_url_may_be_on_loopback() {
+    let listener = Listener::start();
+    let port = listener.port;
+    let h = harness().await;
+    for base in [
+        format!("http://127.0.0.1:{port}/sandbox"),
+        format!("http://localhost:{port}/sandbox"),
+    ] {
+        let (code, reason) = h
+            .probe(&format!("{base}/v1/charges"), Some(base.clone()))
+            .await;
+        assert_eq!(code, "http_ok_200", "{base}: {reason}");
+    }
+    assert_eq!(listener.accepted(), 2);
+    // Only the origin: the same host on another port is not the operator's.
+    let (code, reason) = h
+        .probe(
+            &format!("http://127.0.0.1:{}/", port.wrapping_add(1)),
+            Some(format!("http://127.0.0.1:{port}/sandbox")),
+        )
+        .await;
+    assert_eq!(code, "http_denied", "{reason}");
+    assert!(reason.contains("not an allowed destination"), "{reason}");
+}
+
+/// What `hostile`'s sandbox probe tries (`PROBE_ATTEMPTS` in its crate).
+const PROBE_ATTEMPTS: &[&str] = &[
+    "fs_read",
+    "fs_read_relative",
+    "fs_metadata",
+    "read_dir",
+    "current_dir",
+    "env_vars",
+    "env_home",
+    "args",
+    "spawn",
+    "thread",
+    "tcp_connect",
+];
+
+/// A plugin built for wasm32-unknown-unknown imports nothing but the
+/// contract: the file system, environment, arguments, processes, threads and
+/// sockets are not there. Each attempt, in its own call, either reports an
+/// error or nothing, or crashes the call (a contained trap; `std::env::vars`
+/// panics on that target). (The same probe run natively obtains them all:
+/// `cd plugins && cargo test -p passerelle-test-plugin-hostile`.)
+#[tokio::test]
+async fn files_environment_and_sockets_are_out_of_reach() {
+    let listener = Listener::start();
+    let target = format!("127.0.0.1:{}", listener.port);
+    let h = harness().await;
+    let mut crashed = 0;
+    for name in PROBE_ATTEMPTS {
+        let account = hostile_account_with(&[("attempt", name), ("connect", &target)], None);
+        let result = h
+            .runtime
+            .authorize(&h.hostile, account, authorize_request("sandbox-probe"))
+            .await;
+        let report = match result {
+            Ok(Ok(outcome)) => {
+                assert!(matches!(outcome.status, wit::PaymentStatus::Authorized));
+                outcome.connector_data.expect("the probe's report")
+            }
+            Err(PluginError::Trap { plugin, message }) => {
+                assert_eq!(plugin, "hostile");
+                println!("sandbox-probe {name}: the call crashed: {message}");
+                crashed += 1;
+                continue;
+            }
+            other => panic!("{name}: expected a report or a crash, got {other:?}"),
+        };
+        println!("sandbox-probe {report}");
+        let got = report
+            .strip_prefix(&format!("{name}="))
+            .unwrap_or_else(|| panic!("{name}: unexpected report {report}"))
+            .trim_end();
+        let nothing = match *name {
+            "env_vars" => got == "0 []",
+            "args" => got == "0",
+            _ => got.starts_with("error:"),
+        };
+        assert!(nothing, "{name} obtained something: {got}");
+        assert!(!report.contains("root:"), "{report}");
+        assert!(!report.contains(env!("CARGO_MANIFEST_DIR")), "{report}");
+    }
+    assert_eq!(listener.accepted(), 0, "a connection reached the listener");
+    assert_eq!(
+        h.hostile.stats.failures.load(Ordering::Relaxed),
+        crashed,
+        "each crash is one failure"
+    );
+    h.assert_still_serving().await;
+}
+
+// ---------------------------------------------------------------------------
+// Latency of the others.
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// Dummy calls one after the other, at least `n` of them and for at least
+/// `window`: their durations, sorted.
+async fn dummy_latencies(h: &Harness, n: usize, window: Duration) -> Vec<Duration> {
+    let started = Instant::now();
+    let mut took = Vec::with_capacity(n);
+    while took.len() < n || started.elapsed() < window {
+        let begun = Instant::now();
+        h.runtime
+            .validate_config(&h.dummy, account())
+            .await
+            .expect("the dummy plugin runs")
+            .expect("the dummy plugin accepts the account");
+        took.push(begun.elapsed());
+    }
+    took.sort();
+    took
+}
+
+/// The dummy plugin's latency while `hostile` loops, bombs its memory,
+/// overflows its stack and crashes on both worker threads, against a quiet
+/// baseline. The bounds are loose on purpose (a shared 2-core machine): they
+/// catch starvation, not noise. Run with `--nocapture` for the figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_plugins_keep_their_latency_under_hostile_load() {
+    const N: usize = 200;
+    let h = Arc::new(harness().await);
+    // Measured on a worker thread, where the hostile calls run too.
+    let measure = |n: usize, window: Duration| {
+        let h = h.clone();
+        async move {
+            tokio::spawn(async move { dummy_latencies(&h, n, window).await })
+                .await
+                .unwrap()
+        }
+    };
+    measure(20, Duration::ZERO).await; // warm-up
+    let quiet = measure(N, Duration::from_secs(1)).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let hostile_calls = Arc::new(AtomicUsize::new(0));
+    let behaviours: [&[&str]; 3] = [
+        &["loop"],
+        &["loop"],
+        &["oom", "stack", "panic", "many-fields", "loop"],
+    ];
+    let load: Vec<_> = behaviours
+        .into_iter()
+        .map(|references| {
+            let (h, stop, calls) = (h.clone(), stop.clone(), hostile_calls.clone());
+            tokio::spawn(async move {
+                for reference in references.iter().cycle() {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let (result, _) = h.hostile(reference).await;
+                    assert!(result.is_err(), "{reference} should fail");
+                    calls.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    // Let the hostile calls get going.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let loaded_started = Instant::now();
+    // Long enough for several loops to be cut off and bombs to go off.
+    let loaded = measure(N, Duration::from_millis(1500)).await;
+    let loaded_wall = loaded_started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for task in load {
+        task.await.unwrap();
+    }
+
+    let (q50, q99) = (percentile(&quiet, 0.50), percentile(&quiet, 0.99));
+    let (l50, l99) = (percentile(&loaded, 0.50), percentile(&loaded, 0.99));
+    let max = loaded[loaded.len() - 1];
+    let hostile = hostile_calls.load(Ordering::Relaxed);
+    println!(
+        "dummy latency: quiet ({} calls) p50 {q50:?} p99 {q99:?}; under hostile load ({} calls \
+         in {loaded_wall:?}, {hostile} hostile calls failed meanwhile) p50 {l50:?} p99 {l99:?} \
+         max {max:?}",
+        quiet.len(),
+        loaded.len()
+    );
+    assert!(hostile >= 1, "the hostile load ran");
+    assert!(
+        l50 <= q50 * 3 + Duration::from_millis(2),
+        "p50 {l50:?} under load, {q50:?} quiet"
+    );
+    assert!(
+        l99 <= q99 * 3 + Duration::from_millis(100),
+        "p99 {l99:?} under load, {q99:?} quiet"
+    );
+    assert_eq!(h.dummy.stats.failures.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        h.hostile.stats.failures.load(Ordering::Relaxed) as usize,
+        hostile
+    );
 }

@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::payments::PaymentError;
+use crate::runtime::PluginError;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ApiError {
@@ -136,6 +137,20 @@ impl From<PaymentError> for ApiError {
                 "connector_error",
                 "connector_misconfigured",
                 message,
+            ),
+            // The operator disabled or removed the connector: nothing was
+            // sent to the provider, so the storefront may retry later.
+            E::Plugin(e @ PluginError::Disabled(_)) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "connector_error",
+                "connector_disabled",
+                e.to_string(),
+            ),
+            E::Plugin(e @ PluginError::NotInstalled(_)) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "connector_error",
+                "connector_not_installed",
+                e.to_string(),
             ),
             E::Plugin(e) => ApiError::new(
                 StatusCode::BAD_GATEWAY,

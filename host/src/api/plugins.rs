@@ -148,6 +148,10 @@ fn plugin_detail_json(view: &PluginView) -> Value {
                 "active": view.record.active_version.as_ref() == Some(&s.version),
                 "loaded": v.loaded.is_some(),
                 "compiled": v.loaded.as_ref().map(|l| json!({"from_cache": l.load.from_cache, "millis": l.load.millis})),
+                "stats": v.loaded.as_ref().map(|l| json!({
+                    "calls": l.stats.calls.load(Ordering::Relaxed),
+                    "failures": l.stats.failures.load(Ordering::Relaxed),
+                })),
             })
         })
         .collect();

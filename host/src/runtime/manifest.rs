@@ -396,7 +396,8 @@ publisher = "acme"
     #[test]
     fn filled_manifest_refuses_a_describe_that_differs() {
         let manifest = PluginManifest::parse(BASE).unwrap().filled_from(&info());
-        let cases: Vec<(&str, Box<dyn Fn(&mut ConnectorInfo)>)> = vec![
+        type Change = Box<dyn Fn(&mut ConnectorInfo)>;
+        let cases: Vec<(&str, Change)> = vec![
             (
                 "operations",
                 Box::new(|i| i.operations.push(Operation::Refund)),

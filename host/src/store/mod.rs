@@ -913,6 +913,12 @@ impl Store {
         let id = id.to_owned();
         self.run(move |conn| {
             conn.transaction(|conn| {
+                // Write first: it takes the write lock (SQLite) or the row
+                // lock (PostgreSQL) before the read, so a concurrent writer
+                // waits instead of making this transaction's read stale.
+                diesel::update(plugins::table.find(&id))
+                    .set(plugins::updated_at.eq(plugins::updated_at))
+                    .execute(conn)?;
                 let current = plugins::table
                     .find(&id)
                     .select(PluginRecord::as_select())

@@ -50,10 +50,17 @@ pub struct TestServer {
     pg_database: Option<String>,
     child: Option<Child>,
     pub http: reqwest::Client,
+    /// `serve` arguments beyond the common ones, kept for restarts.
+    extra_args: Vec<String>,
 }
 
 impl TestServer {
     pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with_args(backend, &[]).await
+    }
+
+    /// Starts a demo server with more `serve` arguments.
+    pub async fn start_with_args(backend: Backend, extra_args: &[&str]) -> TestServer {
         let data_dir = std::env::temp_dir().join(format!(
             "passerelle-it-{}-{}",
             std::process::id(),
@@ -72,7 +79,39 @@ impl TestServer {
             }
         };
         let log_path = data_dir.join("server.log");
-        let log = std::fs::File::create(&log_path).unwrap();
+        let mut server = TestServer {
+            backend,
+            base_url: String::new(),
+            secret_key: String::new(),
+            admin_key: String::new(),
+            demo: Value::Null,
+            data_dir: data_dir.clone(),
+            log_path,
+            database_url,
+            pg_database,
+            child: None,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
+        };
+        server.spawn_and_wait().await;
+        server
+    }
+
+    /// Stops the server and starts it again on the same data directory and
+    /// database (the log file starts afresh).
+    pub async fn restart(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_file(self.data_dir.join("demo.json"));
+        self.spawn_and_wait().await;
+    }
+
+    async fn spawn_and_wait(&mut self) {
+        let data_dir = self.data_dir.clone();
+        let log = std::fs::File::create(&self.log_path).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_passerelle"))
             .args([
                 "serve",
@@ -85,7 +124,8 @@ impl TestServer {
             .arg("--data-dir")
             .arg(&data_dir)
             .arg("--database-url")
-            .arg(&database_url)
+            .arg(&self.database_url)
+            .args(&self.extra_args)
             .env(
                 "PASSERELLE_LOG",
                 "debug,h2=info,hyper=info,reqwest=info,cranelift=warn,wasmtime=info",
@@ -94,23 +134,8 @@ impl TestServer {
             .stderr(log)
             .spawn()
             .expect("the passerelle binary starts");
-        let mut server = TestServer {
-            backend,
-            base_url: String::new(),
-            secret_key: String::new(),
-            admin_key: String::new(),
-            demo: Value::Null,
-            data_dir: data_dir.clone(),
-            log_path,
-            database_url,
-            pg_database,
-            child: Some(child),
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
-        };
+        self.child = Some(child);
+        let server = self;
         let demo_path = data_dir.join("demo.json");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -148,7 +173,6 @@ impl TestServer {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        server
     }
 
     pub fn url(&self, path: &str) -> String {

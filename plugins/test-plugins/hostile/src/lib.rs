@@ -12,12 +12,24 @@
 //!   (small in bytes of text, large in host memory: also too large);
 //! - `egress-denied`: GETs https://example.com/ (not in its manifest) and
 //!   refuses with the HTTP error it got (code `http_denied` when denied);
+//! - `egress-probe`: GETs the account's config field `url` (a host its
+//!   manifest allows, such as `localhost`, at a non-public address) and
+//!   refuses with the HTTP error it got: code as for `egress-denied`, reason
+//!   the host's error message;
+//! - `sandbox-probe`: tries to read files, list a directory, read the
+//!   environment and arguments, spawn a process and a thread, open a TCP
+//!   connection to the account's config field `connect` — all of
+//!   [`PROBE_ATTEMPTS`], or only the one the config field `attempt` names —
+//!   and authorizes with a report of what it obtained in `connector-data`,
+//!   one `name=result` line per attempt (built for wasm32-unknown-unknown,
+//!   without WASI, it must obtain nothing; an attempt may also crash);
 //! - `log-flood`: logs far more than the host's per-call budget, with a card
 //!   number in every line (the host must mask it), then authorizes;
 //! - `ok`: authorizes.
 //!
 //! Every other operation is `unsupported`.
 
+use std::fmt::Display;
 use std::hint::black_box;
 
 use passerelle_connector_sdk::http::{HttpError, Request};
@@ -90,27 +102,99 @@ fn redirect_with_form(form: Vec<(String, String)>) -> PaymentOutcome {
     }
 }
 
-fn egress_denied() -> Result<PaymentOutcome> {
-    let code = match Request::get("https://example.com/").send_raw() {
-        Ok(response) => format!("http_ok_{}", response.status),
-        Err(HttpError::Denied(_)) => "http_denied".into(),
-        Err(HttpError::Timeout) => "http_timeout".into(),
-        Err(HttpError::Connect(_)) => "http_connect".into(),
-        Err(HttpError::InvalidRequest(_)) => "http_invalid_request".into(),
-        Err(HttpError::TooLarge) => "http_too_large".into(),
-        Err(HttpError::Other(_)) => "http_other".into(),
+/// GETs `url` and refuses with what came back: the error's kind as the
+/// code, its message as the reason.
+fn egress_probe(url: &str) -> Result<PaymentOutcome> {
+    let (code, reason) = match Request::get(url).send_raw() {
+        Ok(response) => (format!("http_ok_{}", response.status), String::new()),
+        Err(HttpError::Denied(m)) => ("http_denied".into(), m),
+        Err(HttpError::Timeout) => ("http_timeout".into(), String::new()),
+        Err(HttpError::Connect(m)) => ("http_connect".into(), m),
+        Err(HttpError::InvalidRequest(m)) => ("http_invalid_request".into(), m),
+        Err(HttpError::TooLarge) => ("http_too_large".into(), String::new()),
+        Err(HttpError::Other(m)) => ("http_other".into(), m),
     };
     Ok(PaymentOutcome {
-        status: PaymentStatus::Refused(Refusal {
-            code,
-            reason: "egress probe".into(),
-        }),
+        status: PaymentStatus::Refused(Refusal { code, reason }),
         connector_reference: None,
         provider_status: None,
         amount_authorized: None,
         amount_captured: None,
         connector_data: None,
     })
+}
+
+/// One attempt of the sandbox probe: `ok:<what it got>` or `error:<kind>`.
+fn attempt<T, E: Display>(result: std::result::Result<T, E>, got: impl Fn(T) -> String) -> String {
+    match result {
+        Ok(value) => format!("ok:{}", got(value)),
+        Err(error) => format!("error:{error}"),
+    }
+}
+
+/// Everything a plugin might try to reach outside its contract, in the
+/// order [`sandbox_probe`] tries them.
+pub const PROBE_ATTEMPTS: &[&str] = &[
+    "fs_read",
+    "fs_read_relative",
+    "fs_metadata",
+    "read_dir",
+    "current_dir",
+    "env_vars",
+    "env_home",
+    "args",
+    "spawn",
+    "thread",
+    "tcp_connect",
+];
+
+/// One attempt to reach outside the contract, and what it got. `connect`
+/// is an address to open a TCP connection to. Without an operating system
+/// underneath, an attempt may also panic (`std::env::vars` does on
+/// wasm32-unknown-unknown), which crashes the call: so each one can be
+/// tried on its own.
+fn probe_one(name: &str, connect: Option<&str>) -> String {
+    // What was read, quoted (a few bytes: enough to see it is the real file).
+    let excerpt = |bytes: Vec<u8>| {
+        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(32)]).into_owned();
+        format!("{} bytes {text:?}", bytes.len())
+    };
+    match name {
+        "fs_read" => attempt(std::fs::read("/etc/passwd"), excerpt),
+        "fs_read_relative" => attempt(std::fs::read("Cargo.toml"), excerpt),
+        "fs_metadata" => attempt(std::fs::metadata("/"), |m| format!("dir={}", m.is_dir())),
+        "read_dir" => attempt(std::fs::read_dir("."), |entries| {
+            format!("{} entries", entries.count())
+        }),
+        "current_dir" => attempt(std::env::current_dir(), |d| format!("{d:?}")),
+        "env_vars" => {
+            let names: Vec<String> = std::env::vars().map(|(name, _)| name).collect();
+            format!("{} [{}]", names.len(), names.join(","))
+        }
+        "env_home" => attempt(std::env::var("HOME"), |home| format!("{home:?}")),
+        "args" => format!("{}", std::env::args().count()),
+        "spawn" => attempt(std::process::Command::new("true").status(), |s| {
+            format!("{s}")
+        }),
+        "thread" => attempt(std::thread::Builder::new().spawn(|| 42), |t| {
+            format!("{:?}", t.join().ok())
+        }),
+        "tcp_connect" => match connect {
+            Some(target) => attempt(std::net::TcpStream::connect(target), |s| {
+                format!("{:?}", s.peer_addr().ok())
+            }),
+            None => "skipped:no target".into(),
+        },
+        other => format!("skipped:unknown attempt {other:?}"),
+    }
+}
+
+/// The report of `attempts`: one `name=result` line each.
+pub fn sandbox_probe(attempts: &[&str], connect: Option<&str>) -> String {
+    attempts
+        .iter()
+        .map(|name| format!("{name}={}\n", probe_one(name, connect)))
+        .collect()
 }
 
 fn log_flood(reference: &str) -> PaymentOutcome {
@@ -140,7 +224,7 @@ impl Connector for Hostile {
         Ok(())
     }
 
-    fn authorize(_account: Account, request: AuthorizeRequest) -> Result<PaymentOutcome> {
+    fn authorize(account: Account, request: AuthorizeRequest) -> Result<PaymentOutcome> {
         let reference = request.reference.as_str();
         match reference {
             "loop" => spin(),
@@ -159,7 +243,15 @@ impl Connector for Hostile {
                 (String::new(), String::new());
                 100_000
             ])),
-            "egress-denied" => egress_denied(),
+            "egress-denied" => egress_probe("https://example.com/"),
+            "egress-probe" => egress_probe(account.require("url")?),
+            "sandbox-probe" => Ok(PaymentOutcome {
+                connector_data: Some(match account.optional("attempt") {
+                    Some(one) => sandbox_probe(&[one], account.optional("connect")),
+                    None => sandbox_probe(PROBE_ATTEMPTS, account.optional("connect")),
+                }),
+                ..authorized(reference)
+            }),
             "log-flood" => Ok(log_flood(reference)),
             "ok" => Ok(authorized(reference)),
             other => Err(ConnectorError::invalid_request(
@@ -194,5 +286,37 @@ impl Connector for Hostile {
         _notification: Notification,
     ) -> Result<NotificationOutcome> {
         Err(ConnectorError::unsupported("notifications"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Natively, with a real operating system underneath, the probe obtains
+    /// everything: so when the host's test sees it obtain nothing, that is
+    /// the sandbox's doing, not a broken probe.
+    #[test]
+    fn natively_the_probe_reaches_everything() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = listener.local_addr().unwrap().to_string();
+        let report = sandbox_probe(PROBE_ATTEMPTS, Some(&target));
+        let line = |name: &str| {
+            report
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}=")))
+                .unwrap_or_else(|| panic!("no {name} in {report}"))
+                .to_string()
+        };
+        assert!(line("fs_read").starts_with("ok:"), "{report}");
+        assert!(line("fs_read").contains("root:"), "{report}");
+        assert!(line("fs_read_relative").starts_with("ok:"), "{report}");
+        assert!(line("read_dir").starts_with("ok:"), "{report}");
+        assert!(line("current_dir").starts_with("ok:"), "{report}");
+        assert!(line("fs_metadata").starts_with("ok:dir=true"), "{report}");
+        assert!(!line("env_vars").starts_with("0 "), "{report}");
+        assert!(line("thread").starts_with("ok:Some(42)"), "{report}");
+        assert!(line("tcp_connect").starts_with("ok:"), "{report}");
+        assert!(listener.accept().is_ok());
     }
 }
