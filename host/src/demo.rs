@@ -93,7 +93,7 @@ pub async fn set_up(
         store,
         previous.as_ref().map(|p| p.admin_key.as_str()),
         "admin",
-        "ak",
+        crate::admin_key::ADMIN_KEY_PREFIX,
     )
     .await?;
 

@@ -11,9 +11,11 @@
 //! - [`egress`]: the only way a plugin reaches the network;
 //! - [`store`]: the database (SQLite or PostgreSQL, via diesel);
 //! - [`server`] and [`demo`]: start-up, and the one-command demo;
-//! - [`admin_cli`]: `passerelle admin`, a client of the admin API.
+//! - [`admin_cli`]: `passerelle admin`, a client of the admin API;
+//! - [`admin_key`]: `passerelle admin-key`, admin keys straight in the database.
 
 pub mod admin_cli;
+pub mod admin_key;
 pub mod api;
 pub mod bundled;
 pub mod conformance;

@@ -88,6 +88,9 @@ enum Command {
     /// Manage merchants, API keys and connector accounts through a running
     /// server's admin API (prints its JSON answers).
     Admin(passerelle::admin_cli::AdminArgs),
+    /// Create, list or revoke admin API keys directly in the database (the
+    /// first admin key of a server started without --demo).
+    AdminKey(passerelle::admin_key::AdminKeyArgs),
     /// Offline tools for connector authors: signing keys, plugin packages
     /// (pack, sign, inspect) and the conformance kit (test).
     Plugin(passerelle::plugin_cli::PluginArgs),
@@ -235,5 +238,12 @@ async fn main() -> std::process::ExitCode {
             }
         },
         Command::Plugin(args) => passerelle::plugin_cli::run(args).await,
+        Command::AdminKey(args) => match passerelle::admin_key::run(args).await {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("passerelle admin-key: {error}");
+                std::process::ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -414,6 +414,18 @@ impl Store {
 
     /// Revokes the key at `now` (a key already revoked keeps its first
     /// revocation time) and returns it; `None` if there is no such key.
+    /// Admin keys (revoked ones too), oldest first.
+    pub async fn list_admin_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.run(|conn| {
+            Ok(api_keys::table
+                .filter(api_keys::kind.eq("admin"))
+                .order((api_keys::created_at.asc(), api_keys::id.asc()))
+                .select(ApiKeyRecord::as_select())
+                .load(conn)?)
+        })
+        .await
+    }
+
     pub async fn revoke_api_key(
         &self,
         id: &str,

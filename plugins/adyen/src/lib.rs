@@ -90,6 +90,14 @@ impl Connector for Adyen {
         // Refused before any call: an invalid-request is free, a half-made
         // payment is not.
         transformers::exponents(&request.amount.currency)?;
+        // Adyen takes a zero amount as a "zero-value auth" (a card check),
+        // which moves no money and cannot be captured: not a payment.
+        if request.amount.minor_units == 0 {
+            return Err(ConnectorError::invalid_request(
+                "amount",
+                "the amount must be positive (Adyen's zero-value authorisations are card checks, not payments)",
+            ));
+        }
         let card = match &request.payment_method {
             PaymentMethod::Card(card) => card,
             PaymentMethod::Other(other) => {

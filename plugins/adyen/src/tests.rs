@@ -208,6 +208,19 @@ fn unsupported_currency_is_refused_before_any_call() {
     assert!(host.requests().is_empty());
 }
 
+#[test]
+fn zero_amount_is_refused_before_any_call() {
+    let host = psp_answers(200, json!({}));
+    let e = Adyen::authorize(
+        account(),
+        authorize_request(Money::new(0, "EUR"), CaptureMethod::Manual),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidRequest);
+    assert_eq!(e.field.as_deref(), Some("amount"));
+    assert!(host.requests().is_empty());
+}
+
 // ---------------------------------------------------------------- authorize
 
 #[test]
