@@ -241,55 +241,6 @@ fn status_name(status: &PaymentStatus) -> String {
     }
 }
 
-/// The sandbox's test credentials for a provider, by the names its
-/// connector declares (the same values `passerelle serve --demo` uses).
-pub fn sandbox_credentials(plugin: &str) -> Option<BTreeMap<String, String>> {
-    let pairs: Vec<(&str, String)> = match plugin {
-        "dummy" => {
-            let c = passerelle_sandbox::DummyConfig::default();
-            vec![("api_key", c.api_key), ("webhook_secret", c.webhook_secret)]
-        }
-        "adyen" => {
-            let c = passerelle_sandbox::AdyenConfig::default();
-            vec![
-                ("api_key", c.api_key),
-                ("merchant_account", c.merchant_account),
-                ("hmac_key", c.hmac_key_hex),
-            ]
-        }
-        "sips" => {
-            let c = passerelle_sandbox::SipsConfig::default();
-            vec![
-                ("merchant_id", c.merchant_id),
-                ("secret_key", c.secret_key),
-                ("key_version", c.key_version.to_string()),
-            ]
-        }
-        "hipay" => {
-            let c = passerelle_sandbox::HipayConfig::default();
-            vec![
-                ("api_username", c.api_username),
-                ("api_password", c.api_password),
-                ("passphrase", c.passphrase),
-                ("signature_algorithm", c.signature_algorithm),
-            ]
-        }
-        "paypal" => {
-            let c = passerelle_sandbox::PaypalConfig::default();
-            vec![
-                ("client_id", c.client_id),
-                ("client_secret", c.client_secret),
-                ("webhook_id", c.webhook_id),
-                (
-                    "webhook_trust_root_pem",
-                    passerelle_sandbox::paypal::ca_certificate_pem().to_string(),
-                ),
-            ]
-        }
-        _ => return None,
-    };
-    Some(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-}
 
 fn sandbox_url(sandbox: &passerelle_sandbox::SandboxHandle, plugin: &str) -> Option<String> {
     Some(match plugin {
@@ -363,7 +314,7 @@ async fn run_against(
     let credentials = options
         .credentials
         .clone()
-        .or_else(|| sandbox_credentials(&plugin.manifest.id))
+        .or_else(|| crate::demo::sandbox_credentials(&plugin.manifest.id))
         .unwrap_or_default();
     let nonce = crate::crypto::new_id("conf");
     let mut kit = Kit {

@@ -171,66 +171,77 @@ pub fn demo_account_id(plugin: &str) -> String {
 struct DemoAccount {
     plugin: &'static str,
     base_url: String,
-    credentials: BTreeMap<&'static str, String>,
+    credentials: BTreeMap<String, String>,
 }
 
 fn demo_accounts(sandbox: &passerelle_sandbox::SandboxHandle) -> Vec<DemoAccount> {
-    let dummy = passerelle_sandbox::DummyConfig::default();
-    let adyen = passerelle_sandbox::AdyenConfig::default();
-    let sips = passerelle_sandbox::SipsConfig::default();
-    let hipay = passerelle_sandbox::HipayConfig::default();
-    let paypal = passerelle_sandbox::PaypalConfig::default();
-    vec![
-        DemoAccount {
-            plugin: "dummy",
-            base_url: sandbox.dummy_base_url(),
-            credentials: BTreeMap::from([
-                ("api_key", dummy.api_key),
-                ("webhook_secret", dummy.webhook_secret),
-            ]),
-        },
-        DemoAccount {
-            plugin: "adyen",
-            base_url: sandbox.adyen_base_url(),
-            credentials: BTreeMap::from([
-                ("api_key", adyen.api_key),
-                ("merchant_account", adyen.merchant_account),
-                ("hmac_key", adyen.hmac_key_hex),
-            ]),
-        },
-        DemoAccount {
-            plugin: "sips",
-            base_url: sandbox.sips_base_url(),
-            credentials: BTreeMap::from([
-                ("merchant_id", sips.merchant_id),
-                ("secret_key", sips.secret_key),
-                ("key_version", sips.key_version.to_string()),
-            ]),
-        },
-        DemoAccount {
-            plugin: "hipay",
-            base_url: sandbox.hipay_base_url(),
-            credentials: BTreeMap::from([
-                ("api_username", hipay.api_username),
-                ("api_password", hipay.api_password),
-                ("passphrase", hipay.passphrase),
-                ("signature_algorithm", hipay.signature_algorithm),
-            ]),
-        },
-        DemoAccount {
-            plugin: "paypal",
-            base_url: sandbox.paypal_base_url(),
-            credentials: BTreeMap::from([
-                ("client_id", paypal.client_id),
-                ("client_secret", paypal.client_secret),
-                ("webhook_id", paypal.webhook_id),
+    [
+        ("dummy", sandbox.dummy_base_url()),
+        ("adyen", sandbox.adyen_base_url()),
+        ("sips", sandbox.sips_base_url()),
+        ("hipay", sandbox.hipay_base_url()),
+        ("paypal", sandbox.paypal_base_url()),
+    ]
+    .into_iter()
+    .filter_map(|(plugin, base_url)| {
+        Some(DemoAccount {
+            plugin,
+            base_url,
+            credentials: sandbox_credentials(plugin)?,
+        })
+    })
+    .collect()
+}
+
+/// The credentials the PSP sandbox's simulator for `plugin` accepts, by the
+/// names the bundled connector declares; `None` for a plugin the sandbox
+/// does not simulate.
+pub fn sandbox_credentials(plugin: &str) -> Option<BTreeMap<String, String>> {
+    let pairs: Vec<(&str, String)> = match plugin {
+        "dummy" => {
+            let c = passerelle_sandbox::DummyConfig::default();
+            vec![("api_key", c.api_key), ("webhook_secret", c.webhook_secret)]
+        }
+        "adyen" => {
+            let c = passerelle_sandbox::AdyenConfig::default();
+            vec![
+                ("api_key", c.api_key),
+                ("merchant_account", c.merchant_account),
+                ("hmac_key", c.hmac_key_hex),
+            ]
+        }
+        "sips" => {
+            let c = passerelle_sandbox::SipsConfig::default();
+            vec![
+                ("merchant_id", c.merchant_id),
+                ("secret_key", c.secret_key),
+                ("key_version", c.key_version.to_string()),
+            ]
+        }
+        "hipay" => {
+            let c = passerelle_sandbox::HipayConfig::default();
+            vec![
+                ("api_username", c.api_username),
+                ("api_password", c.api_password),
+                ("passphrase", c.passphrase),
+                ("signature_algorithm", c.signature_algorithm),
+            ]
+        }
+        "paypal" => {
+            let c = passerelle_sandbox::PaypalConfig::default();
+            vec![
+                ("client_id", c.client_id),
+                ("client_secret", c.client_secret),
+                ("webhook_id", c.webhook_id),
                 (
                     "webhook_trust_root_pem",
                     passerelle_sandbox::paypal::ca_certificate_pem().to_string(),
                 ),
-            ]),
-        },
-    ]
+            ]
+        }
+        _ => return None,
+    };
+    Some(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
 
 /// The four provider simulators: for each, the sandbox URL standing in for
