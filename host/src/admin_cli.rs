@@ -290,7 +290,14 @@ pub async fn run(args: AdminArgs) -> Result<(), CliError> {
             )
         }
     };
-    send(&args.url, &args.admin_key, method, &path, body.map(Body::Json)).await
+    send(
+        &args.url,
+        &args.admin_key,
+        method,
+        &path,
+        body.map(Body::Json),
+    )
+    .await
 }
 
 enum Body {
@@ -310,7 +317,9 @@ async fn run_plugins(url: &str, admin_key: &str, command: PluginsCommand) -> Res
             )
         }
         PluginsCommand::List => (Method::GET, "/v1/admin/plugins".into(), None),
-        PluginsCommand::Show { id } => (Method::GET, format!("/v1/admin/plugins/{}", seg(&id)), None),
+        PluginsCommand::Show { id } => {
+            (Method::GET, format!("/v1/admin/plugins/{}", seg(&id)), None)
+        }
         PluginsCommand::Activate { id, version } => (
             Method::POST,
             format!("/v1/admin/plugins/{}/activate", seg(&id)),

@@ -18,7 +18,12 @@ pub const ADMIN_KEY_PREFIX: &str = "ak";
 #[derive(Debug, Args)]
 pub struct AdminKeyArgs {
     /// The server's data directory (its SQLite database lives there).
-    #[arg(long, global = true, env = "PASSERELLE_DATA_DIR", default_value = ".passerelle")]
+    #[arg(
+        long,
+        global = true,
+        env = "PASSERELLE_DATA_DIR",
+        default_value = ".passerelle"
+    )]
     pub data_dir: PathBuf,
     /// `postgres://...` for PostgreSQL; default: SQLite in the data dir.
     #[arg(long, global = true, env = "PASSERELLE_DATABASE_URL")]

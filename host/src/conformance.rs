@@ -241,7 +241,6 @@ fn status_name(status: &PaymentStatus) -> String {
     }
 }
 
-
 fn sandbox_url(sandbox: &passerelle_sandbox::SandboxHandle, plugin: &str) -> Option<String> {
     Some(match plugin {
         "dummy" => sandbox.dummy_base_url(),

@@ -73,9 +73,21 @@ async fn first_admin_key_without_demo() {
     assert_eq!(plugins(key.clone()).await, 200);
     assert_eq!(plugins("ak_not_a_key".into()).await, 401);
     // The admin CLI works with it, and revoking it shuts the door at once.
-    let (ok, list) = passerelle(&["admin", "--url", &base, "--admin-key", &key, "plugins", "list"]);
+    let (ok, list) = passerelle(&[
+        "admin",
+        "--url",
+        &base,
+        "--admin-key",
+        &key,
+        "plugins",
+        "list",
+    ]);
     assert!(ok, "{list}");
-    assert!(list["data"].as_array().unwrap().iter().any(|p| p["id"] == "dummy"));
+    assert!(list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["id"] == "dummy"));
     let (ok, revoked) = passerelle(&["admin-key", "revoke", &id, "--data-dir", &dir]);
     assert!(ok, "{revoked}");
     assert!(revoked["revoked_at"].is_string());

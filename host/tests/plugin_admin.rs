@@ -17,7 +17,11 @@ use serde_json::{json, Value};
 fn test_plugin(id: &str, version: &str) -> &'static BundledPlugin {
     TEST_PLUGINS
         .iter()
-        .find(|p| p.id == id && p.manifest_toml.contains(&format!("version = \"{version}\"")))
+        .find(|p| {
+            p.id == id
+                && p.manifest_toml
+                    .contains(&format!("version = \"{version}\""))
+        })
         .unwrap_or_else(|| panic!("test plugin {id} {version} is built"))
 }
 
@@ -110,7 +114,10 @@ async fn cli(server: &TestServer, args: &[&str]) -> (bool, Value) {
 
 async fn pay(server: &TestServer, amount: u64, capture: &str) -> (u16, Value) {
     server
-        .post("/v1/payments", payment_body(amount, "EUR", CARD_OK, capture))
+        .post(
+            "/v1/payments",
+            payment_body(amount, "EUR", CARD_OK, capture),
+        )
         .await
 }
 
@@ -147,9 +154,17 @@ async fn lifecycle(backend: Backend) {
     // package at all, a test-only plugin. Each names the package and leaves
     // nothing behind.
     let (status, body) = upload(&server, next.to_bytes().unwrap(), true).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("package_unsigned")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("package_unsigned")),
+        "{body}"
+    );
     let (status, body) = upload(&server, signed(next.clone(), &stranger), true).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("package_untrusted")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("package_untrusted")),
+        "{body}"
+    );
     let mut tampered = next.clone();
     tampered.sign(&publisher).unwrap();
     tampered.component.extend_from_slice(b"\0\x07payload");
@@ -160,7 +175,11 @@ async fn lifecycle(backend: Backend) {
         "{body}"
     );
     let (status, body) = upload(&server, b"not a package".to_vec(), true).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("package_invalid")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("package_invalid")),
+        "{body}"
+    );
     assert_eq!(body["error"]["param"], "package");
     let hostile = Package::new(
         test_plugin("hostile", "0.1.0").manifest_toml.to_string(),
@@ -168,19 +187,29 @@ async fn lifecycle(backend: Backend) {
     )
     .unwrap();
     let (status, body) = upload(&server, signed(hostile, &publisher), true).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("package_test_only")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("package_test_only")),
+        "{body}"
+    );
     let (_, dummy) = admin(&server, "GET", "/v1/admin/plugins/dummy", None).await;
     assert_eq!(dummy["versions"].as_array().unwrap().len(), 1, "{dummy}");
 
     // A package whose manifest lies about its version is refused when the
     // component is loaded (describe says 0.1.0).
     let liar = Package::new(
-        bundled("dummy").manifest_toml.replace("version = \"0.1.0\"", "version = \"0.9.0\""),
+        bundled("dummy")
+            .manifest_toml
+            .replace("version = \"0.1.0\"", "version = \"0.9.0\""),
         bundled("dummy").component.to_vec(),
     )
     .unwrap();
     let (status, body) = upload(&server, signed(liar, &publisher), true).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("plugin_rejected")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("plugin_rejected")),
+        "{body}"
+    );
 
     // A signed package installs without becoming active...
     let package_file = scratch.join("dummy-0.2.0.ppkg");
@@ -202,10 +231,16 @@ async fn lifecycle(backend: Backend) {
     assert_eq!(status, 200, "{again}");
     assert_eq!(again["installed"]["created"], false);
     let mut other = next.clone();
-    other.manifest_toml = other.manifest_toml.replace("hot-swap tests", "hot-swap tests (rebuilt)");
+    other.manifest_toml = other
+        .manifest_toml
+        .replace("hot-swap tests", "hot-swap tests (rebuilt)");
     let other = Package::new(other.manifest_toml, other.component).unwrap();
     let (status, body) = upload(&server, signed(other, &publisher), false).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("version_exists")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("version_exists")),
+        "{body}"
+    );
 
     // Activate, pay, roll back, pay: each version serves its calls.
     let (ok, shown) = cli(&server, &["activate", "dummy", "0.2.0"]).await;
@@ -214,7 +249,11 @@ async fn lifecycle(backend: Backend) {
     assert_eq!(shown["previous_version"], "0.1.0");
     let calls_before = version(&shown, "0.2.0")["stats"]["calls"].as_u64().unwrap();
     let (status, p) = pay(&server, 1_000, "automatic").await;
-    assert_eq!((status, p["status"].as_str()), (201, Some("succeeded")), "{p}");
+    assert_eq!(
+        (status, p["status"].as_str()),
+        (201, Some("succeeded")),
+        "{p}"
+    );
     let (_, shown) = admin(&server, "GET", "/v1/admin/plugins/dummy", None).await;
     assert!(version(&shown, "0.2.0")["stats"]["calls"].as_u64().unwrap() > calls_before);
     let (ok, shown) = cli(&server, &["rollback", "dummy"]).await;
@@ -222,7 +261,11 @@ async fn lifecycle(backend: Backend) {
     assert_eq!(shown["active_version"], "0.1.0");
     assert_eq!(shown["previous_version"], "0.2.0");
     let (status, p) = pay(&server, 1_000, "automatic").await;
-    assert_eq!((status, p["status"].as_str()), (201, Some("succeeded")), "{p}");
+    assert_eq!(
+        (status, p["status"].as_str()),
+        (201, Some("succeeded")),
+        "{p}"
+    );
     let (status, body) = admin(
         &server,
         "POST",
@@ -230,9 +273,23 @@ async fn lifecycle(backend: Backend) {
         Some(json!({"version": "7.0.0"})),
     )
     .await;
-    assert_eq!((status, body["error"]["param"].as_str()), (404, Some("version")), "{body}");
-    let (status, body) = admin(&server, "POST", "/v1/admin/plugins/dummy/activate", Some(json!({}))).await;
-    assert_eq!((status, body["error"]["param"].as_str()), (400, Some("version")), "{body}");
+    assert_eq!(
+        (status, body["error"]["param"].as_str()),
+        (404, Some("version")),
+        "{body}"
+    );
+    let (status, body) = admin(
+        &server,
+        "POST",
+        "/v1/admin/plugins/dummy/activate",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["param"].as_str()),
+        (400, Some("version")),
+        "{body}"
+    );
 
     // Disabled: payments are refused with a clear error, and nothing is
     // written; enabled again: they work.
@@ -244,7 +301,11 @@ async fn lifecycle(backend: Backend) {
     let (ok, _) = cli(&server, &["enable", "dummy"]).await;
     assert!(ok);
     let (status, p) = pay(&server, 1_000, "automatic").await;
-    assert_eq!((status, p["status"].as_str()), (201, Some("succeeded")), "{p}");
+    assert_eq!(
+        (status, p["status"].as_str()),
+        (201, Some("succeeded")),
+        "{p}"
+    );
 
     // Removal: a bundled plugin can only be disabled; an active version
     // stays; an inactive one goes.
@@ -269,7 +330,11 @@ async fn lifecycle(backend: Backend) {
         assert_eq!(plugin["compiled"]["from_cache"], true, "{plugin}");
     }
     let (status, p) = pay(&server, 1_000, "automatic").await;
-    assert_eq!((status, p["status"].as_str()), (201, Some("succeeded")), "{p}");
+    assert_eq!(
+        (status, p["status"].as_str()),
+        (201, Some("succeeded")),
+        "{p}"
+    );
     let (ok, body) = cli(&server, &["remove", "dummy", "--version", "0.1.0"]).await;
     assert!(ok, "{body}");
     assert_eq!(body["versions"].as_array().unwrap().len(), 1, "{body}");
@@ -287,7 +352,11 @@ async fn removal_guarded_by_accounts(backend: Backend) {
     let server = TestServer::start_with_args(backend, &["--allow-unsigned-plugins"]).await;
     let hostile = test_plugin("hostile", "0.1.0");
     // Development mode also admits test-only plugins.
-    let package = Package::new(hostile.manifest_toml.to_string(), hostile.component.to_vec()).unwrap();
+    let package = Package::new(
+        hostile.manifest_toml.to_string(),
+        hostile.component.to_vec(),
+    )
+    .unwrap();
     let (status, installed) = upload(&server, package.to_bytes().unwrap(), false).await;
     assert_eq!(status, 201, "{installed}");
     assert_eq!(installed["installed"]["trust"], "unsigned");
@@ -317,7 +386,10 @@ async fn removal_guarded_by_accounts(backend: Backend) {
     let (ok, body) = cli(&server, &["remove", "hostile"]).await;
     assert!(!ok);
     assert_eq!(body["error"]["code"], "plugin_in_use", "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains(&account_id));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains(&account_id));
     let (ok, body) = cli(&server, &["remove", "hostile", "--force"]).await;
     assert!(ok, "{body}");
     assert_eq!(body["accounts_without_plugin"], json!([account_id]));
@@ -327,7 +399,10 @@ async fn removal_guarded_by_accounts(backend: Backend) {
     body["connector"] = json!("misbehaving");
     let (status, answer) = server.post("/v1/payments", body).await;
     assert_eq!(status, 503, "{answer}");
-    assert_eq!(answer["error"]["code"], "connector_not_installed", "{answer}");
+    assert_eq!(
+        answer["error"]["code"], "connector_not_installed",
+        "{answer}"
+    );
 }
 
 both_backends!(lifecycle, removal_guarded_by_accounts);
@@ -372,7 +447,10 @@ async fn hot_swap_under_load_loses_nothing() {
                 }
                 let id = p["id"].as_str().unwrap().to_string();
                 let (status, c) = server
-                    .post(&format!("/v1/payments/{id}/capture"), json!({"amount": amount - 100}))
+                    .post(
+                        &format!("/v1/payments/{id}/capture"),
+                        json!({"amount": amount - 100}),
+                    )
                     .await;
                 if status != 200 {
                     failures.fetch_add(1, Ordering::Relaxed);
@@ -380,7 +458,10 @@ async fn hot_swap_under_load_loses_nothing() {
                     continue;
                 }
                 let (status, r) = server
-                    .post(&format!("/v1/payments/{id}/refunds"), json!({"amount": 300}))
+                    .post(
+                        &format!("/v1/payments/{id}/refunds"),
+                        json!({"amount": 300}),
+                    )
                     .await;
                 if status != 201 && status != 200 {
                     failures.fetch_add(1, Ordering::Relaxed);
@@ -398,7 +479,11 @@ async fn hot_swap_under_load_loses_nothing() {
     let mut swap_latencies = Vec::new();
     for _ in 0..SWAPS {
         for (method, path, body) in [
-            ("POST", "/v1/admin/plugins/dummy/activate", Some(json!({"version": "0.2.0"}))),
+            (
+                "POST",
+                "/v1/admin/plugins/dummy/activate",
+                Some(json!({"version": "0.2.0"})),
+            ),
             ("POST", "/v1/admin/plugins/dummy/rollback", None),
         ] {
             let started = Instant::now();
@@ -414,7 +499,11 @@ async fn hot_swap_under_load_loses_nothing() {
     for storefront in storefronts {
         payments.extend(storefront.await.unwrap());
     }
-    assert_eq!(failures.load(Ordering::Relaxed), 0, "failed requests during hot swaps");
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "failed requests during hot swaps"
+    );
     assert!(payments.len() >= CONCURRENT);
 
     // Both versions served calls, and the swaps themselves were quick.

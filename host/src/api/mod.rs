@@ -64,8 +64,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     "/admin/plugins/{id}/rollback",
                     web::post().to(plugins::rollback),
                 )
-                .route("/admin/plugins/{id}/disable", web::post().to(plugins::disable))
-                .route("/admin/plugins/{id}/enable", web::post().to(plugins::enable))
+                .route(
+                    "/admin/plugins/{id}/disable",
+                    web::post().to(plugins::disable),
+                )
+                .route(
+                    "/admin/plugins/{id}/enable",
+                    web::post().to(plugins::enable),
+                )
                 .route(
                     "/admin/plugins/{id}/versions/{version}",
                     web::delete().to(plugins::remove_version),
@@ -211,4 +217,3 @@ async fn webhook(
         }
     }
 }
-

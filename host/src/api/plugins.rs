@@ -37,9 +37,11 @@ impl From<RegistryError> for ApiError {
                 "package_signature_invalid",
                 Some("package"),
             ),
-            E::Package(PackageError::TooLarge { .. }) => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "package_too_large", Some("package"))
-            }
+            E::Package(PackageError::TooLarge { .. }) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "package_too_large",
+                Some("package"),
+            ),
             E::Package(_) => (StatusCode::BAD_REQUEST, "package_invalid", Some("package")),
             E::TestOnly(_) => (StatusCode::FORBIDDEN, "package_test_only", Some("package")),
             E::Plugin(PluginError::NotInstalled(_)) | E::NotFound(_) => {
@@ -219,7 +221,12 @@ pub async fn install(
     let activate = match query.activate.as_deref() {
         None | Some("false") | Some("0") => false,
         Some("true") | Some("1") | Some("") => true,
-        Some(_) => return Err(ApiError::invalid("activate", "activate must be true or false")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "activate",
+                "activate must be true or false",
+            ))
+        }
     };
     let bytes = read_package(payload).await?;
     let outcome = state.registry.install(&bytes, activate).await?;
@@ -272,7 +279,12 @@ pub async fn activate(
     let body = parse_object(&read_body(payload).await?)?;
     let version = match body.get("version") {
         Some(Value::String(v)) if !v.is_empty() => v.clone(),
-        Some(_) => return Err(ApiError::invalid("version", "version must be a non-empty string")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "version",
+                "version must be a non-empty string",
+            ))
+        }
         None => return Err(ApiError::missing("version")),
     };
     state.registry.activate(&path, &version).await?;
