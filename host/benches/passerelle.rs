@@ -209,6 +209,7 @@ async fn http_api() {
         workers: 2,
         trusted_keys: None,
         allow_unsigned_plugins: false,
+        plugin_limits: RuntimeLimits::default(),
     })
     .await
     .unwrap();
@@ -313,6 +314,40 @@ async fn http_api() {
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
+/// Loading each bundled connector: compiling it, against reading its
+/// compiled form from the on-disk cache (what a restart does).
+async fn load_cost() {
+    let cache = std::env::temp_dir().join(format!("passerelle-bench-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
+    println!("## Loading a connector: compile vs compile cache\n");
+    println!("| connector | component | compile | from cache |");
+    println!("|---|---|---|---|");
+    for bundled in BUNDLED_PLUGINS {
+        let mut figures = Vec::new();
+        for _ in 0..2 {
+            // A fresh runtime each time: nothing is kept in memory.
+            let runtime = PluginRuntime::new(RuntimeLimits::default(), Egress::new().unwrap())
+                .unwrap()
+                .with_compile_cache(cache.clone());
+            let plugin = runtime
+                .load(bundled.manifest_toml, bundled.component)
+                .await
+                .unwrap();
+            figures.push(plugin.load);
+        }
+        assert!(!figures[0].from_cache && figures[1].from_cache);
+        println!(
+            "| {} | {} KiB | {} ms | {} ms |",
+            bundled.id,
+            bundled.component.len() / 1024,
+            figures[0].millis,
+            figures[1].millis
+        );
+    }
+    println!();
+    let _ = std::fs::remove_dir_all(&cache);
+}
+
 fn main() {
     // `cargo test --benches` runs this with `--bench`-less args; keep it quick then.
     if std::env::args().any(|a| a == "--list") {
@@ -325,6 +360,7 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         sandbox_cost().await;
+        load_cost().await;
         http_api().await;
     });
 }

@@ -68,6 +68,24 @@ enum Command {
         /// (a tampered signature is still refused). Never in production.
         #[arg(long, env = "PASSERELLE_ALLOW_UNSIGNED_PLUGINS")]
         allow_unsigned_plugins: bool,
+        /// Most memory a plugin call may use, in MiB (a manifest may ask
+        /// for less, never more).
+        #[arg(long, env = "PASSERELLE_PLUGIN_MEMORY_MB", default_value_t = 64,
+              value_parser = clap::value_parser!(u32).range(1..=4096))]
+        plugin_memory_mb: u32,
+        /// Most CPU time a plugin call may use, in milliseconds (time
+        /// waiting on the network does not count).
+        #[arg(long, env = "PASSERELLE_PLUGIN_CPU_MS", default_value_t = 1000,
+              value_parser = clap::value_parser!(u32).range(1..=600_000))]
+        plugin_cpu_ms: u32,
+        /// Wall time for a whole plugin call, network included, in seconds.
+        #[arg(long, env = "PASSERELLE_PLUGIN_TIMEOUT_SECS", default_value_t = 60,
+              value_parser = clap::value_parser!(u64).range(1..=3600))]
+        plugin_timeout_secs: u64,
+        /// Largest answer a plugin may return, in KiB.
+        #[arg(long, env = "PASSERELLE_PLUGIN_OUTPUT_KIB", default_value_t = 256,
+              value_parser = clap::value_parser!(u32).range(1..=65_536))]
+        plugin_output_kib: u32,
     },
     /// Run the PSP sandbox alone (simulators of the dummy PSP, Adyen,
     /// Worldline Sips, HiPay and PayPal) until interrupted.
@@ -192,6 +210,10 @@ async fn main() -> std::process::ExitCode {
             workers,
             trusted_keys,
             allow_unsigned_plugins,
+            plugin_memory_mb,
+            plugin_cpu_ms,
+            plugin_timeout_secs,
+            plugin_output_kib,
         } => {
             let options = passerelle::server::ServeOptions {
                 listen,
@@ -205,6 +227,12 @@ async fn main() -> std::process::ExitCode {
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
                 trusted_keys,
                 allow_unsigned_plugins,
+                plugin_limits: passerelle::runtime::RuntimeLimits {
+                    max_memory_mb: plugin_memory_mb,
+                    max_cpu_ms: plugin_cpu_ms,
+                    call_timeout: std::time::Duration::from_secs(plugin_timeout_secs),
+                    max_output_bytes: plugin_output_kib as usize * 1024,
+                },
             };
             let server =
                 match passerelle::server::start_with_specs(options, spec_source(psp_specs)).await {

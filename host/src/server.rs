@@ -36,6 +36,8 @@ pub struct ServeOptions {
     pub trusted_keys: Option<PathBuf>,
     /// Development mode: install unsigned or untrusted plugin packages.
     pub allow_unsigned_plugins: bool,
+    /// The operator's caps on every plugin call.
+    pub plugin_limits: RuntimeLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -134,7 +136,7 @@ pub async fn start_with_specs(
         allow_unsigned: options.allow_unsigned_plugins,
     };
     let runtime = Arc::new(
-        PluginRuntime::new(RuntimeLimits::default(), Egress::new()?)?
+        PluginRuntime::new(options.plugin_limits.clone(), Egress::new()?)?
             .with_compile_cache(options.data_dir.join("compiled-plugins")),
     );
     let registry = Arc::new(

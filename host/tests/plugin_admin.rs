@@ -142,6 +142,7 @@ async fn lifecycle(backend: Backend) {
     let (status, dummy) = admin(&server, "GET", "/v1/admin/plugins/dummy", None).await;
     assert_eq!(status, 200, "{dummy}");
     assert_eq!(dummy["active_version"], "0.1.0");
+    assert_eq!(dummy["state"], "serving");
     assert_eq!(dummy["versions"].as_array().unwrap().len(), 1);
     assert_eq!(version(&dummy, "0.1.0")["source"], "bundled");
     assert!(dummy["accounts"]
@@ -295,6 +296,33 @@ async fn lifecycle(backend: Backend) {
     // written; enabled again: they work.
     let (ok, shown) = cli(&server, &["disable", "dummy"]).await;
     assert!(ok && shown["disabled"] == true, "{shown}");
+    assert_eq!(shown["state"], "disabled");
+    // Nothing half-written: a refund the connector cannot take now leaves
+    // no pending refund and reserves nothing.
+    let (status, paid) = pay(&server, 1_000, "automatic").await;
+    assert_eq!(status, 503, "{paid}");
+    let (status, refund) = server
+        .post(
+            &format!("/v1/payments/{}/refunds", p["id"].as_str().unwrap()),
+            json!({"amount": 100}),
+        )
+        .await;
+    assert_eq!(
+        (status, refund["error"]["code"].as_str()),
+        (503, Some("connector_disabled")),
+        "{refund}"
+    );
+    let (_, after) = server
+        .get(&format!("/v1/payments/{}", p["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(after["amount_refunded"], 0, "{after}");
+    let (_, refunds) = server
+        .get(&format!(
+            "/v1/payments/{}/refunds",
+            p["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(refunds["data"], json!([]), "{refunds}");
     let (status, body) = pay(&server, 1_000, "automatic").await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "connector_disabled", "{body}");
@@ -406,6 +434,26 @@ async fn removal_guarded_by_accounts(backend: Backend) {
 }
 
 both_backends!(lifecycle, removal_guarded_by_accounts);
+
+/// The operator's caps bound what a manifest asks for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_caps_bound_manifest_limits() {
+    let server = TestServer::start_with_args(
+        Backend::Sqlite,
+        &["--plugin-memory-mb", "16", "--plugin-cpu-ms", "50"],
+    )
+    .await;
+    let (status, dummy) = admin(&server, "GET", "/v1/admin/plugins/dummy", None).await;
+    assert_eq!(status, 200, "{dummy}");
+    // The dummy manifest asks for 32 MiB and 200 ms.
+    assert_eq!(dummy["limits"], json!({"memory_mb": 16, "cpu_ms": 50}));
+    let (status, p) = pay(&server, 1_000, "automatic").await;
+    assert_eq!(
+        (status, p["status"].as_str()),
+        (201, Some("succeeded")),
+        "{p}"
+    );
+}
 
 /// Two hundred storefronts pay without pause while an operator upgrades
 /// and rolls back the connector ten times: no request fails, and every

@@ -108,9 +108,22 @@ fn plugin_json(view: &PluginView) -> Value {
         .versions
         .iter()
         .find(|v| Some(&v.summary.version) == record.active_version.as_ref());
+    // What this node does with the plugin's calls: serve them with the
+    // active version, refuse them (disabled), or refuse them because the
+    // active version cannot be loaded here (its log line says why).
+    let serving = view
+        .active
+        .as_ref()
+        .is_some_and(|p| Some(&p.manifest.version) == record.active_version.as_ref());
+    let state = match (record.disabled, serving) {
+        (true, _) => "disabled",
+        (false, true) => "serving",
+        (false, false) => "unavailable",
+    };
     let mut out = json!({
         "object": "plugin",
         "id": record.id,
+        "state": state,
         "version": record.active_version,
         "active_version": record.active_version,
         "previous_version": record.previous_version,

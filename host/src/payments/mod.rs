@@ -650,6 +650,14 @@ impl Payments {
         }
         let final_capture = final_capture || amount == capturable;
         let resolved = self.account_by_id(&payment.connector_account_id).await?;
+        require_operation(
+            &resolved.plugin,
+            if amount < capturable || payment.amount_captured > 0 {
+                wit::Operation::PartialCapture
+            } else {
+                wit::Operation::Capture
+            },
+        )?;
         let request = wit::CaptureRequest {
             payment: payment_ref(&payment),
             amount: money(&payment, amount),
@@ -764,6 +772,7 @@ impl Payments {
             });
         }
         let resolved = self.account_by_id(&payment.connector_account_id).await?;
+        require_operation(&resolved.plugin, wit::Operation::Cancel)?;
         let request = wit::CancelRequest {
             payment: payment_ref(&payment),
             idempotency_key: psp_idempotency_key(&payment.id, "cancel", idempotency_key),
@@ -859,6 +868,18 @@ impl Payments {
                 message: format!("amount must be between 1 and the refundable {refundable}"),
             });
         }
+        // The connector first: a refund it cannot take (disabled or removed
+        // plugin, operation not offered) must leave nothing behind.
+        let resolved = self.account_by_id(&payment.connector_account_id).await?;
+        let partial = amount < refundable;
+        require_operation(
+            &resolved.plugin,
+            if partial {
+                wit::Operation::PartialRefund
+            } else {
+                wit::Operation::Refund
+            },
+        )?;
         let now = now_rfc3339();
         let mut refund = RefundRecord {
             id: new_id("re"),
@@ -889,7 +910,6 @@ impl Payments {
             .await?;
         payment = reserved;
 
-        let resolved = self.account_by_id(&payment.connector_account_id).await?;
         let request = wit::RefundRequest {
             payment: payment_ref(&payment),
             refund_id: refund.id.clone(),
@@ -1522,4 +1542,21 @@ fn append_query(url: &str, key: &str, value: &str) -> String {
         }
         Err(_) => url.to_string(),
     }
+}
+
+/// Refuses an operation the connector does not declare in `describe`,
+/// before anything is written or sent: the storefront learns it at once
+/// instead of from a provider error after a reservation.
+fn require_operation(plugin: &LoadedPlugin, operation: wit::Operation) -> Result<(), PaymentError> {
+    if plugin.info.operations.contains(&operation) {
+        return Ok(());
+    }
+    Err(PaymentError::InvalidState {
+        code: "operation_unsupported",
+        message: format!(
+            "connector {} does not support {}",
+            plugin.id(),
+            crate::runtime::manifest::operation_name(operation)
+        ),
+    })
 }
