@@ -435,6 +435,91 @@ async fn removal_guarded_by_accounts(backend: Backend) {
 
 both_backends!(lifecycle, removal_guarded_by_accounts);
 
+/// Two nodes on one PostgreSQL database: an operator's change made through
+/// one reaches the other within about a second, which loads the package
+/// from the database (checking its signature again) and serves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_follows_the_operator_within_a_second() {
+    let scratch = scratch_dir("nodes");
+    let publisher = SigningKey::generate("passerelle").unwrap();
+    let trusted = trusted_keys_file(&scratch, &publisher);
+    // Both nodes seal and open credentials with the same master key.
+    let master_key = "7f".repeat(32);
+    let first = TestServer::start_with_args(
+        Backend::Postgres,
+        &[
+            "--trusted-keys",
+            trusted.to_str().unwrap(),
+            "--master-key",
+            &master_key,
+        ],
+    )
+    .await;
+    let second = first.start_second_node().await;
+    let next = package_of(test_plugin("dummy", "0.2.0"));
+    let (status, body) = upload(&first, signed(next, &publisher), true).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["state"], "serving");
+
+    let follows = |server: &TestServer, version: &'static str, state: &'static str| {
+        let (http, url, key) = (
+            server.http.clone(),
+            server.url("/v1/admin/plugins/dummy"),
+            server.admin_key.clone(),
+        );
+        async move {
+            let started = Instant::now();
+            loop {
+                let shown: Value = http
+                    .get(&url)
+                    .bearer_auth(&key)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                if shown["active_version"] == version && shown["state"] == state {
+                    return started.elapsed();
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "the second node did not follow: {shown}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let upgrade = follows(&second, "0.2.0", "serving").await;
+    let (status, p) = pay(&second, 1_000, "automatic").await;
+    assert_eq!(
+        (status, p["status"].as_str()),
+        (201, Some("succeeded")),
+        "{p}"
+    );
+    let (_, shown) = admin(&second, "GET", "/v1/admin/plugins/dummy", None).await;
+    assert!(
+        version(&shown, "0.2.0")["stats"]["calls"].as_u64().unwrap() > 0,
+        "{shown}"
+    );
+
+    let (status, _) = admin(&first, "POST", "/v1/admin/plugins/dummy/disable", None).await;
+    assert_eq!(status, 200);
+    let disable = follows(&second, "0.2.0", "disabled").await;
+    let (status, _) = admin(&first, "POST", "/v1/admin/plugins/dummy/enable", None).await;
+    assert_eq!(status, 200);
+    let (status, _) = admin(&first, "POST", "/v1/admin/plugins/dummy/rollback", None).await;
+    assert_eq!(status, 200);
+    let rollback = follows(&second, "0.1.0", "serving").await;
+    println!(
+        "second node followed: upgrade {upgrade:?}, disable {disable:?}, rollback {rollback:?}"
+    );
+    // One refresh interval, plus the time to load a package the first time.
+    assert!(rollback < Duration::from_secs(3), "{rollback:?}");
+    drop(second);
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
 /// The operator's caps bound what a manifest asks for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_caps_bound_manifest_limits() {

@@ -295,11 +295,15 @@ pub async fn revoke_api_key(
 // ----- connector accounts -----------------------------------------------------------
 
 fn plugin_for(state: &AppState, connector: &str) -> Result<Arc<LoadedPlugin>, ApiError> {
-    state.runtime.get(connector).map_err(|_| {
-        ApiError::invalid(
+    state.runtime.get(connector).map_err(|error| match error {
+        crate::runtime::PluginError::Disabled(_) => ApiError::invalid(
+            "connector",
+            format!("connector plugin {connector:?} is disabled; enable it first"),
+        ),
+        _ => ApiError::invalid(
             "connector",
             format!("no connector plugin {connector:?} is installed"),
-        )
+        ),
     })
 }
 

@@ -101,6 +101,36 @@ impl TestServer {
         server
     }
 
+    /// Another server on the same database (and the same extra arguments,
+    /// so the same master key if one is given), with its own data
+    /// directory: a second node.
+    #[allow(dead_code)]
+    pub async fn start_second_node(&self) -> TestServer {
+        let data_dir = std::env::temp_dir().join(format!(
+            "passerelle-it-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let mut server = TestServer {
+            backend: self.backend,
+            base_url: String::new(),
+            secret_key: String::new(),
+            admin_key: String::new(),
+            demo: Value::Null,
+            data_dir: data_dir.clone(),
+            log_path: data_dir.join("server.log"),
+            database_url: self.database_url.clone(),
+            // The first node owns (and drops) the database.
+            pg_database: None,
+            child: None,
+            http: self.http.clone(),
+            extra_args: self.extra_args.clone(),
+        };
+        server.spawn_and_wait().await;
+        server
+    }
+
     /// Stops the server and starts it again on the same data directory and
     /// database (the log file starts afresh).
     pub async fn restart(&mut self) {
