@@ -613,6 +613,10 @@ async fn python_dummy_covers_the_contract() {
         .replace("\"amount_captured\":3000", "\"amount_captured\":4200")
         .into_bytes();
     assert_ne!(forged.body, captured.body, "the forgery changed nothing");
+    // (The PSP did sign it: removing the header below changes something.)
+    assert!(captured
+        .header("Dummy-Signature")
+        .is_some_and(|s| s.starts_with("t=")));
     let mut unsigned = as_notification(&captured);
     unsigned
         .headers
