@@ -449,9 +449,7 @@ impl PluginRegistry {
         id: &str,
         version: &str,
     ) -> Result<PluginRecord, RegistryError> {
-        if self.store.get_plugin(id).await?.is_none() {
-            return Err(RegistryError::NotFound(id.to_string()));
-        }
+        self.record(id).await?;
         // Load (and compile) before recording the change, so a version that
         // cannot run is never made active.
         self.ensure_loaded(id, version).await?;
@@ -478,11 +476,7 @@ impl PluginRegistry {
     /// Goes back to the version that was active before the current one.
     pub async fn rollback(&self, id: &str) -> Result<PluginRecord, RegistryError> {
         let _guard = self.actions.lock().await;
-        let record = self
-            .store
-            .get_plugin(id)
-            .await?
-            .ok_or_else(|| RegistryError::NotFound(id.to_string()))?;
+        let record = self.record(id).await?;
         let previous = record
             .previous_version
             .ok_or_else(|| RegistryError::NoPreviousVersion(id.to_string()))?;
@@ -520,9 +514,7 @@ impl PluginRegistry {
     /// accounts left without their plugin.
     pub async fn remove(&self, id: &str, force: bool) -> Result<Vec<String>, RegistryError> {
         let _guard = self.actions.lock().await;
-        if self.store.get_plugin(id).await?.is_none() {
-            return Err(RegistryError::NotFound(id.to_string()));
-        }
+        self.record(id).await?;
         if self.bundled.keys().any(|(plugin, _)| plugin == id) {
             return Err(RegistryError::Bundled(id.to_string()));
         }
@@ -550,11 +542,7 @@ impl PluginRegistry {
     /// Removes one version that is not active.
     pub async fn remove_version(&self, id: &str, version: &str) -> Result<(), RegistryError> {
         let _guard = self.actions.lock().await;
-        let record = self
-            .store
-            .get_plugin(id)
-            .await?
-            .ok_or_else(|| RegistryError::NotFound(id.to_string()))?;
+        let record = self.record(id).await?;
         if record.active_version.as_deref() == Some(version) {
             return Err(RegistryError::VersionActive {
                 plugin: id.to_string(),
@@ -584,13 +572,17 @@ impl PluginRegistry {
         Ok(())
     }
 
-    /// One plugin with its versions and the accounts that use it.
-    pub async fn show(&self, id: &str) -> Result<PluginView, RegistryError> {
-        let record = self
-            .store
+    /// A plugin's row, or [`RegistryError::NotFound`].
+    async fn record(&self, id: &str) -> Result<PluginRecord, RegistryError> {
+        self.store
             .get_plugin(id)
             .await?
-            .ok_or_else(|| RegistryError::NotFound(id.to_string()))?;
+            .ok_or_else(|| RegistryError::NotFound(id.to_string()))
+    }
+
+    /// One plugin with its versions and the accounts that use it.
+    pub async fn show(&self, id: &str) -> Result<PluginView, RegistryError> {
+        let record = self.record(id).await?;
         let versions = self
             .store
             .list_plugin_versions(id)

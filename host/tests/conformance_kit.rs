@@ -1,13 +1,14 @@
 //! `passerelle plugin test`: the conformance kit, driven through the real
 //! binary on bundled connectors and on the hostile test plugin.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use passerelle::bundled::BundledPlugin;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_passerelle");
+use common::cli::{plugin, TempDir};
 
 /// Every scenario of the kit, in order.
 const SCENARIOS: [&str; 11] = [
@@ -23,40 +24,6 @@ const SCENARIOS: [&str; 11] = [
     "unsupported-currency",
     "zero-amount",
 ];
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        let dir =
-            std::env::temp_dir().join(format!("passerelle-{name}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn plugin(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("plugin")
-        .args(args)
-        .env("PASSERELLE_LOG", "off")
-        .output()
-        .expect("run passerelle")
-}
 
 fn s(path: &Path) -> &str {
     path.to_str().unwrap()

@@ -1,48 +1,15 @@
 //! `passerelle plugin keygen|pack|sign|inspect`, driven through the real
 //! binary, and the verification of what it produces.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use passerelle::package::{Package, PackageError, PackagePolicy, Trust, TrustedKeys};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_passerelle");
-
-/// A fresh directory under the system's temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        let dir =
-            std::env::temp_dir().join(format!("passerelle-{name}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn plugin(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("plugin")
-        .args(args)
-        .env("PASSERELLE_LOG", "off")
-        .output()
-        .expect("run passerelle")
-}
+use common::cli::{plugin, TempDir};
 
 fn ok(output: &Output) -> String {
     assert!(

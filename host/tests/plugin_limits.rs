@@ -14,10 +14,12 @@
 //! Run: `cargo test -p passerelle --test plugin_limits -- --nocapture` (the
 //! timings are printed).
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use passerelle::bundled::test_plugins::TEST_PLUGINS;
@@ -36,38 +38,12 @@ const PAN: &str = "4111111111111111";
 // Captured logs: one global subscriber for the whole test binary (the calls
 // run on tokio worker threads, so a thread-local default would miss them).
 
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn logs() -> &'static LogBuffer {
-    static LOGS: OnceLock<LogBuffer> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buffer = LogBuffer::default();
-        let writer = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::INFO)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::set_global_default(subscriber)
-            .expect("no other global subscriber in this test binary");
-        buffer
-    })
+fn logs() -> &'static common::logs::LogBuffer {
+    common::logs::capture(tracing::Level::INFO)
 }
 
 fn captured_logs() -> String {
-    String::from_utf8_lossy(&logs().0.lock().unwrap()).into_owned()
+    common::logs::captured(tracing::Level::INFO)
 }
 
 // ---------------------------------------------------------------------------

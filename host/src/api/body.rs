@@ -11,7 +11,23 @@ use super::error::ApiError;
 /// Largest request body the API accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-pub async fn read_body(mut payload: web::Payload) -> Result<web::Bytes, ApiError> {
+pub async fn read_body(payload: web::Payload) -> Result<web::Bytes, ApiError> {
+    read_bounded(
+        payload,
+        MAX_BODY_BYTES,
+        "body_too_large",
+        "the request body",
+    )
+    .await
+}
+
+/// Reads a body of at most `limit` bytes; past it, a 413 with `code`.
+pub async fn read_bounded(
+    mut payload: web::Payload,
+    limit: usize,
+    code: &'static str,
+    what: &str,
+) -> Result<web::Bytes, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
@@ -22,12 +38,12 @@ pub async fn read_body(mut payload: web::Payload) -> Result<web::Bytes, ApiError
                 e.to_string(),
             )
         })?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
+        if body.len() + chunk.len() > limit {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "invalid_request_error",
-                "body_too_large",
-                format!("the request body exceeds {MAX_BODY_BYTES} bytes"),
+                code,
+                format!("{what} exceeds {limit} bytes"),
             ));
         }
         body.extend_from_slice(&chunk);

@@ -5,12 +5,11 @@ use std::sync::atomic::Ordering;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Admin;
-use super::body::{parse_object, read_body};
+use super::body::{parse_object, read_body, read_bounded};
 use super::error::ApiError;
 use super::AppState;
 use crate::package::PackageError;
@@ -190,28 +189,15 @@ fn plugin_detail_json(view: &PluginView) -> Value {
 }
 
 /// Reads a package upload, bounded by [`MAX_PACKAGE_BYTES`].
-async fn read_package(mut payload: web::Payload) -> Result<Vec<u8>, ApiError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                "body_unreadable",
-                e.to_string(),
-            )
-        })?;
-        if body.len() + chunk.len() > MAX_PACKAGE_BYTES {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request_error",
-                "package_too_large",
-                format!("the package exceeds {MAX_PACKAGE_BYTES} bytes"),
-            )
-            .with_param("package"));
-        }
-        body.extend_from_slice(&chunk);
-    }
+async fn read_package(payload: web::Payload) -> Result<web::Bytes, ApiError> {
+    let body = read_bounded(
+        payload,
+        MAX_PACKAGE_BYTES,
+        "package_too_large",
+        "the package",
+    )
+    .await
+    .map_err(|e| e.with_param("package"))?;
     if body.is_empty() {
         return Err(ApiError::missing("package"));
     }

@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod cli;
+pub mod logs;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
