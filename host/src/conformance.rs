@@ -53,6 +53,9 @@ pub struct KitOptions {
     /// Merchant reference of the authorizations (default: unique per run).
     /// Some simulators pick outcomes from it.
     pub reference: Option<String>,
+    /// Keys to check the package's signature with (default: none, so a
+    /// signature is reported as `untrusted`, never required).
+    pub trusted: crate::package::TrustedKeys,
 }
 
 /// Why the kit could not run at all (as opposed to a failing scenario).
@@ -102,8 +105,8 @@ pub struct Report {
     pub plugin: String,
     pub version: String,
     pub digest: String,
-    /// `signed`, `unsigned`, `untrusted` or `invalid: ...` (the kit trusts
-    /// no key: a signature is reported, not required).
+    /// `signed`, `unsigned`, `untrusted` or `invalid: ...` (against the
+    /// keys given, if any: a signature is reported, not required).
     pub trust: String,
     /// Where the test account pointed.
     pub target: String,
@@ -256,7 +259,7 @@ fn sandbox_url(sandbox: &passerelle_sandbox::SandboxHandle, plugin: &str) -> Opt
 pub async fn run(package: &Package, options: KitOptions) -> Result<Report, KitError> {
     let id = package.manifest.id.clone();
     let trust = match (PackagePolicy {
-        trusted: Default::default(),
+        trusted: options.trusted.clone(),
         allow_unsigned: true,
     })
     .verify(package)

@@ -85,6 +85,9 @@ pub enum PluginCommand {
         /// The merchant reference of the test payments (default: unique).
         #[arg(long)]
         reference: Option<String>,
+        /// Report the signature as checked against these trusted keys.
+        #[arg(long)]
+        trusted_keys: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "text")]
         format: ReportFormat,
     },
@@ -202,9 +205,14 @@ async fn execute(command: PluginCommand) -> Result<bool, PluginCliError> {
             credentials,
             card,
             reference,
+            trusted_keys,
             format,
         } => {
             let pkg = read_package(&package)?;
+            let trusted = match trusted_keys {
+                Some(path) => TrustedKeys::load(&path)?,
+                None => TrustedKeys::empty(),
+            };
             let credentials = credentials.as_deref().map(read_credentials).transpose()?;
             let report = conformance::run(
                 &pkg,
@@ -213,6 +221,7 @@ async fn execute(command: PluginCommand) -> Result<bool, PluginCliError> {
                     credentials,
                     card,
                     reference,
+                    trusted,
                 },
             )
             .await?;

@@ -124,6 +124,22 @@ fn the_dummy_connector_passes_every_scenario() {
     let (_, detail) = verdict_of(&report, "sync");
     assert!(detail.starts_with("captured"), "{detail}");
 
+    // Signed: reported as `untrusted` without keys, `signed` with the
+    // publisher's key among the trusted ones.
+    let key = dir.path("passerelle.key");
+    let line = plugin(&["keygen", "--publisher", "passerelle", "--out", s(&key)]);
+    assert!(line.status.success());
+    let trusted = dir.path("trusted");
+    std::fs::write(&trusted, &line.stdout).unwrap();
+    assert!(plugin(&["sign", s(&package), "--key", s(&key)])
+        .status
+        .success());
+    let (_, report) = kit(&package, &[]);
+    assert_eq!(report["trust"], "untrusted");
+    let (code, report) = kit(&package, &["--trusted-keys", s(&trusted)]);
+    assert_eq!(report["trust"], "signed");
+    assert_eq!(code, 0);
+
     // The text report, too.
     let out = plugin(&["test", s(&package)]);
     assert!(out.status.success());
