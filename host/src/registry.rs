@@ -10,6 +10,7 @@
 //! ([`PluginRegistry::refresh`]) so an operator's change reaches all of them.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -154,10 +155,6 @@ impl PluginRegistry {
         Ok(registry)
     }
 
-    pub fn runtime(&self) -> &Arc<PluginRuntime> {
-        &self.runtime
-    }
-
     /// Records the binary's connectors: each version once, and as the active
     /// version of a plugin the database does not know yet.
     async fn record_bundled(&self) -> Result<(), RegistryError> {
@@ -194,22 +191,16 @@ impl PluginRegistry {
                     Err(e) => return Err(e.into()),
                 },
             }
-            let (id, version) = (id.clone(), version.clone());
-            let refused: Result<PluginRecord, ()> = self
+            match self
                 .store
-                .change_plugin(&id.clone(), move |current| match current {
-                    Some(_) => Err(()),
-                    None => Ok(PluginRecord {
-                        id,
-                        active_version: Some(version),
-                        previous_version: None,
-                        disabled: false,
-                        updated_at: now_rfc3339(),
-                    }),
-                })
-                .await?;
-            // Err(()): the plugin was already known; its row stands.
-            let _ = refused;
+                .insert_plugin(first_record(id.clone(), version.clone()))
+                .await
+            {
+                // A plugin already known keeps its row (its active version
+                // may well be an installed one).
+                Ok(()) | Err(StoreError::Duplicate) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(())
     }
@@ -355,8 +346,7 @@ impl PluginRegistry {
             }
             None => true,
         };
-        let loaded = self
-            .runtime
+        self.runtime
             .load(&package.manifest_toml, &package.component)
             .await?;
         if created {
@@ -398,35 +388,24 @@ impl PluginRegistry {
         let plugin_id = id.clone();
         let record = self
             .store
-            .change_plugin(&id, move |current| -> Result<PluginRecord, ()> {
-                let now = now_rfc3339();
+            .change_plugin(&id, move |current| -> Result<PluginRecord, Infallible> {
                 Ok(match current {
-                    None => PluginRecord {
-                        id: plugin_id,
-                        active_version: Some(target),
-                        previous_version: None,
-                        disabled: false,
-                        updated_at: now,
-                    },
+                    None => first_record(plugin_id, target),
                     Some(mut record) => {
-                        let switch = record.active_version.is_none() || activate;
-                        if switch && record.active_version.as_deref() != Some(target.as_str()) {
-                            record.previous_version = record.active_version.take();
-                            record.active_version = Some(target);
-                            record.updated_at = now;
+                        if record.active_version.is_none() || activate {
+                            switch_active(&mut record, target);
                         }
                         record
                     }
                 })
             })
             .await?
-            .map_err(|()| RegistryError::NotFound(id.clone()))?;
+            .unwrap_or_else(|never| match never {});
         let active = record.active_version.as_deref() == Some(version.as_str());
         if active {
             self.runtime.activate(&id, &version)?;
         }
         tracing::info!(plugin = %id, %version, %digest, trust = trust.as_str(), created, active, "plugin package installed");
-        drop(loaded);
         Ok(InstallOutcome {
             plugin_id: id,
             version,
@@ -459,11 +438,7 @@ impl PluginRegistry {
             .change_plugin(id, move |current| match current {
                 None => Err(()),
                 Some(mut record) => {
-                    if record.active_version.as_deref() != Some(target.as_str()) {
-                        record.previous_version = record.active_version.take();
-                        record.active_version = Some(target);
-                        record.updated_at = now_rfc3339();
-                    }
+                    switch_active(&mut record, target);
                     Ok(record)
                 }
             })
@@ -610,6 +585,26 @@ impl PluginRegistry {
             views.push(self.show(&record.id).await?);
         }
         Ok(views)
+    }
+}
+
+/// A plugin's first row, with `version` active.
+fn first_record(id: String, version: String) -> PluginRecord {
+    PluginRecord {
+        id,
+        active_version: Some(version),
+        previous_version: None,
+        disabled: false,
+        updated_at: now_rfc3339(),
+    }
+}
+
+/// Makes `version` the active one and the active one the previous (what a
+/// rollback returns to); nothing changes when it is already active.
+fn switch_active(record: &mut PluginRecord, version: String) {
+    if record.active_version.as_deref() != Some(version.as_str()) {
+        record.previous_version = record.active_version.replace(version);
+        record.updated_at = now_rfc3339();
     }
 }
 

@@ -204,6 +204,19 @@ async fn read_package(payload: web::Payload) -> Result<web::Bytes, ApiError> {
     Ok(body)
 }
 
+/// A yes/no query parameter: absent, `false` or `0` is no; `true`, `1` or
+/// bare (`?force`) is yes.
+fn query_flag(name: &str, value: Option<&str>) -> Result<bool, ApiError> {
+    match value {
+        None | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") | Some("") => Ok(true),
+        Some(_) => Err(ApiError::invalid(
+            name,
+            format!("{name} must be true or false"),
+        )),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct InstallQuery {
     #[serde(default)]
@@ -217,16 +230,7 @@ pub async fn install(
     query: web::Query<InstallQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let activate = match query.activate.as_deref() {
-        None | Some("false") | Some("0") => false,
-        Some("true") | Some("1") | Some("") => true,
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "activate",
-                "activate must be true or false",
-            ))
-        }
-    };
+    let activate = query_flag("activate", query.activate.as_deref())?;
     let bytes = read_package(payload).await?;
     let outcome = state.registry.install(&bytes, activate).await?;
     let view = state.registry.show(&outcome.plugin_id).await?;
@@ -271,7 +275,7 @@ pub async fn show(
 /// `POST /v1/admin/plugins/{id}/activate` with `{"version": "..."}`
 pub async fn activate(
     state: web::Data<AppState>,
-    _admin: Admin,
+    admin: Admin,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -287,7 +291,7 @@ pub async fn activate(
         None => return Err(ApiError::missing("version")),
     };
     state.registry.activate(&path, &version).await?;
-    show(state, _admin, path).await
+    show(state, admin, path).await
 }
 
 /// `POST /v1/admin/plugins/{id}/rollback`
@@ -333,11 +337,7 @@ pub async fn remove(
     path: web::Path<String>,
     query: web::Query<RemoveQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let force = match query.force.as_deref() {
-        None | Some("false") | Some("0") => false,
-        Some("true") | Some("1") | Some("") => true,
-        Some(_) => return Err(ApiError::invalid("force", "force must be true or false")),
-    };
+    let force = query_flag("force", query.force.as_deref())?;
     let orphaned = state.registry.remove(&path, force).await?;
     Ok(HttpResponse::Ok().json(json!({
         "object": "plugin",

@@ -898,6 +898,18 @@ impl Store {
         .await
     }
 
+    /// A plugin's first row. [`StoreError::Duplicate`] if it has one.
+    pub async fn insert_plugin(&self, p: PluginRecord) -> Result<(), StoreError> {
+        self.run(move |conn| {
+            diesel::insert_into(plugins::table)
+                .values(&p)
+                .execute(conn)
+                .map_err(duplicate)?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Every plugin, by id.
     pub async fn list_plugins(&self) -> Result<Vec<PluginRecord>, StoreError> {
         self.run(|conn| {
