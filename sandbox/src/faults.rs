@@ -3,8 +3,85 @@
 //! `X-Sandbox-Fault` header, or queued per account through
 //! `POST {base}/_sandbox/faults`.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use actix_web::body::BoxBody;
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::HttpResponse;
+
 /// The request header naming a fault for that one request.
 pub const FAULT_HEADER: &str = "X-Sandbox-Fault";
+
+/// How long the `timeout` faults hold the answer back: longer than any
+/// sensible client timeout.
+pub const FAULT_DELAY: Duration = Duration::from_secs(30);
+
+pub(crate) type ApiFuture =
+    Pin<Box<dyn Future<Output = Result<ServiceResponse<BoxBody>, actix_web::Error>>>>;
+
+/// What a simulator answers in place of the provider when a request fault
+/// fires, in that provider's own error shapes.
+pub(crate) struct FaultAnswers {
+    /// Sent once [`FAULT_DELAY`] is over (`timeout`).
+    pub timeout: fn() -> HttpResponse,
+    /// `http_500`.
+    pub internal_error: fn() -> HttpResponse,
+    /// `malformed`: the body of a 200 `application/json` answer that is not JSON.
+    pub malformed_body: &'static str,
+}
+
+/// Applies a request fault in an API middleware: delays the call, lets it
+/// happen and loses the answer, or answers instead of the provider.
+/// Notification faults pass the request through: they are consumed where
+/// notifications are sent.
+pub(crate) fn apply_request_fault<S>(
+    mode: FaultMode,
+    req: ServiceRequest,
+    srv: &S,
+    answers: &FaultAnswers,
+) -> ApiFuture
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = actix_web::Error>,
+    S::Future: 'static,
+{
+    match mode {
+        FaultMode::Delay(ms) => {
+            let call = srv.call(req);
+            Box::pin(async move {
+                actix_web::rt::time::sleep(Duration::from_millis(ms)).await;
+                call.await
+            })
+        }
+        FaultMode::Timeout => {
+            let timeout = answers.timeout;
+            Box::pin(async move {
+                actix_web::rt::time::sleep(FAULT_DELAY).await;
+                Ok(req.into_response(timeout()))
+            })
+        }
+        FaultMode::TimeoutAfterEffect => {
+            let call = srv.call(req);
+            Box::pin(async move {
+                let response = call.await?;
+                actix_web::rt::time::sleep(FAULT_DELAY).await;
+                Ok(response)
+            })
+        }
+        FaultMode::Http500 => Box::pin(std::future::ready(Ok(
+            req.into_response((answers.internal_error)())
+        ))),
+        FaultMode::Malformed => Box::pin(std::future::ready(Ok(req.into_response(
+            HttpResponse::Ok()
+                .content_type("application/json")
+                .body(answers.malformed_body),
+        )))),
+        FaultMode::NotificationDrop
+        | FaultMode::NotificationDuplicate
+        | FaultMode::NotificationOutOfOrder => Box::pin(srv.call(req)),
+    }
+}
 
 /// How an API call (or a notification it causes) misbehaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -495,28 +495,6 @@ fn card_field(method: &Map<String, Value>, raw: &str, encrypted: &str) -> Option
         .map(|v| v.strip_prefix("test_").unwrap_or(v).trim().to_owned())
 }
 
-fn luhn(digits: &str) -> bool {
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 1 {
-                let d = d * 2;
-                if d > 9 {
-                    d - 9
-                } else {
-                    d
-                }
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum.is_multiple_of(10)
-}
-
 fn brand_of(number: &str) -> &'static str {
     match number.as_bytes().first() {
         Some(b'4') => "visa",
@@ -560,10 +538,7 @@ fn create_payment(state: &AdyenState, inner: &mut Inner, obj: &Map<String, Value
         return Err(err);
     }
     let number = card_field(&method, "number", "encryptedCardNumber").unwrap_or_default();
-    if !(12..=19).contains(&number.len())
-        || !number.bytes().all(|b| b.is_ascii_digit())
-        || !luhn(&number)
-    {
+    if !crate::util::is_card_number(&number) {
         return Err(ApiError::validation("101", "Invalid card number"));
     }
     let month = card_field(&method, "expiryMonth", "encryptedExpiryMonth")

@@ -14,8 +14,6 @@ mod signature;
 mod state;
 mod validate;
 
-use std::time::Duration;
-
 use actix_web::web;
 
 pub use signature::{sign_item, signing_string, verify_item};
@@ -23,8 +21,7 @@ pub use signature::{sign_item, signing_string, verify_item};
 /// Path under which this simulator is mounted on the sandbox listener.
 pub const PATH_PREFIX: &str = "/adyen";
 
-/// How long the `timeout` and `timeout_after_effect` faults delay the answer.
-pub const FAULT_DELAY: Duration = Duration::from_secs(30);
+pub use crate::faults::FAULT_DELAY;
 
 /// Settings of this simulator (test credentials it accepts, where it posts notifications).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -453,7 +453,7 @@ fn parse_new_charge(body: &[u8]) -> Result<NewCharge, ApiError> {
         .as_object()
         .ok_or_else(|| ApiError::invalid("card", "card must be an object"))?;
     let number = as_str(required(card, "number", "card.number")?, "card.number")?;
-    if !card::is_valid_number(number) {
+    if !crate::util::is_card_number(number) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_card_number",

@@ -13,8 +13,6 @@ mod notify;
 mod state;
 mod threeds;
 
-use std::{future::Future, pin::Pin, time::Duration};
-
 use actix_web::{
     body::BoxBody,
     dev::{Service, ServiceRequest, ServiceResponse},
@@ -22,14 +20,14 @@ use actix_web::{
     web, HttpResponse,
 };
 
+use crate::faults::ApiFuture;
 pub use notify::{sign, signature_header, SIGNATURE_HEADER};
 use state::{DummyState, FaultMode};
 
 /// Path under which the dummy PSP is mounted on the sandbox listener.
 pub const PATH_PREFIX: &str = "/dummy";
 
-/// How long the `timeout` and `timeout_after_effect` faults delay the answer.
-pub const FAULT_DELAY: Duration = Duration::from_secs(30);
+pub use crate::faults::FAULT_DELAY;
 
 /// Settings of the dummy PSP.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,8 +111,6 @@ impl Dummy {
         );
     }
 }
-
-type ApiFuture = Pin<Box<dyn Future<Output = Result<ServiceResponse<BoxBody>, actix_web::Error>>>>;
 
 /// Middleware of `/v1/`: consumes one pending fault, if any, and misbehaves
 /// accordingly; otherwise passes the request on.

@@ -175,7 +175,7 @@ pub(crate) async fn token_create(
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
-    if !cards::luhn_ok(&number) {
+    if !crate::util::is_card_number(&number) {
         return Err(HipayError::invalid("card_number", "invalid card number"));
     }
     let month: u32 = form

@@ -19,15 +19,14 @@ mod schema;
 pub mod sign;
 mod state;
 
-use std::{future::Future, pin::Pin, time::Duration};
-
 use actix_web::{
     body::BoxBody,
     dev::{Service, ServiceRequest, ServiceResponse},
     http::StatusCode,
-    web, HttpResponse,
+    web,
 };
 
+use crate::faults::{apply_request_fault, ApiFuture, FaultAnswers};
 pub use sign::{notification_signature, redirect_hash, Algorithm, SIGNATURE_HEADER};
 use state::{FaultMode, HipayState};
 
@@ -44,8 +43,7 @@ pub const VAULT_PATH: &str = "/vault";
 /// Request header selecting a fault for this request only.
 pub use crate::faults::FAULT_HEADER;
 
-/// How long the `timeout` and `timeout_after_effect` faults delay the answer.
-pub const FAULT_DELAY: Duration = Duration::from_secs(30);
+pub use crate::faults::FAULT_DELAY;
 
 /// Merchant account number shown in answers (`mid`).
 pub(crate) const MID: &str = "00001326589";
@@ -181,8 +179,6 @@ impl Hipay {
     }
 }
 
-type ApiFuture = Pin<Box<dyn Future<Output = Result<ServiceResponse<BoxBody>, actix_web::Error>>>>;
-
 /// Middleware of the API scopes: applies the request's `X-Sandbox-Fault`,
 /// else consumes one pending fault of the request's account (Basic user).
 /// Notification faults are left to the handlers.
@@ -205,46 +201,26 @@ where
         return Box::pin(srv.call(req));
     };
     tracing::debug!(fault = %mode.name(), path = %req.path(), "hipay: injecting fault");
-    match mode {
-        FaultMode::Delay(ms) => {
-            let call = srv.call(req);
-            Box::pin(async move {
-                actix_web::rt::time::sleep(Duration::from_millis(ms)).await;
-                call.await
-            })
-        }
-        FaultMode::Timeout => Box::pin(async move {
-            actix_web::rt::time::sleep(FAULT_DELAY).await;
-            Ok(req.into_response(error::error_response(
-                StatusCode::GATEWAY_TIMEOUT,
-                1_000_008,
-                "Temporarily Unavailable",
-                "simulated timeout: the request had no effect",
-            )))
-        }),
-        FaultMode::TimeoutAfterEffect => {
-            let call = srv.call(req);
-            Box::pin(async move {
-                let response = call.await?;
-                actix_web::rt::time::sleep(FAULT_DELAY).await;
-                Ok(response)
-            })
-        }
-        FaultMode::Http500 => Box::pin(std::future::ready(Ok(req.into_response(
-            error::error_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                1_000_008,
-                "Temporarily Unavailable",
-                "simulated internal error: the request had no effect",
-            ),
-        )))),
-        FaultMode::Malformed => Box::pin(std::future::ready(Ok(req.into_response(
-            HttpResponse::Ok()
-                .content_type("application/json")
-                .body("<html><body>502 Bad Gateway</body></html>\u{0}{\"state\":\"compl"),
-        )))),
-        FaultMode::NotificationDrop
-        | FaultMode::NotificationDuplicate
-        | FaultMode::NotificationOutOfOrder => Box::pin(srv.call(req)),
-    }
+    apply_request_fault(mode, req, srv, &FAULT_ANSWERS)
 }
+
+/// HiPay's own error shapes for the faults that answer in its place.
+const FAULT_ANSWERS: FaultAnswers = FaultAnswers {
+    timeout: || {
+        error::error_response(
+            StatusCode::GATEWAY_TIMEOUT,
+            1_000_008,
+            "Temporarily Unavailable",
+            "simulated timeout: the request had no effect",
+        )
+    },
+    internal_error: || {
+        error::error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            1_000_008,
+            "Temporarily Unavailable",
+            "simulated internal error: the request had no effect",
+        )
+    },
+    malformed_body: "<html><body>502 Bad Gateway</body></html>\u{0}{\"state\":\"compl",
+};

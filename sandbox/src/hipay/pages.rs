@@ -352,7 +352,7 @@ fn card_from_form(form: &Form) -> Result<StoredCard, &'static str> {
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
-    if !cards::luhn_ok(&number) {
+    if !crate::util::is_card_number(&number) {
         return Err("The card number is invalid.");
     }
     let month: u32 = form

@@ -16,22 +16,19 @@ mod state;
 mod validate;
 mod webhooks;
 
-use std::{future::Future, pin::Pin, time::Duration};
-
 use actix_web::{
     body::BoxBody,
     dev::{Service, ServiceRequest, ServiceResponse},
-    http::StatusCode,
-    web, HttpResponse,
+    web,
 };
 
+use crate::faults::{apply_request_fault, ApiFuture, FaultAnswers};
 use state::{FaultMode, PaypalState};
 
 /// Path under which this simulator is mounted on the sandbox listener.
 pub const PATH_PREFIX: &str = "/paypal";
 
-/// How long the `timeout` and `timeout_after_effect` faults delay the answer.
-pub const FAULT_DELAY: Duration = Duration::from_secs(30);
+pub use crate::faults::FAULT_DELAY;
 
 /// Header choosing a fault for one request.
 pub use crate::faults::FAULT_HEADER;
@@ -190,8 +187,6 @@ impl Paypal {
     }
 }
 
-type ApiFuture = Pin<Box<dyn Future<Output = Result<ServiceResponse<BoxBody>, actix_web::Error>>>>;
-
 /// Middleware of the API scopes: the fault named by [`FAULT_HEADER`], else
 /// one pending fault of the caller's account (request faults only; the
 /// notification faults are consumed when notifications are sent).
@@ -230,36 +225,12 @@ where
         return Box::pin(srv.call(req));
     }
     tracing::debug!(fault = %mode.name(), path = %req.path(), "paypal: injecting fault");
-    match mode {
-        FaultMode::Delay(ms) => {
-            let call = srv.call(req);
-            Box::pin(async move {
-                actix_web::rt::time::sleep(Duration::from_millis(ms)).await;
-                call.await
-            })
-        }
-        FaultMode::Timeout => Box::pin(async move {
-            actix_web::rt::time::sleep(FAULT_DELAY).await;
-            Ok(req.into_response(error::service_unavailable()))
-        }),
-        FaultMode::TimeoutAfterEffect => {
-            let call = srv.call(req);
-            Box::pin(async move {
-                let response = call.await?;
-                actix_web::rt::time::sleep(FAULT_DELAY).await;
-                Ok(response)
-            })
-        }
-        FaultMode::Http500 => Box::pin(std::future::ready(Ok(
-            req.into_response(error::internal_server_error())
-        ))),
-        FaultMode::Malformed => Box::pin(std::future::ready(Ok(req.into_response(
-            HttpResponse::build(StatusCode::OK)
-                .content_type("application/json")
-                .body("<html><body>upstream connect error</body></html>{\"id\":\""),
-        )))),
-        FaultMode::NotificationDrop
-        | FaultMode::NotificationDuplicate
-        | FaultMode::NotificationOutOfOrder => Box::pin(srv.call(req)),
-    }
+    apply_request_fault(mode, req, srv, &FAULT_ANSWERS)
 }
+
+/// PayPal's own error shapes for the faults that answer in its place.
+const FAULT_ANSWERS: FaultAnswers = FaultAnswers {
+    timeout: error::service_unavailable,
+    internal_error: error::internal_server_error,
+    malformed_body: "<html><body>upstream connect error</body></html>{\"id\":\"",
+};

@@ -29,8 +29,7 @@ pub const PATH_PREFIX: &str = "/sips";
 /// Header choosing a fault for one request.
 pub use crate::faults::FAULT_HEADER;
 
-/// How long the `timeout` and `timeout_after_effect` faults delay the answer.
-pub const FAULT_DELAY: Duration = Duration::from_secs(30);
+pub use crate::faults::FAULT_DELAY;
 
 /// Settings of this simulator (test credentials it accepts, where it posts notifications).
 #[derive(Clone, Debug, PartialEq, Eq)]
