@@ -39,7 +39,7 @@ const REFUND: u64 = 200;
 const UNSUPPORTED_CURRENCY: &str = "XTS";
 
 /// Plugin ids with a simulator in the embedded sandbox.
-pub const SANDBOX_PROVIDERS: [&str; 5] = ["dummy", "adyen", "sips", "hipay", "paypal"];
+pub use passerelle_sandbox::PROVIDERS as SANDBOX_PROVIDERS;
 
 #[derive(Debug, Clone, Default)]
 pub struct KitOptions {
@@ -244,17 +244,6 @@ fn status_name(status: &PaymentStatus) -> String {
     }
 }
 
-fn sandbox_url(sandbox: &passerelle_sandbox::SandboxHandle, plugin: &str) -> Option<String> {
-    Some(match plugin {
-        "dummy" => sandbox.dummy_base_url(),
-        "adyen" => sandbox.adyen_base_url(),
-        "sips" => sandbox.sips_base_url(),
-        "hipay" => sandbox.hipay_base_url(),
-        "paypal" => sandbox.paypal_base_url(),
-        _ => return None,
-    })
-}
-
 /// Runs the kit on a package.
 pub async fn run(package: &Package, options: KitOptions) -> Result<Report, KitError> {
     let id = package.manifest.id.clone();
@@ -277,8 +266,9 @@ pub async fn run(package: &Package, options: KitOptions) -> Result<Report, KitEr
                 passerelle_sandbox::Sandbox::start(passerelle_sandbox::SandboxConfig::default())
                     .await
                     .map_err(KitError::Sandbox)?;
-            let url =
-                sandbox_url(&sandbox, &id).ok_or_else(|| KitError::NoSimulator(id.clone()))?;
+            let url = sandbox
+                .provider_base_url(&id)
+                .ok_or_else(|| KitError::NoSimulator(id.clone()))?;
             (Some(sandbox), url)
         }
     };

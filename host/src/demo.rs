@@ -175,22 +175,16 @@ struct DemoAccount {
 }
 
 fn demo_accounts(sandbox: &passerelle_sandbox::SandboxHandle) -> Vec<DemoAccount> {
-    [
-        ("dummy", sandbox.dummy_base_url()),
-        ("adyen", sandbox.adyen_base_url()),
-        ("sips", sandbox.sips_base_url()),
-        ("hipay", sandbox.hipay_base_url()),
-        ("paypal", sandbox.paypal_base_url()),
-    ]
-    .into_iter()
-    .filter_map(|(plugin, base_url)| {
-        Some(DemoAccount {
-            plugin,
-            base_url,
-            credentials: sandbox_credentials(plugin)?,
+    passerelle_sandbox::PROVIDERS
+        .into_iter()
+        .filter_map(|plugin| {
+            Some(DemoAccount {
+                plugin,
+                base_url: sandbox.provider_base_url(plugin)?,
+                credentials: sandbox_credentials(plugin)?,
+            })
         })
-    })
-    .collect()
+        .collect()
 }
 
 /// The credentials the PSP sandbox's simulator for `plugin` accepts, by the

@@ -146,13 +146,8 @@ async fn run_sandbox(listen: SocketAddr, specs: Option<PathBuf>) -> std::process
         }
     };
     println!("PSP sandbox listening on {}", sandbox.base_url());
-    for (name, url) in [
-        ("dummy", sandbox.dummy_base_url()),
-        ("adyen", sandbox.adyen_base_url()),
-        ("sips", sandbox.sips_base_url()),
-        ("hipay", sandbox.hipay_base_url()),
-        ("paypal", sandbox.paypal_base_url()),
-    ] {
+    for name in passerelle_sandbox::PROVIDERS {
+        let url = sandbox.provider_base_url(name).unwrap_or_default();
         println!("  {name:<7}{url}");
     }
     println!("Request validation: {validation}");

@@ -170,7 +170,22 @@ pub struct SandboxHandle {
     exited: Option<oneshot::Receiver<()>>,
 }
 
+/// The providers the sandbox simulates, by the ids of their connectors.
+pub const PROVIDERS: [&str; 5] = ["dummy", "adyen", "sips", "hipay", "paypal"];
+
 impl SandboxHandle {
+    /// Base URL of the simulator of `provider` (one of [`PROVIDERS`]).
+    pub fn provider_base_url(&self, provider: &str) -> Option<String> {
+        Some(match provider {
+            "dummy" => self.dummy_base_url(),
+            "adyen" => self.adyen_base_url(),
+            "sips" => self.sips_base_url(),
+            "hipay" => self.hipay_base_url(),
+            "paypal" => self.paypal_base_url(),
+            _ => return None,
+        })
+    }
+
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
