@@ -71,10 +71,10 @@ fn main() {
         return;
     }
 
-    let mut plugins = find_plugins(&plugins_dir);
+    let mut plugins = find_plugins(&plugins_dir, false);
     let test_dir = plugins_dir.join("test-plugins");
     if test_dir.is_dir() {
-        for plugin in find_plugins(&test_dir) {
+        for plugin in find_plugins(&test_dir, true) {
             if !plugin.test_only {
                 fail(&format!(
                     "{}: a plugin under plugins/test-plugins/ must say `test_only = true`",
@@ -139,8 +139,10 @@ fn main() {
 }
 
 /// The plugins, sorted by id: every direct subdirectory of `plugins_dir` with
-/// a `manifest.toml` (the SDK has none).
-fn find_plugins(plugins_dir: &Path) -> Vec<Plugin> {
+/// a `manifest.toml` (the SDK has none). One per id, or with
+/// `versions_of_an_id` one per id and version (test plugins may be several
+/// later versions of one connector).
+fn find_plugins(plugins_dir: &Path, versions_of_an_id: bool) -> Vec<Plugin> {
     let entries = std::fs::read_dir(plugins_dir)
         .unwrap_or_else(|e| fail(&format!("reading {}: {e}", plugins_dir.display())));
     let mut by_id = BTreeMap::new();
@@ -196,9 +198,18 @@ fn find_plugins(plugins_dir: &Path) -> Vec<Plugin> {
             package,
             test_only,
         };
-        if let Some(other) = by_id.insert(id.clone(), plugin) {
+        let key = (
+            id.clone(),
+            versions_of_an_id.then(|| plugin.version.clone()),
+        );
+        if let Some(other) = by_id.insert(key, plugin) {
             fail(&format!(
-                "two plugins have the id {id:?} ({})",
+                "two plugins have the id {id:?}{} ({})",
+                if versions_of_an_id {
+                    " and the same version"
+                } else {
+                    ""
+                },
                 other.manifest.display()
             ));
         }

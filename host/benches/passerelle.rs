@@ -210,6 +210,8 @@ async fn http_api() {
         trusted_keys: None,
         allow_unsigned_plugins: false,
         plugin_limits: RuntimeLimits::default(),
+        idempotency: Default::default(),
+        janitor: Default::default(),
     })
     .await
     .unwrap();

@@ -140,6 +140,9 @@ pub enum AccountsCommand {
     /// Shows one connector account.
     Show { id: String },
     /// Changes an account's environment, base URL or some credentials.
+    /// Changing the environment or the base URL takes every secret
+    /// credential again (`--credential`, `--credentials-file`): the stored
+    /// ones do not follow the account to another address.
     Update {
         id: String,
         #[arg(long)]

@@ -54,6 +54,10 @@ pub enum CryptoError {
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: Aes256Gcm,
+    /// Derived from the master key: fingerprints of requests (idempotency)
+    /// are keyed with it, so a stored fingerprint cannot be searched for
+    /// the card number that went into it without the master key.
+    fingerprint_key: [u8; 32],
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -71,7 +75,11 @@ impl SecretBox {
             BASE64.decode(text).map_err(|_| CryptoError::BadMasterKey)?
         };
         let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| CryptoError::BadMasterKey)?;
-        Ok(Self { cipher })
+        let fingerprint_key = derive_key(&bytes, b"passerelle/idempotency-fingerprint/v1");
+        Ok(Self {
+            cipher,
+            fingerprint_key,
+        })
     }
 
     /// Reads the key file, creating it (mode 0600) with a random key if absent.
@@ -90,6 +98,19 @@ impl SecretBox {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// HMAC-SHA-256 (hex) of `parts` under the fingerprint key, each part
+    /// length-prefixed so that no two lists give the same input.
+    pub fn fingerprint(&self, parts: &[&[u8]]) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.fingerprint_key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        hex::encode(mac.finalize().into_bytes())
     }
 
     pub fn seal(&self, plaintext: &[u8]) -> Result<String, CryptoError> {
@@ -114,6 +135,23 @@ impl SecretBox {
             .decrypt(Nonce::from_slice(nonce), ciphertext)
             .map_err(|_| CryptoError::Decrypt)
     }
+}
+
+/// A key for one purpose (`label`) derived from the master key.
+fn derive_key(master: &[u8], label: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(master)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(label);
+    mac.finalize().into_bytes().into()
+}
+
+/// Now, as Unix milliseconds.
+pub fn now_unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }
 
 /// Writes a file readable by its owner only.
@@ -153,6 +191,33 @@ pub fn format_unix_ms(ms: i64) -> String {
     )
 }
 
+/// Reads back what [`format_unix_ms`] writes (`2026-11-27T13:56:16.123Z`).
+pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() != 24 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[23] != b'Z' {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<i64> { text.get(from..to)?.parse().ok() };
+    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (h, m, sec, millis) = (num(11, 13)?, num(14, 16)?, num(17, 19)?, num(20, 23)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(((days * 86_400 + h * 3600 + m * 60 + sec) * 1000) + millis)
+}
+
+/// A proleptic Gregorian date to days since 1970-01-01 (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -170,6 +235,14 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_what_it_formats() {
+        for ms in [0, 1_764_251_776_123, 951_782_400_000, 4_102_444_799_999] {
+            assert_eq!(parse_rfc3339_ms(&format_unix_ms(ms)), Some(ms));
+        }
+        assert_eq!(parse_rfc3339_ms("2026-11-27 13:56:16"), None);
+    }
 
     #[test]
     fn formats_times() {

@@ -86,6 +86,41 @@ enum Command {
         #[arg(long, env = "PASSERELLE_PLUGIN_OUTPUT_KIB", default_value_t = 256,
               value_parser = clap::value_parser!(u32).range(1..=65_536))]
         plugin_output_kib: u32,
+        /// How long a request owns its Idempotency-Key claim, in seconds: a
+        /// retry of a request that died takes the claim over after this.
+        #[arg(long, env = "PASSERELLE_IDEMPOTENCY_LEASE_SECS", default_value_t = 120,
+              value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        idempotency_lease_secs: u64,
+        /// How long Idempotency-Keys are remembered, in seconds (default: 24 h).
+        #[arg(long, env = "PASSERELLE_IDEMPOTENCY_TTL_SECS", default_value_t = 24 * 3600,
+              value_parser = clap::value_parser!(u64).range(1..=365 * 24 * 3600))]
+        idempotency_ttl_secs: u64,
+        /// Do not run the janitor (the reconciler of unknown outcomes) on
+        /// this node.
+        #[arg(long, env = "PASSERELLE_NO_JANITOR")]
+        no_janitor: bool,
+        /// How often the janitor looks for due work, in milliseconds.
+        #[arg(long, env = "PASSERELLE_JANITOR_INTERVAL_MS", default_value_t = 5000,
+              value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+        janitor_interval_ms: u64,
+        /// How long after an outcome became unknown the janitor first asks
+        /// the provider, in seconds (then with exponential backoff).
+        #[arg(long, env = "PASSERELLE_JANITOR_GRACE_SECS", default_value_t = 60,
+              value_parser = clap::value_parser!(u64).range(0..=86_400))]
+        janitor_grace_secs: u64,
+        /// The longest pause between two looks at one payment, in seconds.
+        #[arg(long, env = "PASSERELLE_JANITOR_MAX_BACKOFF_SECS", default_value_t = 3600,
+              value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        janitor_max_backoff_secs: u64,
+        /// How long after a payment's creation an outcome the provider
+        /// never settled is given up (`failure_code`
+        /// `outcome_unknown_expired`), in seconds.
+        #[arg(long, env = "PASSERELLE_JANITOR_WINDOW_SECS", default_value_t = 7 * 24 * 3600,
+              value_parser = clap::value_parser!(u64).range(1..=365 * 24 * 3600))]
+        janitor_window_secs: u64,
+        /// The same window for one connector: `PLUGIN=SECONDS` (repeatable).
+        #[arg(long = "janitor-window", value_name = "PLUGIN=SECONDS", value_parser = parse_window)]
+        janitor_windows: Vec<(String, u64)>,
     },
     /// Run the PSP sandbox alone (simulators of the dummy PSP, Adyen,
     /// Worldline Sips, HiPay and PayPal) until interrupted.
@@ -112,6 +147,20 @@ enum Command {
     /// Offline tools for connector authors: signing keys, plugin packages
     /// (pack, sign, inspect) and the conformance kit (test).
     Plugin(passerelle::plugin_cli::PluginArgs),
+}
+
+/// `--janitor-window PLUGIN=SECONDS`.
+fn parse_window(text: &str) -> Result<(String, u64), String> {
+    let (plugin, secs) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected PLUGIN=SECONDS, got {text:?}"))?;
+    let secs: u64 = secs
+        .parse()
+        .map_err(|_| format!("{secs:?} is not a number of seconds"))?;
+    if plugin.is_empty() || secs == 0 {
+        return Err("a plugin id and a positive number of seconds are needed".into());
+    }
+    Ok((plugin.to_string(), secs))
 }
 
 /// `--psp-specs DIR` / `--specs DIR`: a folder, `off`, or (absent) automatic.
@@ -209,7 +258,16 @@ async fn main() -> std::process::ExitCode {
             plugin_cpu_ms,
             plugin_timeout_secs,
             plugin_output_kib,
+            idempotency_lease_secs,
+            idempotency_ttl_secs,
+            no_janitor,
+            janitor_interval_ms,
+            janitor_grace_secs,
+            janitor_max_backoff_secs,
+            janitor_window_secs,
+            janitor_windows,
         } => {
+            use std::time::Duration;
             let options = passerelle::server::ServeOptions {
                 listen,
                 data_dir,
@@ -227,6 +285,21 @@ async fn main() -> std::process::ExitCode {
                     max_cpu_ms: plugin_cpu_ms,
                     call_timeout: std::time::Duration::from_secs(plugin_timeout_secs),
                     max_output_bytes: plugin_output_kib as usize * 1024,
+                },
+                idempotency: passerelle::api::IdempotencySettings {
+                    lease: Duration::from_secs(idempotency_lease_secs),
+                    ttl: Duration::from_secs(idempotency_ttl_secs),
+                },
+                janitor: passerelle::payments::JanitorSettings {
+                    enabled: !no_janitor,
+                    interval: Duration::from_millis(janitor_interval_ms),
+                    grace: Duration::from_secs(janitor_grace_secs),
+                    max_backoff: Duration::from_secs(janitor_max_backoff_secs),
+                    window: Duration::from_secs(janitor_window_secs),
+                    windows: janitor_windows
+                        .into_iter()
+                        .map(|(plugin, secs)| (plugin, Duration::from_secs(secs)))
+                        .collect(),
                 },
             };
             let server =

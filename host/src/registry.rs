@@ -8,8 +8,16 @@
 //! activating one swaps a pointer, so new calls get it at once while calls
 //! in flight finish on theirs. Every node re-reads the database each second
 //! ([`PluginRegistry::refresh`]) so an operator's change reaches all of them.
+//!
+//! A plugin id belongs to one publisher: the one of its first install (the
+//! project's own for bundled connectors). Accounts name a plugin id, so
+//! whoever ships a version of an id receives its accounts' credentials and
+//! card data: a package of another publisher, or an unverified one
+//! (development mode) over an id whose packages were verified, is refused.
+//! For the same reason the credential fields any version ever declared
+//! secret are recorded, and stay secret whatever a later version says.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +27,9 @@ use tokio::sync::Mutex;
 use crate::bundled::BundledPlugin;
 use crate::crypto::now_rfc3339;
 use crate::package::{Package, PackageError, PackagePolicy, Trust};
+use crate::runtime::manifest::PluginManifest;
 use crate::runtime::{LoadedPlugin, PluginError, PluginRuntime};
+use crate::store::models::PluginPublisherRecord;
 use crate::store::{
     ConnectorAccountRecord, PluginRecord, PluginVersionRecord, PluginVersionSummary, Store,
     StoreError,
@@ -71,12 +81,132 @@ pub enum RegistryError {
          unsigned plugins (development mode)"
     )]
     TestOnly(String),
+    #[error(
+        "plugin {plugin:?} belongs to publisher {owner:?} (the publisher of its first \
+         install); this package is publisher {publisher:?}'s. A plugin id keeps its \
+         publisher: publish under another id"
+    )]
+    PublisherMismatch {
+        plugin: String,
+        owner: String,
+        publisher: String,
+    },
+    #[error(
+        "plugin {plugin:?} belongs to publisher {owner:?}, whose packages are verified \
+         ({owner_trust}); an {trust} package cannot prove it is theirs: sign it with a \
+         key trusted for {owner:?}"
+    )]
+    PublisherUnverified {
+        plugin: String,
+        owner: String,
+        owner_trust: String,
+        trust: String,
+    },
     #[error("version {version} of plugin {plugin:?} cannot be loaded: {message}")]
     Unloadable {
         plugin: String,
         version: String,
         message: String,
     },
+}
+
+/// How far a package proves who published it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proof {
+    /// Compiled into the binary: the project's own.
+    Bundled,
+    /// Signed by a key the operator trusts for its publisher.
+    Signed,
+    /// Development mode: unsigned, or signed by a key nobody trusts (its
+    /// publisher is only what its manifest claims).
+    Unverified,
+}
+
+impl Proof {
+    /// From a stored `trust` (of a version or of an owner); anything not
+    /// known to be verified counts as unverified.
+    fn parse(trust: &str) -> Proof {
+        match trust {
+            TRUST_BUNDLED => Proof::Bundled,
+            "signed" => Proof::Signed,
+            _ => Proof::Unverified,
+        }
+    }
+
+    fn of(trust: &Trust) -> Proof {
+        match trust {
+            Trust::Signed { .. } => Proof::Signed,
+            Trust::Unsigned | Trust::Untrusted { .. } => Proof::Unverified,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Proof::Bundled => TRUST_BUNDLED,
+            Proof::Signed => "signed",
+            Proof::Unverified => "unverified",
+        }
+    }
+
+    fn verified(self) -> bool {
+        self != Proof::Unverified
+    }
+}
+
+/// Who a package (or a stored version) says it comes from, and how far
+/// that is proven.
+#[derive(Debug, Clone)]
+struct Claim {
+    publisher: String,
+    proof: Proof,
+    /// The trusted key that signed it, when `proof` is `Signed`.
+    key_id: Option<String>,
+}
+
+impl Claim {
+    fn of(publisher: &str, trust: &Trust) -> Claim {
+        Claim {
+            publisher: publisher.to_string(),
+            proof: Proof::of(trust),
+            key_id: match trust {
+                Trust::Signed { key_id, .. } => Some(key_id.clone()),
+                Trust::Unsigned | Trust::Untrusted { .. } => None,
+            },
+        }
+    }
+
+    /// The owner record binding `plugin_id` to this claim's publisher.
+    fn owner_record(&self, plugin_id: &str) -> PluginPublisherRecord {
+        PluginPublisherRecord {
+            plugin_id: plugin_id.to_string(),
+            publisher: self.publisher.clone(),
+            trust: self.proof.as_str().to_string(),
+            signed_by: self.key_id.clone(),
+            bound_at: now_rfc3339(),
+        }
+    }
+}
+
+/// Whether a package of `claim` may be a version of `owner`'s plugin: the
+/// same publisher, and proven at least as well when the owner's packages
+/// were verified (a development-mode install cannot replace them).
+fn check_owner(owner: &PluginPublisherRecord, claim: &Claim) -> Result<(), RegistryError> {
+    if owner.publisher != claim.publisher {
+        return Err(RegistryError::PublisherMismatch {
+            plugin: owner.plugin_id.clone(),
+            owner: owner.publisher.clone(),
+            publisher: claim.publisher.clone(),
+        });
+    }
+    if Proof::parse(&owner.trust).verified() && !claim.proof.verified() {
+        return Err(RegistryError::PublisherUnverified {
+            plugin: owner.plugin_id.clone(),
+            owner: owner.publisher.clone(),
+            owner_trust: owner.trust.clone(),
+            trust: claim.proof.as_str().to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// What an install did.
@@ -151,8 +281,118 @@ impl PluginRegistry {
             reported_failures: std::sync::Mutex::default(),
         };
         registry.record_bundled().await?;
+        registry.record_owners().await?;
         registry.refresh().await?;
         Ok(registry)
+    }
+
+    /// Gives every plugin recorded before ids had owners its owner (see
+    /// [`owner`](Self::owner)), and records the secret credential fields
+    /// its stored versions' manifests declare.
+    async fn record_owners(&self) -> Result<(), RegistryError> {
+        for record in self.store.list_plugins().await? {
+            self.owner(&record.id).await?;
+        }
+        let mut secret: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (id, manifest_toml) in self.store.list_plugin_version_manifests().await? {
+            // A manifest that no longer parses cannot be loaded either.
+            let Ok(manifest) = PluginManifest::parse(&manifest_toml) else {
+                continue;
+            };
+            secret.entry(id).or_default().extend(
+                manifest
+                    .credentials
+                    .into_iter()
+                    .flatten()
+                    .filter(|field| field.secret)
+                    .map(|field| field.name),
+            );
+        }
+        for (id, fields) in secret {
+            if !fields.is_empty() {
+                self.store
+                    .add_plugin_secret_fields(&id, fields.into_iter().collect(), now_rfc3339())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The publisher that owns `id`. A plugin installed before ids had
+    /// owners gets the one of its oldest stored version. `None`: no
+    /// version of `id` was ever installed (or it was removed with no
+    /// account left on it).
+    async fn owner(&self, id: &str) -> Result<Option<PluginPublisherRecord>, RegistryError> {
+        if let Some(owner) = self.store.get_plugin_publisher(id).await? {
+            return Ok(Some(owner));
+        }
+        let Some(first) = self
+            .store
+            .list_plugin_versions(id)
+            .await?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        let proof = Proof::parse(&first.trust);
+        let claim = Claim {
+            publisher: first.publisher,
+            proof,
+            key_id: first.signed_by.filter(|_| proof == Proof::Signed),
+        };
+        self.bind(claim.owner_record(id)).await.map(Some)
+    }
+
+    /// Records `owner` unless the id has one already; returns the one in
+    /// force (another node may have bound the id first).
+    async fn bind(
+        &self,
+        owner: PluginPublisherRecord,
+    ) -> Result<PluginPublisherRecord, RegistryError> {
+        match self.store.insert_plugin_publisher(owner.clone()).await {
+            Ok(()) => {
+                tracing::info!(plugin = %owner.plugin_id, publisher = %owner.publisher, trust = %owner.trust, "plugin id bound to its publisher");
+                Ok(owner)
+            }
+            Err(StoreError::Duplicate) => self
+                .store
+                .get_plugin_publisher(&owner.plugin_id)
+                .await?
+                // Bound, then forgotten by a removal at the same instant.
+                .ok_or(RegistryError::Store(StoreError::Conflict)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Adds the credential fields `plugin` declares secret to those of its
+    /// id, before it can serve: a value written while its field is secret
+    /// must stay masked whatever a later version declares.
+    async fn record_secret_fields(&self, plugin: &LoadedPlugin) -> Result<(), RegistryError> {
+        let fields: Vec<String> = plugin
+            .info
+            .credential_fields
+            .iter()
+            .filter(|field| field.secret)
+            .map(|field| field.name.clone())
+            .collect();
+        if !fields.is_empty() {
+            self.store
+                .add_plugin_secret_fields(plugin.id(), fields, now_rfc3339())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Every credential field some version of `id` declared secret, as far
+    /// as this host has seen (the admin API masks them all).
+    pub async fn secret_fields(&self, id: &str) -> Result<BTreeSet<String>, RegistryError> {
+        Ok(self
+            .store
+            .plugin_secret_fields(id)
+            .await?
+            .into_iter()
+            .collect())
     }
 
     /// Records the binary's connectors: each version once, and as the active
@@ -201,6 +441,19 @@ impl PluginRegistry {
                 Ok(()) | Err(StoreError::Duplicate) => {}
                 Err(e) => return Err(e.into()),
             }
+            // The id is the project's own, unless the database says it was
+            // someone else's first: then it stays theirs, and this binary's
+            // version will not load for it.
+            let bundled = Claim {
+                publisher: loaded.manifest.publisher.clone(),
+                proof: Proof::Bundled,
+                key_id: None,
+            };
+            let owner = self.bind(bundled.owner_record(id)).await?;
+            if owner.publisher != bundled.publisher {
+                tracing::warn!(plugin = %id, owner = %owner.publisher, bundled = %bundled.publisher, "a bundled connector's id belongs to another publisher; the bundled version is not used");
+            }
+            self.record_secret_fields(&loaded).await?;
         }
         Ok(())
     }
@@ -289,17 +542,34 @@ impl PluginRegistry {
             version: version.to_string(),
             message,
         };
+        // A version recorded before ids had owners, or by a node that did
+        // not check them, is not served for someone else's id.
+        let owner = self.owner(id).await?;
+        let check = |claim: &Claim| match &owner {
+            Some(owner) => check_owner(owner, claim).map_err(|e| unloadable(e.to_string())),
+            None => Ok(()),
+        };
         let Some(bytes) = record.package else {
+            check(&Claim {
+                publisher: record.publisher.clone(),
+                proof: Proof::Bundled,
+                key_id: None,
+            })?;
             // A bundled version this binary does not carry (an older build's).
-            return match self.bundled.get(&version_key(id, version)) {
-                Some(plugin) => Ok(self
-                    .runtime
-                    .load(plugin.manifest_toml, plugin.component)
-                    .await?),
-                None => Err(unloadable(
-                    "it was bundled with another build of the server".into(),
-                )),
+            let loaded = match self.bundled.get(&version_key(id, version)) {
+                Some(plugin) => {
+                    self.runtime
+                        .load(plugin.manifest_toml, plugin.component)
+                        .await?
+                }
+                None => {
+                    return Err(unloadable(
+                        "it was bundled with another build of the server".into(),
+                    ))
+                }
             };
+            self.record_secret_fields(&loaded).await?;
+            return Ok(loaded);
         };
         let package = Package::from_bytes(&bytes)?;
         if package.digest() != record.digest {
@@ -307,19 +577,25 @@ impl PluginRegistry {
                 "the stored package does not match its digest".into(),
             ));
         }
-        self.policy.verify(&package)?;
+        // Checked as it is now: a key the operator removed proves nothing.
+        let trust = self.policy.verify(&package)?;
+        check(&Claim::of(&package.manifest.publisher, &trust))?;
         let loaded = self
             .runtime
             .load(&package.manifest_toml, &package.component)
             .await?;
+        self.record_secret_fields(&loaded).await?;
         Ok(loaded)
     }
 
-    /// Installs a package: verifies its signature, loads it (compiles it and
-    /// checks that the component is what its manifest says), then records
-    /// it. Nothing is recorded when any step fails. The version becomes
-    /// active when `activate` is set or when the plugin has no active
-    /// version yet.
+    /// Installs a package: verifies its signature and that its publisher
+    /// owns the plugin id (or binds a new id to it), loads it (compiles it
+    /// and checks that the component is what its manifest says), then
+    /// records it. Nothing is recorded when the package is refused (a
+    /// database failure while recording a new id's first version may leave
+    /// the id bound to the package's publisher, who can install it again).
+    /// The version becomes active when `activate` is set or when the plugin
+    /// has no active version yet.
     pub async fn install(
         &self,
         package_bytes: &[u8],
@@ -333,8 +609,15 @@ impl PluginRegistry {
         }
         let (id, version) = (manifest.id.clone(), manifest.version.clone());
         let digest = package.digest();
+        let claim = Claim::of(&manifest.publisher, &trust);
         let _guard = self.actions.lock().await;
 
+        // Before anything else: whose id this is matters more than whether
+        // the version is new.
+        let owner = self.owner(&id).await?;
+        if let Some(owner) = &owner {
+            check_owner(owner, &claim)?;
+        }
         let created = match self.store.get_plugin_version(&id, &version).await? {
             Some(existing) if existing.digest == digest => false,
             Some(existing) => {
@@ -346,9 +629,48 @@ impl PluginRegistry {
             }
             None => true,
         };
-        self.runtime
+        let loaded = self
+            .runtime
             .load(&package.manifest_toml, &package.component)
             .await?;
+        // Forgets the version just loaded (unless it serves already) when
+        // the install stops after loading it.
+        let unload = || {
+            if self
+                .runtime
+                .active(&id)
+                .map_or(true, |p| p.manifest.version != version)
+            {
+                self.runtime.unload(&id, &version);
+            }
+        };
+        let owned = match owner {
+            // The first install binds the id; another node may have bound
+            // it meanwhile, to a publisher this package must then match.
+            None => self
+                .bind(claim.owner_record(&id))
+                .await
+                .and_then(|owner| check_owner(&owner, &claim)),
+            // A verified package of an owner known only from unverified
+            // ones makes the id verified: unsigned packages stop there.
+            Some(owner) if !Proof::parse(&owner.trust).verified() && claim.proof.verified() => self
+                .store
+                .update_plugin_publisher(PluginPublisherRecord {
+                    bound_at: owner.bound_at,
+                    ..claim.owner_record(&id)
+                })
+                .await
+                .map_err(RegistryError::from),
+            Some(_) => Ok(()),
+        };
+        let recorded = match owned {
+            Ok(()) => self.record_secret_fields(&loaded).await,
+            Err(e) => Err(e),
+        };
+        if let Err(error) = recorded {
+            unload();
+            return Err(error);
+        }
         if created {
             let record = PluginVersionRecord {
                 plugin_id: id.clone(),
@@ -367,13 +689,7 @@ impl PluginRegistry {
                 installed_at: now_rfc3339(),
             };
             if let Err(error) = self.store.insert_plugin_version(record).await {
-                if self
-                    .runtime
-                    .active(&id)
-                    .map_or(true, |p| p.manifest.version != version)
-                {
-                    self.runtime.unload(&id, &version);
-                }
+                unload();
                 return Err(match error {
                     StoreError::Duplicate => RegistryError::VersionExists {
                         plugin: id,
@@ -508,7 +824,13 @@ impl PluginRegistry {
         }
         self.store.delete_plugin(id).await?;
         self.runtime.remove(id);
-        if !accounts.is_empty() {
+        if accounts.is_empty() {
+            // No credentials are left for another publisher to receive: the
+            // id is free again.
+            self.store.delete_plugin_ownership(id).await?;
+        } else {
+            // The accounts' credentials stay bound to the id's publisher: a
+            // reinstall must come from the same one.
             tracing::warn!(plugin = %id, accounts = %accounts.join(","), "plugin removed by force while accounts use it");
         }
         Ok(accounts)

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use actix_web::{web, App, HttpServer};
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, IdempotencySettings};
 use crate::bundled::BUNDLED_PLUGINS;
 use crate::crypto::SecretBox;
 use crate::egress::Egress;
 use crate::package::{PackagePolicy, TrustedKeys};
-use crate::payments::Payments;
+use crate::payments::{JanitorSettings, Payments};
 use crate::registry::PluginRegistry;
 use crate::runtime::{PluginRuntime, RuntimeLimits};
 use crate::store::Store;
@@ -38,6 +38,10 @@ pub struct ServeOptions {
     pub allow_unsigned_plugins: bool,
     /// The operator's caps on every plugin call.
     pub plugin_limits: RuntimeLimits,
+    /// Idempotency claims' lease and keys' lifetime.
+    pub idempotency: IdempotencySettings,
+    /// The background reconciler of unknown outcomes.
+    pub janitor: JanitorSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,9 +75,10 @@ pub struct RunningServer {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     _sandbox: Option<passerelle_sandbox::SandboxHandle>,
     _refresh: AbortOnDrop,
+    _janitor: Option<AbortOnDrop>,
 }
 
-/// Stops the plugin refresh loop with the server.
+/// Stops a background loop (plugin refresh, janitor) with the server.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
@@ -87,6 +92,7 @@ impl RunningServer {
     pub async fn wait(self) -> std::io::Result<()> {
         let _sandbox = self._sandbox;
         let _refresh = self._refresh;
+        let _janitor = self._janitor;
         match self.task.await {
             Ok(result) => result,
             Err(e) => Err(std::io::Error::other(e)),
@@ -161,7 +167,9 @@ pub async fn start_with_specs(
         runtime.clone(),
         secrets.clone(),
         base_url.clone(),
+        options.janitor.clone(),
     ));
+    let janitor = payments.spawn_janitor();
 
     let (sandbox, demo) = if options.demo {
         // Providers whose notification URL is an account setting (not sent
@@ -208,6 +216,7 @@ pub async fn start_with_specs(
         runtime,
         registry,
         secrets,
+        idempotency: options.idempotency,
     });
     let server = HttpServer::new(move || {
         App::new()
@@ -230,10 +239,18 @@ pub async fn start_with_specs(
         task,
         _sandbox: sandbox,
         _refresh: AbortOnDrop(refresh),
+        _janitor: janitor.map(AbortOnDrop),
     })
 }
 
 /// Request logs: method, path (ids only, never bodies), status and time.
+/// The path without its query string, for every route: a shopper's return
+/// (`/v1/payments/{id}/return?...`) or a provider's notification may carry
+/// tokens there, and `%r` (the raw request line) would log them.
 fn tracing_actix() -> actix_web::middleware::Logger {
-    actix_web::middleware::Logger::new("%r %s %Dms").log_target("passerelle::http")
+    actix_web::middleware::Logger::new("%{request}xi %s %Dms")
+        .custom_request_replace("request", |req| {
+            format!("{} {} {:?}", req.method(), req.path(), req.version())
+        })
+        .log_target("passerelle::http")
 }

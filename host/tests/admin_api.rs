@@ -15,6 +15,7 @@ both_backends!(
     admin_routes_refuse_storefront_keys,
     duplicate_account_name_is_409,
     cli_drives_the_admin_api,
+    moving_an_account_takes_its_secrets_again,
 );
 
 async fn admin(server: &TestServer, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -380,7 +381,12 @@ async fn validation_errors_name_their_field(backend: Backend) {
     for (body, param) in [
         (json!({"environment": "staging"}), "environment"),
         (json!({"base_url": "not a url"}), "base_url"),
-        (json!({"base_url": null}), "base_url"),
+        // Removing the base URL moves the account: its secrets come again,
+        // then the dummy's validate-config refuses an account without one.
+        (
+            json!({"base_url": null, "credentials": dummy_credentials(&server)}),
+            "base_url",
+        ),
         (
             json!({"credentials": {"colour": "red"}}),
             "credentials.colour",
@@ -763,4 +769,107 @@ async fn cli_drives_the_admin_api(backend: Backend) {
     )
     .await;
     assert_eq!(status, 401);
+}
+
+/// Changing an account's base URL or environment sends its credentials to
+/// another address (which the egress check lets through, as the account's
+/// own): the update must bring every stored secret again, or nothing is
+/// written. A request that changes neither needs none.
+async fn moving_an_account_takes_its_secrets_again(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let merchant = new_merchant(&server, Some("main")).await;
+    let key = new_key(&server, &merchant).await;
+    let clear = key["key"].as_str().unwrap().to_string();
+    let account = new_dummy_account(&server, &merchant, "main").await;
+    let path = format!(
+        "/v1/admin/connector_accounts/{}",
+        account["id"].as_str().unwrap()
+    );
+    let credentials = dummy_credentials(&server);
+    let elsewhere = "http://127.0.0.1:9/collector";
+
+    for (body, missing) in [
+        (
+            json!({"base_url": elsewhere}),
+            vec!["api_key", "webhook_secret"],
+        ),
+        (
+            json!({"environment": "live"}),
+            vec!["api_key", "webhook_secret"],
+        ),
+        (json!({"base_url": null}), vec!["api_key", "webhook_secret"]),
+        // Non-secret changes alongside do not count; every secret does.
+        (
+            json!({"base_url": elsewhere, "credentials": {"api_key": credentials["api_key"]}}),
+            vec!["webhook_secret"],
+        ),
+    ] {
+        let (status, err) = admin(&server, "PATCH", &path, Some(body.clone())).await;
+        assert_eq!(status, 400, "{body}: {err}");
+        assert_eq!(err["error"]["code"], "parameter_missing", "{err}");
+        assert_eq!(
+            err["error"]["param"],
+            format!("credentials.{}", missing[0]),
+            "{err}"
+        );
+        let message = err["error"]["message"].as_str().unwrap();
+        for field in &missing {
+            assert!(
+                message.contains(&format!("credentials.{field}")),
+                "{message}"
+            );
+        }
+        // Nothing was written.
+        let (_, shown) = admin(&server, "GET", &path, None).await;
+        assert_eq!(shown, account, "{body}");
+    }
+    // The CLI says the same.
+    let (ok, failed, _) = cli(
+        &server,
+        &[
+            "accounts",
+            "update",
+            account["id"].as_str().unwrap(),
+            "--base-url",
+            elsewhere,
+        ],
+    )
+    .await;
+    assert!(!ok, "{failed}");
+    assert_eq!(failed["error"]["param"], "credentials.api_key", "{failed}");
+
+    // The same base URL and environment again is no move.
+    let (status, same) = admin(
+        &server,
+        "PATCH",
+        &path,
+        Some(json!({"base_url": server.dummy_psp_url(), "environment": "test"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{same}");
+
+    // With every secret, the account moves, and back: it still pays.
+    for url in [elsewhere.to_string(), server.dummy_psp_url()] {
+        let (status, moved) = admin(
+            &server,
+            "PATCH",
+            &path,
+            Some(json!({"base_url": url, "credentials": credentials})),
+        )
+        .await;
+        assert_eq!(status, 200, "{moved}");
+        assert_eq!(moved["base_url"], url.as_str(), "{moved}");
+        assert_eq!(moved["credentials"], account["credentials"], "{moved}");
+    }
+    let (status, p) = pay_with(
+        &server,
+        &clear,
+        payment_body(800, "EUR", CARD_OK, "automatic"),
+    )
+    .await;
+    assert_eq!(
+        (status, p["status"].as_str()),
+        (201, Some("succeeded")),
+        "{p}"
+    );
 }

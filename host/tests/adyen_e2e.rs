@@ -502,3 +502,98 @@ async fn psp_faults_leave_defined_state() {
     let at_adyen = adyen_payment(&server, p["connector_reference"].as_str().unwrap()).await;
     assert_eq!(at_adyen["captured"], 3_000, "captured once: {at_adyen}");
 }
+
+/// Makes every pspReference the sandbox issues from now on pass the Luhn
+/// check, like about one real Adyen reference in ten.
+async fn adyen_luhn_references(server: &TestServer) {
+    let resp = server
+        .http
+        .post(format!("{}/_sandbox/references", adyen_base(server)))
+        .json(&json!({"luhn_valid": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "references: {}", resp.status());
+}
+
+fn luhn_valid(digits: &str) -> bool {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            match (i % 2, d * 2) {
+                (0, _) => d,
+                (_, x) if x > 9 => x - 9,
+                (_, x) => x,
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// A reference that is all digits and passes Luhn (what a card number looks
+/// like) is an identifier all the same: the host keeps it exactly, so the
+/// capture, the refund and Adyen's webhooks all reach the payment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_number_like_psp_references_are_kept_exactly() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    adyen_luhn_references(&server).await;
+    let p = create(
+        &server,
+        adyen_body(5_000, "EUR", ADYEN_OK, "Ada Lovelace", "manual"),
+    )
+    .await;
+    let id = p["id"].as_str().unwrap().to_string();
+    assert_eq!(p["status"], "requires_capture", "{p}");
+    let psp = p["connector_reference"].as_str().unwrap_or_default();
+    assert!(
+        psp.len() == 16 && psp.bytes().all(|b| b.is_ascii_digit()) && luhn_valid(psp),
+        "the reference is the sandbox's Luhn-valid pspReference: {p}"
+    );
+    // Adyen knows the payment under exactly that reference.
+    let at_adyen = adyen_payment(&server, psp).await;
+    assert_eq!(at_adyen["pspReference"], psp, "{at_adyen}");
+    assert_eq!(at_adyen["merchantReference"], p["id"], "{at_adyen}");
+
+    // The capture goes to that reference; the CAPTURE webhook, which names
+    // it as originalReference, settles the payment.
+    let (status, p) = server
+        .post(&format!("/v1/payments/{id}/capture"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{p}");
+    let p = wait_for(&server, &id, |p| p["status"] == "succeeded").await;
+    assert_eq!(p["amount_captured"], 5_000, "{p}");
+    assert_eq!(p["connector_reference"], psp, "{p}");
+
+    // The refund too; its own reference (Luhn-valid as well) is kept, and
+    // the REFUND webhook naming it settles the refund.
+    let (status, r) = server
+        .post(
+            &format!("/v1/payments/{id}/refunds"),
+            json!({"amount": 2_000}),
+        )
+        .await;
+    assert_eq!(status, 201, "{r}");
+    let refund_psp = r["connector_reference"].as_str().unwrap_or_default();
+    assert!(
+        refund_psp.len() == 16 && luhn_valid(refund_psp),
+        "the refund's pspReference: {r}"
+    );
+    let refunds = wait_for_refunds(&server, &id, 1).await;
+    assert_eq!(refunds[0]["status"], "succeeded", "{refunds:?}");
+    assert_eq!(refunds[0]["connector_reference"], refund_psp, "{refunds:?}");
+    let (_, p) = server.get(&format!("/v1/payments/{id}")).await;
+    assert_eq!(p["amount_refunded"], 2_000, "{p}");
+    let at_adyen = adyen_payment(&server, psp).await;
+    assert_eq!(at_adyen["captured"], 5_000, "{at_adyen}");
+    assert_eq!(at_adyen["refunded"], 2_000, "{at_adyen}");
+
+    // Nothing the API shows of the payment was masked.
+    let (_, events) = server.get(&format!("/v1/payments/{id}/events")).await;
+    assert!(
+        !events.to_string().contains("masked"),
+        "a reference was masked: {events}"
+    );
+}

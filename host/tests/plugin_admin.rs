@@ -48,14 +48,32 @@ fn signed(mut package: Package, key: &SigningKey) -> Vec<u8> {
 
 /// A trusted-keys file holding `key`'s public half.
 fn trusted_keys_file(dir: &Path, key: &SigningKey) -> PathBuf {
+    trusted_keys_of(dir, &[key])
+}
+
+/// A trusted-keys file holding each key's public half (one publisher each).
+fn trusted_keys_of(dir: &Path, keys: &[&SigningKey]) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("trusted-keys");
-    std::fs::write(
-        &path,
-        format!("# operators' trusted publishers\n{}\n", key.public_line()),
-    )
-    .unwrap();
+    let lines: String = keys
+        .iter()
+        .map(|key| format!("{}\n", key.public_line()))
+        .collect();
+    std::fs::write(&path, format!("# operators' trusted publishers\n{lines}")).unwrap();
     path
+}
+
+/// `package` as `publisher` would ship it (its manifest names them).
+fn as_publisher(package: &Package, publisher: &str) -> Package {
+    let manifest = package.manifest_toml.replace(
+        "publisher = \"passerelle\"",
+        &format!("publisher = \"{publisher}\""),
+    );
+    assert_ne!(
+        manifest, package.manifest_toml,
+        "the manifest names a publisher"
+    );
+    Package::new(manifest, package.component.clone()).unwrap()
 }
 
 fn scratch_dir(name: &str) -> PathBuf {
@@ -433,7 +451,208 @@ async fn removal_guarded_by_accounts(backend: Backend) {
     );
 }
 
-both_backends!(lifecycle, removal_guarded_by_accounts);
+/// A plugin id belongs to the publisher of its first install. Another
+/// publisher the operator trusts cannot ship a version of it — neither of a
+/// bundled connector (whose accounts' credentials it would receive) nor of
+/// a plugin a third party installed first — and the owner's version keeps
+/// serving. Removing a plugin no account uses frees its id.
+async fn plugin_id_keeps_its_publisher(backend: Backend) {
+    let scratch = scratch_dir("publisher");
+    let project = SigningKey::generate("passerelle").unwrap();
+    let acme = SigningKey::generate("acme").unwrap();
+    let rival = SigningKey::generate("rival").unwrap();
+    let trusted = trusted_keys_of(&scratch, &[&project, &acme, &rival]);
+    let server =
+        TestServer::start_with_args(backend, &["--trusted-keys", trusted.to_str().unwrap()]).await;
+
+    // rival's build of the bundled `dummy`, correctly signed by a key the
+    // operator trusts for rival, asking to serve at once.
+    let takeover = as_publisher(&package_of(test_plugin("dummy", "0.2.0")), "rival");
+    let (status, body) = upload(&server, signed(takeover.clone(), &rival), true).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("plugin_publisher_mismatch")),
+        "{body}"
+    );
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("\"passerelle\"") && message.contains("\"rival\""),
+        "{message}"
+    );
+    // The same through the CLI.
+    let package_file = scratch.join("takeover.ppkg");
+    std::fs::write(&package_file, signed(takeover, &rival)).unwrap();
+    let (ok, body) = cli(
+        &server,
+        &["install", package_file.to_str().unwrap(), "--activate"],
+    )
+    .await;
+    assert!(!ok, "{body}");
+    assert_eq!(body["error"]["code"], "plugin_publisher_mismatch", "{body}");
+    // Nothing was recorded, and the bundled version serves the demo account.
+    let (_, dummy) = admin(&server, "GET", "/v1/admin/plugins/dummy", None).await;
+    assert_eq!(dummy["active_version"], "0.1.0", "{dummy}");
+    assert_eq!(dummy["state"], "serving", "{dummy}");
+    assert_eq!(dummy["versions"].as_array().unwrap().len(), 1, "{dummy}");
+    let (status, p) = pay(&server, 1_000, "automatic").await;
+    assert_eq!(
+        (status, p["status"].as_str()),
+        (201, Some("succeeded")),
+        "{p}"
+    );
+
+    // An id no binary bundles belongs to whoever installed it first.
+    let hostile = package_of(test_plugin("hostile", "0.1.0"));
+    let (status, body) = upload(
+        &server,
+        signed(as_publisher(&hostile, "acme"), &acme),
+        false,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let rivals = signed(as_publisher(&hostile, "rival"), &rival);
+    let (status, body) = upload(&server, rivals.clone(), true).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("plugin_publisher_mismatch")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"acme\""),
+        "{body}"
+    );
+    let (_, shown) = admin(&server, "GET", "/v1/admin/plugins/hostile", None).await;
+    assert_eq!(version(&shown, "0.1.0")["publisher"], "acme", "{shown}");
+
+    // Removed while no account uses it, the id is free again.
+    let (ok, body) = cli(&server, &["remove", "hostile"]).await;
+    assert!(ok, "{body}");
+    let (status, body) = upload(&server, rivals, true).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(version(&body, "0.1.0")["publisher"], "rival", "{body}");
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// Development mode (`--allow-unsigned-plugins`) accepts unverified
+/// packages, but not as versions of an id whose packages are verified: an
+/// unsigned package, or one signed by a key nobody trusts, merely claims
+/// its publisher.
+async fn unverified_packages_cannot_replace_a_verified_id(backend: Backend) {
+    let scratch = scratch_dir("unverified");
+    let project = SigningKey::generate("passerelle").unwrap();
+    let stranger = SigningKey::generate("passerelle").unwrap();
+    let trusted = trusted_keys_file(&scratch, &project);
+    let server = TestServer::start_with_args(
+        backend,
+        &[
+            "--allow-unsigned-plugins",
+            "--trusted-keys",
+            trusted.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let next = package_of(test_plugin("dummy", "0.2.0"));
+    for (what, bytes) in [
+        ("unsigned", next.to_bytes().unwrap()),
+        ("untrusted", signed(next.clone(), &stranger)),
+    ] {
+        let (status, body) = upload(&server, bytes, true).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (409, Some("plugin_publisher_mismatch")),
+            "{what}: {body}"
+        );
+    }
+    let (_, dummy) = admin(&server, "GET", "/v1/admin/plugins/dummy", None).await;
+    assert_eq!(dummy["active_version"], "0.1.0", "{dummy}");
+    assert_eq!(dummy["versions"].as_array().unwrap().len(), 1, "{dummy}");
+    // A verified package of the owner is still welcome.
+    let (status, body) = upload(&server, signed(next, &project), true).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["active_version"], "0.2.0", "{body}");
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// A credential field once declared secret stays masked in the admin API,
+/// whatever a later version of the connector declares: the dummy connector
+/// 0.3.0 says `api_key` is not secret, yet the demo account's key, written
+/// while 0.1.0 said it was, is never shown — nor after a restart.
+async fn a_field_once_secret_stays_masked(backend: Backend) {
+    let scratch = scratch_dir("declassified");
+    let project = SigningKey::generate("passerelle").unwrap();
+    let trusted = trusted_keys_file(&scratch, &project);
+    let mut server =
+        TestServer::start_with_args(backend, &["--trusted-keys", trusted.to_str().unwrap()]).await;
+    let api_key = server.demo["sandbox"]["dummy"]["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let account = "/v1/admin/connector_accounts/acc_demo_dummy";
+    let (status, shown) = admin(&server, "GET", account, None).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(
+        shown["credentials"]["api_key"],
+        json!({"set": true}),
+        "{shown}"
+    );
+
+    let declassified = package_of(test_plugin("dummy", "0.3.0"));
+    let (status, body) = upload(&server, signed(declassified, &project), true).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["active_version"], "0.3.0", "{body}");
+    let field = body["credential_fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "api_key")
+        .unwrap_or_else(|| panic!("api_key declared: {body}"));
+    assert_eq!(
+        field["secret"], false,
+        "the version does declare it non-secret"
+    );
+
+    for round in ["installed", "restarted"] {
+        let merchant = server.demo["merchant_id"].as_str().unwrap().to_string();
+        let mut answers = Vec::new();
+        for path in [
+            account.to_string(),
+            format!("/v1/admin/merchants/{merchant}/connector_accounts"),
+        ] {
+            let (status, body) = admin(&server, "GET", &path, None).await;
+            assert_eq!(status, 200, "{round} {path}: {body}");
+            answers.push(body.to_string());
+        }
+        let (_, shown) = admin(&server, "GET", account, None).await;
+        assert_eq!(
+            shown["credentials"]["api_key"],
+            json!({"set": true}),
+            "{round}: {shown}"
+        );
+        for answer in &answers {
+            assert!(
+                !answer.contains(&api_key),
+                "{round}: api_key in clear: {answer}"
+            );
+        }
+        if round == "installed" {
+            server.restart().await;
+            let (_, dummy) = admin(&server, "GET", "/v1/admin/plugins/dummy", None).await;
+            assert_eq!(dummy["active_version"], "0.3.0", "{dummy}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+both_backends!(
+    lifecycle,
+    removal_guarded_by_accounts,
+    plugin_id_keeps_its_publisher,
+    unverified_packages_cannot_replace_a_verified_id,
+    a_field_once_secret_stays_masked,
+);
 
 /// Two nodes on one PostgreSQL database: an operator's change made through
 /// one reaches the other within about a second, which loads the package

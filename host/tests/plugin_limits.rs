@@ -389,6 +389,36 @@ async fn panic_and_trap_are_crashes() {
 }
 
 #[tokio::test]
+async fn references_are_kept_exactly_or_refused() {
+    let h = harness().await;
+    // 16 digits passing Luhn: a reference, kept as is; the same text as a
+    // provider status is free text and masked.
+    let (result, _) = h.hostile("card-like-reference").await;
+    let outcome = result.unwrap().unwrap();
+    assert_eq!(
+        outcome.connector_reference.as_deref(),
+        Some("8815658961765255")
+    );
+    assert_eq!(
+        outcome.provider_status.as_deref(),
+        Some("[card number masked]")
+    );
+    // A reference the host cannot keep exactly fails the call: shortened or
+    // stripped, it would name another payment or none.
+    for (reference, reason) in [
+        ("long-reference", "is longer than 200 characters"),
+        ("control-reference", "contains a control character"),
+    ] {
+        let (error, _) = h.expect_failure(reference).await;
+        assert!(
+            matches!(&error, PluginError::InvalidIdentifier { plugin, field: "connector_reference", .. } if plugin == "hostile"),
+            "{reference}: {error:?}"
+        );
+        assert!(error.to_string().ends_with(reason), "{error}");
+    }
+}
+
+#[tokio::test]
 async fn oversized_output_is_rejected() {
     let h = harness().await;
     let limit = RuntimeLimits::default().max_output_bytes;
@@ -448,13 +478,25 @@ async fn log_flood_is_bounded_and_card_numbers_are_masked() {
         flood.len()
     );
     assert!(logs.contains("plugin log budget exhausted for this call"));
+    // Every form of card number the plugin writes is masked: alone, grouped,
+    // followed by its CVC or by its expiry, and 12 digits long. The CVC and
+    // expiry stay: they are not card numbers, and without one they are
+    // worthless.
     for line in &flood {
-        assert!(line.contains("card [card number masked], spaced [card number masked]"));
+        assert!(
+            line.contains(
+                "card [card number masked], spaced [card number masked], \
+with cvc [card number masked] 737, with expiry [card number masked] 03 2030, \
+twelve [card number masked], padding"
+            ),
+            "{line}"
+        );
     }
     // Not in these lines, nor anywhere else the host logged (the requests of
     // every test in this binary carry the same card number).
     assert!(!logs.contains(PAN), "a card number reached the logs");
     assert!(!logs.contains("4111 1111 1111 1111"));
+    assert!(!logs.contains("123456789015"));
     h.assert_still_serving().await;
 }
 

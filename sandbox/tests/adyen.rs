@@ -1203,3 +1203,61 @@ async fn schema_validation_against_the_official_document() {
     let mut env = env;
     env.no_hook(Duration::from_millis(200)).await;
 }
+
+fn luhn_valid(digits: &str) -> bool {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            match (i % 2, d * 2) {
+                (0, _) => d,
+                (_, x) if x > 9 => x - 9,
+                (_, x) => x,
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+#[tokio::test]
+async fn psp_references_are_digits_and_can_be_made_luhn_valid() {
+    let mut env = env().await;
+    let psp = env.authorised(1000).await;
+    assert!(
+        psp.len() == 16 && psp.bytes().all(|b| b.is_ascii_digit()),
+        "{psp}"
+    );
+
+    let res = env
+        .http
+        .post(env.url("/_sandbox/references"))
+        .json(&json!({"luhn_valid": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"luhn_valid": true})
+    );
+    // Payments and modifications alike, every time.
+    for _ in 0..5 {
+        let psp = env.authorised(1000).await;
+        assert!(psp.len() == 16 && luhn_valid(&psp), "{psp}");
+        let answer = env.capture(&psp, 1000).await;
+        let capture = answer["pspReference"].as_str().unwrap();
+        assert!(luhn_valid(capture), "{answer}");
+        env.next_hook().await;
+    }
+
+    let res = env
+        .http
+        .post(env.url("/_sandbox/references"))
+        .json(&json!({"luhn_valid": "yes"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+}

@@ -3,9 +3,12 @@
 //!
 //! Clear API keys are shown once, when created; connector credentials are
 //! sealed with the master key and never shown again (secret fields answer
-//! `{"set": true}`, other settings their value).
+//! `{"set": true}`, other settings their value). A field is secret when any
+//! version of the connector ever declared it so, not only the one loaded
+//! now. Moving an account (its environment or base URL) takes its secrets
+//! again, so stored credentials never follow it to another address.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
@@ -321,19 +324,35 @@ fn open_credentials(
     })
 }
 
-/// The account as the API shows it: secret credential fields as
-/// `{"set": true}`, other settings by value. A field the plugin does not
-/// declare (or a plugin no longer installed) counts as secret.
-fn account_json(state: &AppState, record: &ConnectorAccountRecord) -> Result<Value, ApiError> {
+/// The credential fields any version of `connector` ever declared secret.
+async fn recorded_secrets(state: &AppState, connector: &str) -> Result<BTreeSet<String>, ApiError> {
+    Ok(state.registry.secret_fields(connector).await?)
+}
+
+/// Whether a credential field is secret: declared so by any version of the
+/// plugin (`recorded`) or by the loaded one, or not declared by the loaded
+/// one (or no plugin is loaded). Only a field every version declared
+/// non-secret is shown in clear.
+fn is_secret(plugin: Option<&LoadedPlugin>, recorded: &BTreeSet<String>, name: &str) -> bool {
+    recorded.contains(name)
+        || plugin
+            .and_then(|p| p.info.credential_fields.iter().find(|f| f.name == name))
+            .is_none_or(|f| f.secret)
+}
+
+/// The account as the API shows it: secret credential fields (see
+/// [`is_secret`]) as `{"set": true}`, other settings by value.
+fn account_json(
+    state: &AppState,
+    record: &ConnectorAccountRecord,
+    recorded: &BTreeSet<String>,
+) -> Result<Value, ApiError> {
     let credentials = open_credentials(state, record)?;
     let plugin = state.runtime.get(&record.connector).ok();
     let shown: serde_json::Map<String, Value> = credentials
         .into_iter()
         .map(|(name, value)| {
-            let secret = plugin
-                .as_ref()
-                .and_then(|p| p.info.credential_fields.iter().find(|f| f.name == name))
-                .is_none_or(|f| f.secret);
+            let secret = is_secret(plugin.as_deref(), recorded, &name);
             let shown = if secret {
                 json!({"set": true})
             } else {
@@ -511,7 +530,8 @@ pub async fn create_account(
         Err(e) => return Err(store_error(e)),
     }
     tracing::info!(merchant = %merchant.id, account = %record.id, connector = %record.connector, environment = %record.environment, "connector account created");
-    Ok(HttpResponse::Created().json(account_json(&state, &record)?))
+    let recorded = recorded_secrets(&state, &record.connector).await?;
+    Ok(HttpResponse::Created().json(account_json(&state, &record, &recorded)?))
 }
 
 pub async fn list_accounts(
@@ -526,9 +546,21 @@ pub async fn list_accounts(
         .list_connector_accounts(&merchant.id)
         .await
         .map_err(store_error)?;
+    let mut recorded: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for account in &accounts {
+        if !recorded.contains_key(account.connector.as_str()) {
+            let fields = recorded_secrets(&state, &account.connector).await?;
+            recorded.insert(&account.connector, fields);
+        }
+    }
     let data = accounts
         .iter()
-        .map(|a| account_json(&state, a))
+        .map(|a| {
+            let fields = recorded
+                .get(a.connector.as_str())
+                .ok_or_else(ApiError::internal)?;
+            account_json(&state, a, fields)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(HttpResponse::Ok().json(json!({"object": "list", "data": data})))
 }
@@ -539,7 +571,8 @@ pub async fn get_account(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let record = account_or_404(&state, &path).await?;
-    Ok(HttpResponse::Ok().json(account_json(&state, &record)?))
+    let recorded = recorded_secrets(&state, &record.connector).await?;
+    Ok(HttpResponse::Ok().json(account_json(&state, &record, &recorded)?))
 }
 
 pub async fn update_account(
@@ -561,17 +594,53 @@ pub async fn update_account(
             ),
         )
     })?;
+    let mut moved = Vec::new();
     if let Some(environment) = body.environment {
         check_environment(&environment)?;
+        if environment != record.environment {
+            moved.push("environment");
+        }
         record.environment = environment;
     }
     if let Some(base_url) = body.base_url {
         if let Some(url) = &base_url {
             check_base_url(url)?;
         }
+        if base_url != record.base_url {
+            moved.push("base_url");
+        }
         record.base_url = base_url;
     }
     let mut credentials = open_credentials(&state, &record)?;
+    let recorded = recorded_secrets(&state, &record.connector).await?;
+    if !moved.is_empty() {
+        // The stored secrets were given for the old address; the next call
+        // (validate-config below, to begin with) would send them to the new
+        // one, which the egress check lets through as the account's own.
+        // Whoever moves the account must know them: nothing is written
+        // unless every secret stored comes again in this request.
+        let supplied = body.credentials.as_ref();
+        let missing: Vec<String> = credentials
+            .keys()
+            .filter(|name| is_secret(Some(plugin.as_ref()), &recorded, name))
+            .filter(|name| supplied.is_none_or(|given| !given.contains_key(*name)))
+            .map(|name| format!("credentials.{name}"))
+            .collect();
+        if let Some(first) = missing.first() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "parameter_missing",
+                format!(
+                    "changing {} sends the account's credentials to another address: \
+                     supply {} again in the same request",
+                    moved.join(" and "),
+                    missing.join(", ")
+                ),
+            )
+            .with_param(first.clone()));
+        }
+    }
     if let Some(changes) = body.credentials {
         credentials.extend(changes);
     }
@@ -596,5 +665,5 @@ pub async fn update_account(
         return Err(ApiError::not_found("connector account", &record.id));
     }
     tracing::info!(account = %record.id, environment = %record.environment, "connector account updated");
-    Ok(HttpResponse::Ok().json(account_json(&state, &record)?))
+    Ok(HttpResponse::Ok().json(account_json(&state, &record, &recorded)?))
 }

@@ -1,5 +1,7 @@
-//! Reading request bodies: bounded size, JSON syntax, then typed fields,
-//! each failure a 4xx naming what is wrong.
+//! Reading request bodies: bounded size and time, JSON syntax, then typed
+//! fields, each failure a 4xx naming what is wrong.
+
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::web;
@@ -11,6 +13,20 @@ use super::error::ApiError;
 /// Largest request body the API accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// Time a client has to send a whole body. actix-web bounds the wait for
+/// the request head (`client_request_timeout`) but not for the body, so
+/// without this a client that sends headers and a few bytes, then stalls,
+/// would keep its connection and the handler's memory for as long as it
+/// likes; enough of them would exhaust the server. An honest client sends
+/// an API body (64 KiB at most) in well under a second.
+pub const BODY_READ_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Slowest rate tolerated beyond [`BODY_READ_DEADLINE`]: every byte received
+/// extends the deadline at this rate, so a large upload (a plugin package of
+/// many MiB) on a slow but working link completes, while a stalled one is
+/// still cut off [`BODY_READ_DEADLINE`] after its last progress is used up.
+pub const MIN_BODY_BYTES_PER_SEC: u64 = 256 * 1024;
+
 pub async fn read_body(payload: web::Payload) -> Result<web::Bytes, ApiError> {
     read_bounded(
         payload,
@@ -21,15 +37,36 @@ pub async fn read_body(payload: web::Payload) -> Result<web::Bytes, ApiError> {
     .await
 }
 
-/// Reads a body of at most `limit` bytes; past it, a 413 with `code`.
+/// Reads a body of at most `limit` bytes; past it, a 413 with `code`. A
+/// body that does not arrive in time (see [`BODY_READ_DEADLINE`]) is a 408
+/// `body_timeout`.
 pub async fn read_bounded(
-    mut payload: web::Payload,
+    payload: web::Payload,
     limit: usize,
     code: &'static str,
     what: &str,
 ) -> Result<web::Bytes, ApiError> {
+    read_within(payload, limit, code, what, BODY_READ_DEADLINE).await
+}
+
+/// [`read_bounded`] with the base deadline given (tests use a short one).
+async fn read_within(
+    mut payload: web::Payload,
+    limit: usize,
+    code: &'static str,
+    what: &str,
+    deadline: Duration,
+) -> Result<web::Bytes, ApiError> {
+    let started = tokio::time::Instant::now();
     let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
+    loop {
+        let allowed = body_time_allowed(deadline, body.len());
+        let next = tokio::time::timeout_at(started + allowed, payload.next())
+            .await
+            .map_err(|_| body_timeout(what, allowed))?;
+        let Some(chunk) = next else {
+            break;
+        };
         let chunk = chunk.map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -49,6 +86,25 @@ pub async fn read_bounded(
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
+}
+
+/// How long, from its start, reading a body may take once `received` bytes
+/// have arrived.
+fn body_time_allowed(deadline: Duration, received: usize) -> Duration {
+    let received = u64::try_from(received).unwrap_or(u64::MAX);
+    deadline + Duration::from_millis(received.saturating_mul(1000) / MIN_BODY_BYTES_PER_SEC)
+}
+
+fn body_timeout(what: &str, allowed: Duration) -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "invalid_request_error",
+        "body_timeout",
+        format!(
+            "{what} did not arrive within {:.1} s; send the whole body without pausing",
+            allowed.as_secs_f64()
+        ),
+    )
 }
 
 /// Parses a JSON object body (an empty body counts as `{}`).
@@ -172,6 +228,59 @@ mod tests {
         let e = typed::<Outer>(serde_json::json!({"amount": 1, "card": {"number": "1"}, "x": 1}))
             .unwrap_err();
         assert_eq!(e.param.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn body_deadline_grows_only_with_progress() {
+        let base = BODY_READ_DEADLINE;
+        assert_eq!(body_time_allowed(base, 0), base);
+        // A whole API body barely moves it.
+        assert!(body_time_allowed(base, MAX_BODY_BYTES) <= base + Duration::from_secs(1));
+        // A 64 MiB package gets 256 s more at the slowest tolerated rate.
+        assert_eq!(
+            body_time_allowed(base, 64 * 1024 * 1024),
+            base + Duration::from_secs(256)
+        );
+        assert!(body_time_allowed(base, usize::MAX) > base);
+    }
+
+    #[actix_web::test]
+    async fn a_stalled_body_is_a_408() {
+        use std::pin::Pin;
+
+        use actix_web::error::PayloadError;
+        use actix_web::FromRequest;
+        use futures_util::stream::{self, Stream};
+
+        // A few bytes arrive, then nothing, as from a client that stalls.
+        let stalled: Pin<Box<dyn Stream<Item = Result<web::Bytes, PayloadError>>>> = Box::pin(
+            stream::iter([Ok(web::Bytes::from_static(b"{\"am"))]).chain(stream::pending()),
+        );
+        let req = actix_web::test::TestRequest::post().to_http_request();
+        let mut dev_payload = actix_web::dev::Payload::from(stalled);
+        let payload = web::Payload::from_request(&req, &mut dev_payload)
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let error = read_within(
+            payload,
+            MAX_BODY_BYTES,
+            "body_too_large",
+            "the request body",
+            Duration::from_millis(200),
+        )
+        .await
+        .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(error.status, StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(error.code, "body_timeout");
+        assert!(
+            error
+                .message
+                .starts_with("the request body did not arrive within 0.2 s"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod error;
 mod idempotency;
 mod payments;
 mod plugins;
+mod reconciliation;
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use error::ApiError;
+pub use idempotency::IdempotencySettings;
 
 use crate::crypto::SecretBox;
 use crate::payments::{NotificationAnswer, Payments};
@@ -27,8 +29,10 @@ pub struct AppState {
     pub runtime: Arc<PluginRuntime>,
     /// Installed plugin versions and the operator's actions on them.
     pub registry: Arc<crate::registry::PluginRegistry>,
-    /// Seals connector credentials written through the admin API.
+    /// Seals connector credentials written through the admin API, and
+    /// keys the fingerprints of idempotent requests.
     pub secrets: SecretBox,
+    pub idempotency: IdempotencySettings,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -75,6 +79,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/admin/plugins/{id}/versions/{version}",
                     web::delete().to(plugins::remove_version),
+                )
+                .route(
+                    "/admin/reconciliation",
+                    web::get().to(reconciliation::backlog),
                 )
                 .route("/admin/merchants", web::post().to(admin::create_merchant))
                 .route("/admin/merchants", web::get().to(admin::list_merchants))

@@ -12,7 +12,8 @@ use super::error::ApiError;
 use super::{idempotency, AppState};
 use crate::money;
 use crate::payments::{
-    CaptureMethod, CardInput, CreatePayment, PaymentError, PaymentMethodInput, ShopperInput,
+    CaptureMethod, CardInput, CreatePayment, PaymentError, PaymentMethodInput, RefundRequest,
+    ShopperInput,
 };
 use crate::redact::is_valid_card_number;
 
@@ -98,11 +99,24 @@ struct RefundBody {
 #[serde(deny_unknown_fields)]
 struct EmptyBody {}
 
+/// Text fields are 1 to `max` characters, with no control characters (a
+/// NUL cannot even be stored in PostgreSQL text, and none belongs in a
+/// reference or a reason).
 fn check_len(param: &str, value: &str, max: usize) -> Result<(), ApiError> {
     if value.is_empty() || value.chars().count() > max {
         return Err(ApiError::invalid(
             param,
             format!("{param} must be 1 to {max} characters"),
+        ));
+    }
+    check_printable(param, value)
+}
+
+fn check_printable(param: &str, value: &str) -> Result<(), ApiError> {
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            param,
+            format!("{param} must not contain control characters"),
         ));
     }
     Ok(())
@@ -147,12 +161,16 @@ fn validate_create(
         ));
     }
     for (k, v) in &body.metadata {
+        // The key itself may be unprintable: name it by escaping.
+        let param = format!("metadata.{}", k.escape_default());
         if k.is_empty() || k.len() > 40 || v.len() > 500 {
             return Err(ApiError::invalid(
-                format!("metadata.{k}"),
+                param,
                 "metadata keys are 1 to 40 characters and values at most 500",
             ));
         }
+        check_printable(&param, k)?;
+        check_printable(&param, v)?;
     }
     let payment_method = match body.payment_method.kind.as_str() {
         "card" => {
@@ -214,6 +232,19 @@ fn validate_create(
             }
         }
     };
+    if let Some(s) = &body.shopper {
+        for (param, value) in [
+            ("shopper.email", &s.email),
+            ("shopper.ip_address", &s.ip_address),
+            ("shopper.user_agent", &s.user_agent),
+            ("shopper.accept_header", &s.accept_header),
+            ("shopper.language", &s.language),
+        ] {
+            if let Some(value) = value {
+                check_len(param, value, 2048)?;
+            }
+        }
+    }
     let shopper = body.shopper.map(|s| ShopperInput {
         email: s.email,
         ip_address: s.ip_address,
@@ -255,12 +286,13 @@ fn answer<T: serde::Serialize>(
 /// The body of a POST that may carry an `Idempotency-Key`: the key, the
 /// JSON object, and the request's fingerprint for the idempotency check.
 async fn read_idempotent(
+    state: &AppState,
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<(Option<String>, serde_json::Value, String), ApiError> {
     let key = idempotency::key(req)?;
     let value = parse_object(&read_body(payload).await?)?;
-    let fingerprint = idempotency::fingerprint(req, &value);
+    let fingerprint = idempotency::fingerprint(&state.secrets, req, &value);
     Ok((key, value, fingerprint))
 }
 
@@ -281,7 +313,7 @@ pub async fn create(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let (key, value, fingerprint) = read_idempotent(&req, payload).await?;
+    let (key, value, fingerprint) = read_idempotent(&state, &req, payload).await?;
     let request = validate_create(
         merchant.id.clone(),
         typed::<CreateBody>(value)?,
@@ -290,10 +322,19 @@ pub async fn create(
     let payments = state.payments.clone();
     Ok(idempotency::run(
         state.payments.store(),
+        state.idempotency,
         &merchant.id,
         key,
         fingerprint,
-        || async move { answer(StatusCode::CREATED, payments.create(request).await) },
+        "pay",
+        |claim| async move {
+            answer(
+                StatusCode::CREATED,
+                payments
+                    .create(request, &claim.resource_id, claim.resumed)
+                    .await,
+            )
+        },
     )
     .await)
 }
@@ -323,7 +364,7 @@ pub async fn capture(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let (key, value, fingerprint) = read_idempotent(&req, payload).await?;
+    let (key, value, fingerprint) = read_idempotent(&state, &req, payload).await?;
     let body: CaptureBody = typed(value)?;
     check_optional_amount(body.amount)?;
     let payments = state.payments.clone();
@@ -332,10 +373,12 @@ pub async fn capture(
     let psp_key = key.clone();
     Ok(idempotency::run(
         state.payments.store(),
+        state.idempotency,
         &merchant.id,
         key,
         fingerprint,
-        || async move {
+        "cap",
+        |_| async move {
             answer(
                 StatusCode::OK,
                 payments
@@ -360,7 +403,7 @@ pub async fn cancel(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let (key, value, fingerprint) = read_idempotent(&req, payload).await?;
+    let (key, value, fingerprint) = read_idempotent(&state, &req, payload).await?;
     let _: EmptyBody = typed(value)?;
     let payments = state.payments.clone();
     let id = path.into_inner();
@@ -368,10 +411,12 @@ pub async fn cancel(
     let psp_key = key.clone();
     Ok(idempotency::run(
         state.payments.store(),
+        state.idempotency,
         &merchant.id,
         key,
         fingerprint,
-        || async move {
+        "can",
+        |_| async move {
             answer(
                 StatusCode::OK,
                 payments.cancel(&merchant_id, &id, psp_key.as_deref()).await,
@@ -397,7 +442,7 @@ pub async fn create_refund(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let (key, value, fingerprint) = read_idempotent(&req, payload).await?;
+    let (key, value, fingerprint) = read_idempotent(&state, &req, payload).await?;
     let body: RefundBody = typed(value)?;
     check_optional_amount(body.amount)?;
     if let Some(reason) = &body.reason {
@@ -409,19 +454,24 @@ pub async fn create_refund(
     let psp_key = key.clone();
     Ok(idempotency::run(
         state.payments.store(),
+        state.idempotency,
         &merchant.id,
         key,
         fingerprint,
-        || async move {
+        "re",
+        |claim| async move {
             answer(
                 StatusCode::CREATED,
                 payments
                     .refund(
                         &merchant_id,
                         &id,
-                        body.amount,
-                        body.reason,
-                        psp_key.as_deref(),
+                        RefundRequest {
+                            refund_id: claim.resource_id,
+                            amount: body.amount,
+                            reason: body.reason,
+                            idempotency_key: psp_key,
+                        },
                     )
                     .await,
             )

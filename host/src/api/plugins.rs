@@ -56,6 +56,13 @@ impl From<RegistryError> for ApiError {
                 Some("package"),
             ),
             E::VersionExists { .. } => (StatusCode::CONFLICT, "version_exists", Some("version")),
+            // The package is well formed and signed, but the id is another
+            // publisher's (or its packages are verified and this one is not).
+            E::PublisherMismatch { .. } | E::PublisherUnverified { .. } => (
+                StatusCode::CONFLICT,
+                "plugin_publisher_mismatch",
+                Some("package"),
+            ),
             E::NoPreviousVersion(_) => (StatusCode::CONFLICT, "no_previous_version", None),
             E::VersionActive { .. } => (StatusCode::CONFLICT, "version_active", Some("version")),
             E::InUse { .. } => (StatusCode::CONFLICT, "plugin_in_use", None),

@@ -1,8 +1,9 @@
 //! Payments: the state machine applied to what connectors answer.
 //!
 //! Every money-moving operation follows the same discipline:
-//! 1. take the payment's lock (one operation at a time per payment, in this
-//!    process) and re-read it;
+//! 1. read the payment, then take its lock (one operation at a time per
+//!    payment across every node: a lease row in the database, see
+//!    [`Payments::lock`]) and read it again;
 //! 2. check the state machine and the amount invariants
 //!    (captured ≤ authorized, refunded ≤ captured);
 //! 3. persist the intent first when a crash could otherwise lose track of
@@ -10,22 +11,25 @@
 //! 4. call the connector with an idempotency key the provider can dedupe on;
 //! 5. write the outcome and its event with an optimistic version check.
 
+mod janitor;
 pub mod state;
 mod view;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use dashmap::DashMap;
+use std::time::Duration;
+
 use serde_json::json;
 
-use crate::crypto::{new_id, now_rfc3339, SecretBox};
+use crate::crypto::{new_id, now_rfc3339, now_unix_ms, SecretBox};
 use crate::runtime::bindings::types as wit;
 use crate::runtime::{LoadedPlugin, PluginError, PluginRuntime};
 use crate::store::models::{
     ConnectorAccountRecord, NotificationSeenRecord, PaymentEventRecord, PaymentRecord, RefundRecord,
 };
 use crate::store::{Store, StoreError};
+pub use janitor::{JanitorSettings, ReconciliationItem};
 pub use state::PaymentStatus;
 pub use view::{EventView, PaymentView, RefundView};
 
@@ -165,12 +169,63 @@ struct ResolvedAccount {
     account: wit::Account,
 }
 
+/// In-process lock stripes: payments hash onto a fixed set of mutexes, so
+/// the memory they take never grows with the number of payments (nor with
+/// requests naming payments that do not exist).
+const LOCK_STRIPES: usize = 256;
+/// How long an operation waits for another node to release a payment.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// A refund to make: its id is chosen by the caller (the idempotency
+/// claim) so that a retry resumes the same refund.
+#[derive(Debug, Clone)]
+pub struct RefundRequest {
+    pub refund_id: String,
+    pub amount: Option<u64>,
+    pub reason: Option<String>,
+    /// The merchant's `Idempotency-Key`, if any.
+    pub idempotency_key: Option<String>,
+}
+
 pub struct Payments {
     store: Store,
     runtime: Arc<PluginRuntime>,
     secrets: SecretBox,
     public_url: String,
-    locks: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    stripes: Vec<Arc<tokio::sync::Mutex<()>>>,
+    janitor: JanitorSettings,
+}
+
+/// How long a payment's lock lease lasts without renewal: what a node that
+/// dies holding one makes others wait at most. Its holder renews it every
+/// third of that for as long as it works on the payment.
+const LOCK_LEASE: Duration = Duration::from_secs(10);
+
+/// A payment's lock: the in-process stripe and the database lease. The
+/// lease is renewed while the guard lives and released when it is dropped.
+struct PaymentLock {
+    _stripe: tokio::sync::OwnedMutexGuard<()>,
+    store: Store,
+    payment_id: String,
+    owner: String,
+    renewal: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PaymentLock {
+    fn drop(&mut self) {
+        self.renewal.abort();
+        let store = self.store.clone();
+        let payment_id = std::mem::take(&mut self.payment_id);
+        let owner = std::mem::take(&mut self.owner);
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                if let Err(e) = store.unlock_payment(&payment_id, &owner).await {
+                    // The lease expires by itself; until then the payment waits.
+                    tracing::warn!(payment = %payment_id, error = %e, "payment lock not released");
+                }
+            });
+        }
+    }
 }
 
 impl Payments {
@@ -179,13 +234,17 @@ impl Payments {
         runtime: Arc<PluginRuntime>,
         secrets: SecretBox,
         public_url: String,
+        janitor: JanitorSettings,
     ) -> Self {
         Self {
             store,
             runtime,
             secrets,
             public_url: public_url.trim_end_matches('/').to_string(),
-            locks: DashMap::new(),
+            stripes: (0..LOCK_STRIPES)
+                .map(|_| Arc::new(tokio::sync::Mutex::new(())))
+                .collect(),
+            janitor,
         }
     }
 
@@ -201,13 +260,74 @@ impl Payments {
         format!("{}/v1/webhooks/{account_id}", self.public_url)
     }
 
-    async fn lock(&self, payment_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let mutex = self
-            .locks
-            .entry(payment_id.to_string())
-            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
-            .clone();
-        mutex.lock_owned().await
+    /// Takes the lock of an existing payment: first its in-process stripe
+    /// (no database round trips between requests of one node), then its
+    /// lease row, which the database grants to one holder across nodes.
+    /// Waits up to [`LOCK_WAIT`] for another holder, then answers `Busy`.
+    async fn lock(&self, payment_id: &str) -> Result<PaymentLock, PaymentError> {
+        self.lock_within(payment_id, LOCK_WAIT)
+            .await?
+            .ok_or(PaymentError::Busy)
+    }
+
+    /// [`Payments::lock`] waiting at most `wait`; `None` if not had by then.
+    async fn lock_within(
+        &self,
+        payment_id: &str,
+        wait: Duration,
+    ) -> Result<Option<PaymentLock>, PaymentError> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        payment_id.hash(&mut hasher);
+        let stripe = self.stripes[(hasher.finish() as usize) % LOCK_STRIPES].clone();
+        let deadline = tokio::time::Instant::now() + wait;
+        let Ok(stripe) = tokio::time::timeout_at(deadline, stripe.lock_owned()).await else {
+            return Ok(None);
+        };
+        let owner = new_id("lk");
+        let lease = i64::try_from(LOCK_LEASE.as_millis()).unwrap_or(i64::MAX / 4);
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let now = now_unix_ms();
+            if self
+                .store
+                .try_lock_payment(payment_id, &owner, now, now + lease)
+                .await?
+            {
+                let renewal = {
+                    let (store, id, owner) =
+                        (self.store.clone(), payment_id.to_string(), owner.clone());
+                    tokio::spawn(async move {
+                        loop {
+                            tokio::time::sleep(LOCK_LEASE / 3).await;
+                            let until = now_unix_ms() + lease;
+                            match store.renew_payment_lock(&id, &owner, until).await {
+                                Ok(true) => {}
+                                Ok(false) => {
+                                    tracing::error!(payment = %id, "payment lock lost while held");
+                                    return;
+                                }
+                                Err(e) => {
+                                    tracing::warn!(payment = %id, error = %e, "payment lock not renewed")
+                                }
+                            }
+                        }
+                    })
+                };
+                return Ok(Some(PaymentLock {
+                    _stripe: stripe,
+                    store: self.store.clone(),
+                    payment_id: payment_id.to_string(),
+                    owner,
+                    renewal,
+                }));
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(200));
+        }
     }
 
     fn resolve(&self, record: ConnectorAccountRecord) -> Result<ResolvedAccount, PaymentError> {
@@ -346,40 +466,39 @@ impl Payments {
     }
 
     /// Creates a payment and authorizes it through its connector.
-    pub async fn create(&self, request: CreatePayment) -> Result<PaymentView, PaymentError> {
+    ///
+    /// `payment_id` comes from the idempotency claim. `resumed`: a retry of
+    /// a request whose outcome was unknown (a failed write, a crash): if
+    /// the payment exists, its authorization is sent again under the same
+    /// provider key (the provider answers the first one, never makes a
+    /// second), unless its outcome is already known.
+    pub async fn create(
+        &self,
+        request: CreatePayment,
+        payment_id: &str,
+        resumed: bool,
+    ) -> Result<PaymentView, PaymentError> {
+        if resumed {
+            if let Some(existing) = self.store.get_payment(payment_id).await? {
+                if existing.merchant_id != request.merchant_id {
+                    return Err(PaymentError::NotFound(payment_id.to_string()));
+                }
+                return self.resume_create(existing, request).await;
+            }
+        }
         let resolved = self
             .route(&request.merchant_id, request.connector.as_deref())
             .await?;
         check_supported(&resolved.plugin, &request)?;
         let now = now_rfc3339();
-        let payment_id = new_id("pay");
-        let (method_type, card_last4, wit_method) = match request.payment_method {
-            PaymentMethodInput::Card(card) => (
-                "card".to_string(),
-                Some(last4(&card.number)),
-                wit::PaymentMethod::Card(wit::Card {
-                    number: card.number,
-                    exp_month: card.exp_month,
-                    exp_year: card.exp_year,
-                    cvc: card.cvc,
-                    holder_name: card.holder_name,
-                }),
-            ),
-            PaymentMethodInput::Other { kind, details } => (
-                kind.clone(),
-                None,
-                wit::PaymentMethod::Other(wit::OtherMethod {
-                    kind,
-                    details_json: details.to_string(),
-                }),
-            ),
-        };
+        let payment_id = payment_id.to_string();
+        let (method_type, card_last4, wit_method) = wit_payment_method(request.payment_method);
         let metadata_json = serde_json::to_string(&request.metadata)
             .map_err(|e| PaymentError::Internal(e.to_string()))?;
         // The payment exists before the provider hears of it, so that a
         // crash mid-call leaves a `processing` payment a sync can settle,
         // never an authorization nobody knows about.
-        let mut payment = PaymentRecord {
+        let payment = PaymentRecord {
             id: payment_id.clone(),
             merchant_id: request.merchant_id.clone(),
             connector_account_id: resolved.record.id.clone(),
@@ -406,6 +525,11 @@ impl Payments {
             created_at: now.clone(),
             updated_at: now.clone(),
             amount_capture_pending: 0,
+            cancel_pending: false,
+            // Until the provider's answer is written, a crash would leave
+            // the outcome unknown: the janitor looks at it after its grace.
+            reconcile_after: Some(now_unix_ms() + self.janitor.grace_ms()),
+            reconcile_attempts: 0,
         };
         let created = event(
             &payment,
@@ -419,6 +543,73 @@ impl Payments {
             .insert_payment(payment.clone(), vec![created])
             .await?;
         tracing::info!(payment = %payment_id, connector = %payment.connector, amount = request.amount, currency = %request.currency, "payment created");
+        self.authorize(
+            payment,
+            resolved,
+            wit_method,
+            AuthorizeInput {
+                reference: request.reference,
+                amount: request.amount,
+                currency: request.currency,
+                capture_method: request.capture_method,
+                shopper: request.shopper,
+                metadata: request.metadata,
+                idempotency_key: request.idempotency_key,
+            },
+        )
+        .await
+    }
+
+    /// The retry of a creation whose outcome was unknown.
+    async fn resume_create(
+        &self,
+        payment: PaymentRecord,
+        request: CreatePayment,
+    ) -> Result<PaymentView, PaymentError> {
+        let lock = self.lock(&payment.id).await?;
+        let payment = self
+            .store
+            .get_payment(&payment.id)
+            .await?
+            .ok_or_else(|| PaymentError::NotFound(payment.id.clone()))?;
+        // An answer from the provider was written (only the idempotency
+        // record was not): that is the outcome.
+        let answered = payment.connector_reference.is_some()
+            || status_of(&payment) != PaymentStatus::Processing;
+        if answered {
+            drop(lock);
+            return self.view(payment).await;
+        }
+        drop(lock);
+        let resolved = self.account_by_id(&payment.connector_account_id).await?;
+        tracing::info!(payment = %payment.id, "authorization sent again under the same provider key");
+        let wit_method = wit_payment_method(request.payment_method).2;
+        self.authorize(
+            payment,
+            resolved,
+            wit_method,
+            AuthorizeInput {
+                reference: request.reference,
+                amount: request.amount,
+                currency: request.currency,
+                capture_method: request.capture_method,
+                shopper: request.shopper,
+                metadata: request.metadata,
+                idempotency_key: request.idempotency_key,
+            },
+        )
+        .await
+    }
+
+    /// Sends the authorization of a stored payment and writes its outcome.
+    async fn authorize(
+        &self,
+        mut payment: PaymentRecord,
+        resolved: ResolvedAccount,
+        wit_method: wit::PaymentMethod,
+        request: AuthorizeInput,
+    ) -> Result<PaymentView, PaymentError> {
+        let payment_id = payment.id.clone();
 
         let shopper = request.shopper.map(|s| wit::Shopper {
             email: s.email,
@@ -449,7 +640,7 @@ impl Payments {
             ),
             metadata: request.metadata.into_iter().collect(),
         };
-        let _guard = self.lock(&payment_id).await;
+        let _guard = self.lock(&payment_id).await?;
         let result = self
             .runtime
             .authorize(&resolved.plugin, resolved.account, authorize)
@@ -497,42 +688,64 @@ impl Payments {
     async fn save(
         &self,
         current: &mut PaymentRecord,
-        mut next: PaymentRecord,
+        next: PaymentRecord,
         events: Vec<PaymentEventRecord>,
     ) -> Result<(), PaymentError> {
-        self.save_with_refunds(current, &mut next, events, Vec::new())
-            .await?;
-        *current = next;
+        self.write(current, next, events, Vec::new(), None).await?;
         Ok(())
     }
 
-    async fn save_with_refunds(
+    /// Writes a payment's next state, its events and refunds in one
+    /// transaction, with the version check; with `seen`, the notification
+    /// that caused it is recorded as seen in the same transaction.
+    /// `Ok(false)`: that notification was already applied; nothing written.
+    async fn write(
         &self,
-        current: &PaymentRecord,
-        next: &mut PaymentRecord,
-        mut events: Vec<PaymentEventRecord>,
+        current: &mut PaymentRecord,
+        mut next: PaymentRecord,
+        events: Vec<PaymentEventRecord>,
         refunds: Vec<RefundRecord>,
-    ) -> Result<(), PaymentError> {
-        let seq_base = self.store.list_payment_events(&current.id).await?.len() as i64;
-        for (i, e) in events.iter_mut().enumerate() {
-            e.seq = seq_base + i as i64 + 1;
-        }
+        seen: Option<NotificationSeenRecord>,
+    ) -> Result<bool, PaymentError> {
         next.version = current.version + 1;
         next.updated_at = now_rfc3339();
-        self.store
-            .update_payment(next.clone(), current.version, events, refunds)
+        self.janitor.schedule(&mut next, now_unix_ms());
+        let written = self
+            .store
+            .save_payment(next.clone(), current.version, events, refunds, seen)
             .await?;
-        Ok(())
+        if written {
+            *current = next;
+        }
+        Ok(written)
     }
 
     /// The shopper is back from a redirect: ask the connector how it went.
     /// Returns where to send the shopper's browser.
+    ///
+    /// Anyone who sees the payment id in the shop's return URL can call
+    /// this, so the browser's word never finalises a payment: an outcome
+    /// the connector derives from the return itself ("the shopper
+    /// cancelled") is recorded, not applied; the payment waits for the
+    /// provider (its notification, a sync, the janitor).
     pub async fn complete(
         &self,
         payment_id: &str,
         params: Vec<(String, String)>,
     ) -> Result<String, PaymentError> {
-        let _guard = self.lock(payment_id).await;
+        // Read first: a request naming no payment takes no lock.
+        let found = self
+            .store
+            .get_payment(payment_id)
+            .await?
+            .ok_or_else(|| PaymentError::NotFound(payment_id.to_string()))?;
+        if !matches!(
+            status_of(&found),
+            PaymentStatus::RequiresAction | PaymentStatus::Processing
+        ) {
+            return Ok(append_query(&found.return_url, "payment_id", &found.id));
+        }
+        let _guard = self.lock(payment_id).await?;
         let mut payment = self
             .store
             .get_payment(payment_id)
@@ -553,6 +766,22 @@ impl Payments {
                 .complete(&resolved.plugin, resolved.account, request)
                 .await
             {
+                Ok(Ok(outcome)) if matches!(outcome.status, wit::PaymentStatus::Canceled) => {
+                    tracing::info!(payment = %payment.id, "the shopper's return says canceled: recorded, the provider decides");
+                    let e = event(
+                        &payment,
+                        0,
+                        Some(status),
+                        status,
+                        "shopper.return",
+                        json!({"shopper_canceled": true, "provider_status": outcome.provider_status}),
+                    );
+                    let mut next = payment.clone();
+                    if next.connector_reference.is_none() {
+                        next.connector_reference = outcome.connector_reference;
+                    }
+                    self.save(&mut payment, next, vec![e]).await?;
+                }
                 Ok(Ok(outcome)) => {
                     let (next, events) = apply_outcome(&payment, outcome, "shopper.return");
                     self.save(&mut payment, next, events).await?;
@@ -569,11 +798,8 @@ impl Payments {
                         "shopper.return",
                         json!({"error": {"code": error.code, "message": error.message}}),
                     );
-                    {
-                        let unchanged = payment.clone();
-                        self.save(&mut payment, unchanged, vec![e])
-                    }
-                    .await?;
+                    let unchanged = payment.clone();
+                    self.save(&mut payment, unchanged, vec![e]).await?;
                 }
                 Err(plugin_error) => {
                     tracing::warn!(payment = %payment.id, error = %plugin_error, "completion failed");
@@ -585,16 +811,10 @@ impl Payments {
 
     /// Asks the connector where the payment stands and moves it forward.
     pub async fn sync(&self, merchant_id: &str, id: &str) -> Result<PaymentView, PaymentError> {
-        let _guard = self.lock(id).await;
+        self.load_owned(merchant_id, id).await?;
+        let _guard = self.lock(id).await?;
         let mut payment = self.load_owned(merchant_id, id).await?;
-        let resolved = self.account_by_id(&payment.connector_account_id).await?;
-        // Without a provider reference (the answer to the authorization was
-        // lost) the connector may still find the payment, by our payment id.
-        match self
-            .runtime
-            .sync(&resolved.plugin, resolved.account, payment_ref(&payment))
-            .await?
-        {
+        match self.ask_provider(&payment).await? {
             Ok(outcome) => {
                 let (next, events) = apply_outcome(&payment, outcome, "sync");
                 self.save(&mut payment, next, events).await?;
@@ -602,6 +822,19 @@ impl Payments {
             Err(error) => return Err(connector_error(error)),
         }
         self.view(payment).await
+    }
+
+    /// The connector's `sync`: without a provider reference (the answer to
+    /// the authorization was lost) it may still find the payment by our id.
+    async fn ask_provider(
+        &self,
+        payment: &PaymentRecord,
+    ) -> Result<Result<wit::PaymentOutcome, wit::ConnectorError>, PaymentError> {
+        let resolved = self.account_by_id(&payment.connector_account_id).await?;
+        Ok(self
+            .runtime
+            .sync(&resolved.plugin, resolved.account, payment_ref(payment))
+            .await?)
     }
 
     pub async fn capture(
@@ -612,30 +845,32 @@ impl Payments {
         final_capture: bool,
         idempotency_key: Option<&str>,
     ) -> Result<PaymentView, PaymentError> {
-        let _guard = self.lock(id).await;
+        self.load_owned(merchant_id, id).await?;
+        let _guard = self.lock(id).await?;
         let mut payment = self.load_owned(merchant_id, id).await?;
         // With the merchant's key, the provider's key must not depend on
         // anything a notification can change in between (a retry must
-        // reach the provider as the same request); without one, each
-        // capture needs its own.
-        let psp_key = match idempotency_key {
-            Some(_) => psp_idempotency_key(&payment.id, "capture", idempotency_key),
-            None => psp_idempotency_key(
-                &payment.id,
-                &format!("capture-{}", payment.amount_captured),
-                None,
-            ),
-        };
-        if idempotency_key.is_some() && self.counted_by_notification(&payment, &psp_key).await? {
-            // The retry of a capture whose answer was lost, which the
-            // provider's notification already confirmed: nothing to do.
-            return self.view(payment).await;
+        // reach the provider as the same request).
+        let keyed_psp_key =
+            idempotency_key.map(|_| psp_idempotency_key(&payment.id, "capture", idempotency_key));
+        if let Some(psp_key) = &keyed_psp_key {
+            if self.counted_by_notification(&payment, psp_key).await? {
+                // The retry of a capture whose answer was lost, which the
+                // provider's notification already confirmed: nothing to do.
+                return self.view(payment).await;
+            }
         }
         let status = status_of(&payment);
         if !status.can_capture() {
             return Err(PaymentError::InvalidState {
                 code: "payment_not_capturable",
                 message: format!("a payment in status {status} cannot be captured"),
+            });
+        }
+        if payment.cancel_pending {
+            return Err(PaymentError::InvalidState {
+                code: "cancel_pending",
+                message: "a cancellation is pending at the provider".into(),
             });
         }
         let capturable =
@@ -649,6 +884,21 @@ impl Payments {
             });
         }
         let final_capture = final_capture || amount == capturable;
+        // Without the merchant's key, each capture needs a key of its own:
+        // what is captured and what is pending (Adyen answers every capture
+        // as pending) both move with every capture the provider accepted,
+        // so a second partial capture never reuses the first one's key. A
+        // retry of the same capture while nothing moved keeps its key.
+        let psp_key = keyed_psp_key.unwrap_or_else(|| {
+            psp_idempotency_key(
+                &payment.id,
+                &format!(
+                    "capture-{}-{}-{amount}",
+                    payment.amount_captured, payment.amount_capture_pending
+                ),
+                None,
+            )
+        });
         let resolved = self.account_by_id(&payment.connector_account_id).await?;
         require_operation(
             &resolved.plugin,
@@ -762,13 +1012,25 @@ impl Payments {
         id: &str,
         idempotency_key: Option<&str>,
     ) -> Result<PaymentView, PaymentError> {
-        let _guard = self.lock(id).await;
+        self.load_owned(merchant_id, id).await?;
+        let _guard = self.lock(id).await?;
         let mut payment = self.load_owned(merchant_id, id).await?;
         let status = status_of(&payment);
         if !status.can_cancel() || payment.amount_captured > 0 {
             return Err(PaymentError::InvalidState {
                 code: "payment_not_cancelable",
                 message: format!("a payment in status {status} cannot be canceled"),
+            });
+        }
+        // A capture the provider accepted may still happen: canceling now
+        // could end the payment `canceled` with money taken.
+        if payment.amount_capture_pending > 0 {
+            return Err(PaymentError::InvalidState {
+                code: "capture_pending",
+                message: format!(
+                    "a capture of {} is pending at the provider; cancel once it is settled",
+                    payment.amount_capture_pending
+                ),
             });
         }
         let resolved = self.account_by_id(&payment.connector_account_id).await?;
@@ -811,7 +1073,8 @@ impl Payments {
             }
             wit::ModificationStatus::Pending => {
                 // The provider confirms the cancellation later (a
-                // notification or a sync); until then nothing is released.
+                // notification or a sync); until then nothing is released,
+                // and no capture may start.
                 let e = event(
                     &payment,
                     0,
@@ -820,8 +1083,9 @@ impl Payments {
                     "api.cancel",
                     json!({"pending": true}),
                 );
-                let unchanged = payment.clone();
-                self.save(&mut payment, unchanged, vec![e]).await?;
+                let mut next = payment.clone();
+                next.cancel_pending = true;
+                self.save(&mut payment, next, vec![e]).await?;
                 self.view(payment).await
             }
             wit::ModificationStatus::Succeeded => {
@@ -843,25 +1107,43 @@ impl Payments {
         }
     }
 
+    /// Refunds captured money. `request.refund_id` comes from the
+    /// idempotency claim: when a refund with that id exists already (a
+    /// retry after an unknown outcome), it is resumed, never made twice.
     pub async fn refund(
         &self,
         merchant_id: &str,
         id: &str,
-        amount: Option<u64>,
-        reason: Option<String>,
-        idempotency_key: Option<&str>,
+        request: RefundRequest,
     ) -> Result<RefundView, PaymentError> {
-        let _guard = self.lock(id).await;
+        self.load_owned(merchant_id, id).await?;
+        let _guard = self.lock(id).await?;
         let mut payment = self.load_owned(merchant_id, id).await?;
+        if let Some(existing) = self.store.get_refund(&request.refund_id).await? {
+            if existing.payment_id != payment.id {
+                return Err(PaymentError::NotFound(request.refund_id));
+            }
+            if existing.status != "pending" {
+                return Ok(RefundView::from(existing));
+            }
+            let resolved = self.account_by_id(&payment.connector_account_id).await?;
+            return self
+                .send_refund(&mut payment, &resolved, existing, "api.refund")
+                .await;
+        }
         let status = status_of(&payment);
-        if !status.can_refund() {
+        // A canceled payment can hold captured money too: a capture the
+        // provider made after all (see the capture notifications).
+        if !status.can_refund()
+            && !(status == PaymentStatus::Canceled && payment.amount_captured > 0)
+        {
             return Err(PaymentError::InvalidState {
                 code: "payment_not_refundable",
                 message: format!("a payment in status {status} has nothing captured to refund"),
             });
         }
         let refundable = (payment.amount_captured - payment.amount_refunded).max(0) as u64;
-        let amount = amount.unwrap_or(refundable);
+        let amount = request.amount.unwrap_or(refundable);
         if amount == 0 || amount > refundable {
             return Err(PaymentError::Invalid {
                 param: "amount".into(),
@@ -881,13 +1163,18 @@ impl Payments {
             },
         )?;
         let now = now_rfc3339();
-        let mut refund = RefundRecord {
-            id: new_id("re"),
+        let refund = RefundRecord {
+            psp_key: Some(psp_idempotency_key(
+                &payment.id,
+                &format!("refund-{}", request.refund_id),
+                request.idempotency_key.as_deref(),
+            )),
+            id: request.refund_id,
             payment_id: payment.id.clone(),
             amount: amount as i64,
             currency: payment.currency.clone(),
             status: "pending".into(),
-            reason: reason.clone(),
+            reason: request.reason,
             connector_reference: None,
             failure_code: None,
             failure_message: None,
@@ -895,7 +1182,8 @@ impl Payments {
             updated_at: now,
         };
         // Reserve the amount before calling the provider: two refunds racing
-        // (here or after a crash) can never exceed what was captured.
+        // (here or after a crash) can never exceed what was captured, and a
+        // crash leaves a pending refund the janitor asks about again.
         let mut reserved = payment.clone();
         reserved.amount_refunded += amount as i64;
         let e = event(
@@ -906,30 +1194,46 @@ impl Payments {
             "api.refund",
             json!({"refund": refund.id, "amount": amount}),
         );
-        self.save_with_refunds(&payment, &mut reserved, vec![e], vec![refund.clone()])
+        self.write(&mut payment, reserved, vec![e], vec![refund.clone()], None)
             .await?;
-        payment = reserved;
+        self.send_refund(&mut payment, &resolved, refund, "connector.refund")
+            .await
+    }
 
+    /// Sends a pending refund to the provider under its own key (again, if
+    /// an earlier answer was lost: the provider dedupes) and writes what
+    /// it answered.
+    async fn send_refund(
+        &self,
+        payment: &mut PaymentRecord,
+        resolved: &ResolvedAccount,
+        mut refund: RefundRecord,
+        cause: &str,
+    ) -> Result<RefundView, PaymentError> {
+        let status = status_of(payment);
+        let amount = refund.amount.max(0) as u64;
+        let psp_key = refund.psp_key.clone().unwrap_or_else(|| {
+            // Refunds from before keys were stored used this one.
+            psp_idempotency_key(&payment.id, &format!("refund-{}", refund.id), None)
+        });
         let request = wit::RefundRequest {
-            payment: payment_ref(&payment),
+            payment: payment_ref(payment),
             refund_id: refund.id.clone(),
-            amount: money(&payment, amount),
-            reason,
-            idempotency_key: psp_idempotency_key(
-                &payment.id,
-                &format!("refund-{}", refund.id),
-                idempotency_key,
-            ),
+            amount: money(payment, amount),
+            reason: refund.reason.clone(),
+            idempotency_key: psp_key,
         };
         let result = self
             .runtime
-            .refund(&resolved.plugin, resolved.account, request)
+            .refund(&resolved.plugin, resolved.account.clone(), request)
             .await;
         let mut next = payment.clone();
         let detail;
         match result {
             Ok(Ok(outcome)) => {
-                refund.connector_reference = outcome.connector_reference;
+                if outcome.connector_reference.is_some() {
+                    refund.connector_reference = outcome.connector_reference;
+                }
                 match outcome.status {
                     wit::ModificationStatus::Succeeded => refund.status = "succeeded".into(),
                     wit::ModificationStatus::Pending => {}
@@ -937,8 +1241,12 @@ impl Payments {
                         refund.status = "failed".into();
                         refund.failure_code = Some(refusal.code);
                         refund.failure_message = Some(refusal.reason);
-                        next.amount_refunded -= amount as i64;
+                        next.amount_refunded -= refund.amount;
                     }
+                }
+                if refund.status != "failed" {
+                    refund.failure_code = None;
+                    refund.failure_message = None;
                 }
                 detail = json!({"refund": refund.id, "status": refund.status});
             }
@@ -946,12 +1254,12 @@ impl Payments {
                 refund.status = "failed".into();
                 refund.failure_code = Some(error.code.clone());
                 refund.failure_message = Some(error.message.clone());
-                next.amount_refunded -= amount as i64;
+                next.amount_refunded -= refund.amount;
                 detail = json!({"refund": refund.id, "status": "failed", "error": {"code": error.code, "message": error.message}});
             }
             Ok(Err(error)) => {
                 // Unknown outcome: the refund stays pending (and reserved)
-                // until a notification settles it.
+                // until a notification or the janitor settles it.
                 refund.failure_code = Some(error.code.clone());
                 refund.failure_message = Some(error.message.clone());
                 detail = json!({"refund": refund.id, "status": "pending", "error": {"code": error.code, "message": error.message}});
@@ -963,15 +1271,8 @@ impl Payments {
             }
         }
         refund.updated_at = now_rfc3339();
-        let e = event(
-            &payment,
-            0,
-            Some(status),
-            status,
-            "connector.refund",
-            detail,
-        );
-        self.save_with_refunds(&payment, &mut next, vec![e], vec![refund.clone()])
+        let e = event(payment, 0, Some(status), status, cause, detail);
+        self.write(payment, next, vec![e], vec![refund.clone()], None)
             .await?;
         Ok(RefundView::from(refund))
     }
@@ -1041,9 +1342,25 @@ impl Payments {
                 return Ok(NotificationAnswer::Rejected(error));
             }
         };
+        // Every item is tried, even after one fails: the provider will send
+        // the whole batch again, and the items applied now are then
+        // recognised as seen. Only a batch applied in full is acknowledged.
+        let mut first_failure = None;
         for item in outcome.events {
-            self.apply_notification_event(&resolved.record, item)
-                .await?;
+            let event_id = item.event_id.clone();
+            if let Err(e) = self.apply_notification_event(&resolved.record, item).await {
+                tracing::warn!(account = %account_id, event = %event_id, error = %e, "notification item not applied; the provider will retry");
+                first_failure.get_or_insert(e);
+            }
+        }
+        if let Some(e) = first_failure {
+            return Err(match e {
+                // A write that lost a race: still a retry for the provider.
+                PaymentError::Busy => PaymentError::ConnectorUnavailable {
+                    message: "the notification could not be applied now; send it again".into(),
+                },
+                other => other,
+            });
         }
         Ok(NotificationAnswer::Accepted {
             status: outcome.response_status,
@@ -1087,16 +1404,15 @@ impl Payments {
             tracing::info!(account = %account.id, event = %item.event_id, "notification for an unknown payment ignored");
             return Ok(());
         };
-        let _guard = self.lock(&found.id).await;
-        let fresh = self.store.mark_notification_seen(NotificationSeenRecord {
+        let _guard = self.lock(&found.id).await?;
+        // Recorded as seen in the same transaction as the change it causes:
+        // a write that fails leaves it unseen, so the provider's retry is
+        // applied rather than dropped as a duplicate.
+        let seen = NotificationSeenRecord {
             connector_account_id: account.id.clone(),
             event_id: item.event_id.clone(),
             received_at: now_rfc3339(),
-        });
-        if !fresh.await? {
-            tracing::info!(account = %account.id, event = %item.event_id, "duplicate notification ignored");
-            return Ok(());
-        }
+        };
         let mut payment = self
             .store
             .get_payment(&found.id)
@@ -1109,7 +1425,7 @@ impl Payments {
             .is_none()
             .then(|| item.connector_reference.clone())
             .filter(|r| !r.is_empty());
-        match item.kind {
+        let (next, events, refunds) = match item.kind {
             wit::NotificationEventKind::Payment(payment_status) => {
                 // A notification does not know the capture method: for an
                 // automatic payment, the provider captures what it
@@ -1129,7 +1445,7 @@ impl Payments {
                     connector_data: None,
                 };
                 let (next, events) = apply_outcome(&payment, outcome, "notification");
-                self.save(&mut payment, next, events).await?;
+                (next, events, Vec::new())
             }
             wit::NotificationEventKind::Refund((reference, refund_status)) => {
                 let mut next = payment.clone();
@@ -1157,6 +1473,8 @@ impl Payments {
                     match refund_status {
                         wit::ModificationStatus::Succeeded if was == "pending" => {
                             refund.status = "succeeded".into();
+                            refund.failure_code = None;
+                            refund.failure_message = None;
                         }
                         // A refund can fail after the provider first
                         // reported it done (the acquirer refused it later).
@@ -1179,18 +1497,20 @@ impl Payments {
                     "notification",
                     json!({"event": item.event_id, "refund": reference}),
                 );
-                self.save_with_refunds(&payment, &mut next, vec![e], refunds)
-                    .await?;
+                (next, vec![e], refunds)
             }
             wit::NotificationEventKind::Capture(capture_status) => {
                 let amount = item.amount.as_ref().map(|m| m.minor_units as i64);
                 let (next, events) =
                     apply_capture_notification(&payment, capture_status, amount, &item.event_id);
-                self.save(&mut payment, next, events).await?;
+                (next, events, Vec::new())
             }
             wit::NotificationEventKind::Cancel(cancel_status) => {
                 let mut next = payment.clone();
                 let confirmed = matches!(cancel_status, wit::ModificationStatus::Succeeded);
+                if !matches!(cancel_status, wit::ModificationStatus::Pending) {
+                    next.cancel_pending = false;
+                }
                 let to = if confirmed && status.can_cancel() && payment.amount_captured == 0 {
                     next.status = PaymentStatus::Canceled.as_str().to_string();
                     next.next_action = None;
@@ -1207,7 +1527,7 @@ impl Payments {
                     "notification",
                     json!({"event": item.event_id, "cancel": modification_label(&cancel_status)}),
                 );
-                self.save(&mut payment, next, vec![e]).await?;
+                (next, vec![e], Vec::new())
             }
             wit::NotificationEventKind::Other(_) => {
                 let e = event(
@@ -1218,12 +1538,14 @@ impl Payments {
                     "notification",
                     json!({"event": item.event_id, "provider_status": item.provider_status}),
                 );
-                {
-                    let unchanged = payment.clone();
-                    self.save(&mut payment, unchanged, vec![e])
-                }
-                .await?;
+                (payment.clone(), vec![e], Vec::new())
             }
+        };
+        if !self
+            .write(&mut payment, next, events, refunds, Some(seen))
+            .await?
+        {
+            tracing::info!(account = %account.id, event = %item.event_id, "duplicate notification ignored");
         }
         Ok(())
     }
@@ -1237,6 +1559,45 @@ pub enum NotificationAnswer {
         body: String,
     },
     Rejected(wit::ConnectorError),
+}
+
+/// What the authorization needs of the storefront's request besides the
+/// payment method (which is never stored, so a resumed creation takes it
+/// from the retried request).
+struct AuthorizeInput {
+    reference: String,
+    amount: u64,
+    currency: String,
+    capture_method: CaptureMethod,
+    shopper: Option<ShopperInput>,
+    metadata: BTreeMap<String, String>,
+    idempotency_key: Option<String>,
+}
+
+/// The payment method as the connector gets it, with what is stored of it
+/// (its type and a card's last four digits).
+fn wit_payment_method(method: PaymentMethodInput) -> (String, Option<String>, wit::PaymentMethod) {
+    match method {
+        PaymentMethodInput::Card(card) => (
+            "card".to_string(),
+            Some(last4(&card.number)),
+            wit::PaymentMethod::Card(wit::Card {
+                number: card.number,
+                exp_month: card.exp_month,
+                exp_year: card.exp_year,
+                cvc: card.cvc,
+                holder_name: card.holder_name,
+            }),
+        ),
+        PaymentMethodInput::Other { kind, details } => (
+            kind.clone(),
+            None,
+            wit::PaymentMethod::Other(wit::OtherMethod {
+                kind,
+                details_json: details.to_string(),
+            }),
+        ),
+    }
 }
 
 fn check_supported(plugin: &LoadedPlugin, request: &CreatePayment) -> Result<(), PaymentError> {
@@ -1452,7 +1813,10 @@ fn apply_outcome(
             }
             PaymentStatus::Failed
         }
-        wit::PaymentStatus::Canceled => PaymentStatus::Canceled,
+        wit::PaymentStatus::Canceled => {
+            next.cancel_pending = false;
+            PaymentStatus::Canceled
+        }
     };
     let detail = json!({
         "provider_status": outcome.provider_status,
@@ -1472,6 +1836,29 @@ fn apply_outcome(
             return (next, vec![e]);
         }
         return (next, Vec::new());
+    }
+    if from == PaymentStatus::Canceled && next.amount_captured > payment.amount_captured {
+        // The provider says it captured after the cancellation (a capture
+        // it had accepted before): money was taken. The payment stays
+        // canceled, but the amount counts, so the merchant sees it and can
+        // refund it through the API.
+        let mut late = payment.clone();
+        late.amount_captured = next.amount_captured;
+        late.failure_code = Some("captured_after_cancel".into());
+        late.failure_message = Some(format!(
+            "the provider captured {} after the payment was canceled; refund it if it is not owed",
+            next.amount_captured - payment.amount_captured
+        ));
+        tracing::warn!(payment = %payment.id, "capture confirmed on a canceled payment");
+        let e = event(
+            payment,
+            0,
+            Some(from),
+            from,
+            cause,
+            json!({"late_capture": true, "amount_captured": late.amount_captured, "provider_status": outcome.provider_status}),
+        );
+        return (late, vec![e]);
     }
     // A stale signal (say, AUTHORISED after a capture): record it, change nothing.
     let e = event(
@@ -1511,7 +1898,24 @@ fn apply_capture_notification(
         next.amount_capture_pending -= amount.min(next.amount_capture_pending);
     }
     let mut to = from;
-    if matches!(capture_status, wit::ModificationStatus::Succeeded) && from.can_capture() {
+    let mut late = false;
+    if matches!(capture_status, wit::ModificationStatus::Succeeded)
+        && from == PaymentStatus::Canceled
+    {
+        // The provider captured after all (a capture it had accepted
+        // before the cancellation): money was taken. The payment stays
+        // canceled, but the amount is counted, so the merchant sees it and
+        // can refund it through the API.
+        let room = (next.amount_authorized.max(next.amount) - next.amount_captured).max(0);
+        next.amount_captured += amount.min(room);
+        next.failure_code = Some("captured_after_cancel".into());
+        next.failure_message = Some(format!(
+            "the provider captured {} after the payment was canceled; refund it if it is not owed",
+            amount.min(room)
+        ));
+        late = true;
+        tracing::warn!(payment = %payment.id, amount, "capture confirmed on a canceled payment");
+    } else if matches!(capture_status, wit::ModificationStatus::Succeeded) && from.can_capture() {
         // A capture made in the provider's back office counts too, within
         // the authorization.
         let room = (next.amount_authorized - next.amount_captured).max(0);
@@ -1529,7 +1933,7 @@ fn apply_capture_notification(
         Some(from),
         to,
         "notification",
-        json!({"event": event_id, "capture": modification_label(&capture_status), "amount": amount}),
+        json!({"event": event_id, "capture": modification_label(&capture_status), "amount": amount, "late_capture": late}),
     );
     (next, vec![e])
 }

@@ -41,7 +41,9 @@ use host_imports::{CallState, MemoryLimiter, ParkedTime};
 pub use manifest::PluginManifest;
 
 use crate::egress::{Egress, EgressPolicy};
-use crate::redact::{clean_external_text, mask_card_numbers};
+use crate::redact::{
+    clean_external_text, clean_identifier, mask_card_numbers, MAX_IDENTIFIER_CHARS,
+};
 
 /// What an entry of a list in a plugin's answer (a form field) counts for in
 /// the output size, on top of its strings: roughly its size in host memory.
@@ -87,6 +89,14 @@ pub enum PluginError {
     Timeout { plugin: String, limit_ms: u64 },
     #[error("plugin {plugin} returned an answer larger than {limit} bytes")]
     OutputTooLarge { plugin: String, limit: usize },
+    /// An identifier in the answer (a provider reference, an event id)
+    /// cannot be kept exactly as given; see [`clean_identifier`].
+    #[error("plugin {plugin} returned an unusable {field}: it {reason}")]
+    InvalidIdentifier {
+        plugin: String,
+        field: &'static str,
+        reason: crate::redact::IdentifierError,
+    },
     #[error("plugin {plugin} crashed: {message}")]
     Trap { plugin: String, message: String },
     #[error("plugin {plugin} could not be loaded: {message}")]
@@ -557,20 +567,7 @@ impl PluginRuntime {
                     + outcome.response_body.len()
                     + outcome.response_content_type.len();
                 self.check_output_size(plugin, size)?;
-                let mut outcome = outcome;
-                for e in &mut outcome.events {
-                    e.event_id = clean_external_text(&e.event_id, 200);
-                    e.connector_reference = clean_external_text(&e.connector_reference, 200);
-                    e.merchant_reference = e
-                        .merchant_reference
-                        .as_deref()
-                        .map(|s| clean_external_text(s, 200));
-                    e.provider_status = e
-                        .provider_status
-                        .as_deref()
-                        .map(|s| clean_external_text(s, 200));
-                }
-                Ok(Ok(outcome))
+                Ok(Ok(sanitize_notification_outcome(plugin, outcome)?))
             }
             CallOutput::Notification(Err(e)) => Ok(Err(sanitize_error(e))),
             _ => Err(wrong_type(plugin)),
@@ -585,7 +582,7 @@ impl PluginRuntime {
         match out {
             CallOutput::Payment(Ok(outcome)) => {
                 self.check_output_size(plugin, payment_outcome_size(&outcome))?;
-                Ok(Ok(sanitize_payment_outcome(outcome)))
+                Ok(Ok(sanitize_payment_outcome(plugin, outcome)?))
             }
             CallOutput::Payment(Err(e)) => Ok(Err(sanitize_error(e))),
             _ => Err(wrong_type(plugin)),
@@ -608,7 +605,7 @@ impl PluginRuntime {
                         _ => 0,
                     };
                 self.check_output_size(plugin, size)?;
-                Ok(Ok(sanitize_modification_outcome(outcome)))
+                Ok(Ok(sanitize_modification_outcome(plugin, outcome)?))
             }
             CallOutput::Modification(Err(e)) => Ok(Err(sanitize_error(e))),
             _ => Err(wrong_type(plugin)),
@@ -861,36 +858,117 @@ fn sanitize_error(mut error: ConnectorError) -> ConnectorError {
     error
 }
 
-/// Strings a connector returns reach the database and the API: clean them.
-fn sanitize_payment_outcome(mut outcome: PaymentOutcome) -> PaymentOutcome {
-    use bindings::types::PaymentStatus;
-    if let PaymentStatus::Refused(refusal) = &mut outcome.status {
-        refusal.code = clean_external_text(&refusal.code, 100);
-        refusal.reason = clean_external_text(&refusal.reason, 1000);
+/// Keeps an identifier from a plugin exactly, or fails the call.
+///
+/// References are the keys of every later capture, refund, sync and
+/// notification, so they are never masked or shortened (see
+/// [`clean_identifier`]). One that cannot be kept as is fails the call like
+/// any other malformed answer: for an authorization the payment then waits
+/// in `processing` with the plugin's fault shown, which an operator can act
+/// on, instead of holding a reference that silently points nowhere.
+fn identifier(
+    plugin: &LoadedPlugin,
+    field: &'static str,
+    value: String,
+) -> Result<String, PluginError> {
+    clean_identifier(&value, MAX_IDENTIFIER_CHARS).map_err(|reason| {
+        plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
+        let error = PluginError::InvalidIdentifier {
+            plugin: plugin.id().to_string(),
+            field,
+            reason,
+        };
+        tracing::error!(plugin = %plugin.id(), %error, "plugin call failed");
+        error
+    })
+}
+
+fn optional_identifier(
+    plugin: &LoadedPlugin,
+    field: &'static str,
+    value: Option<String>,
+) -> Result<Option<String>, PluginError> {
+    value.map(|v| identifier(plugin, field, v)).transpose()
+}
+
+fn sanitize_refusal(refusal: &mut bindings::types::Refusal) {
+    refusal.code = clean_external_text(&refusal.code, 100);
+    refusal.reason = clean_external_text(&refusal.reason, 1000);
+}
+
+fn sanitize_payment_status(status: &mut bindings::types::PaymentStatus) {
+    if let bindings::types::PaymentStatus::Refused(refusal) = status {
+        sanitize_refusal(refusal);
     }
-    outcome.connector_reference = outcome
-        .connector_reference
-        .map(|s| clean_external_text(&s, 200));
+}
+
+fn sanitize_modification_status(status: &mut bindings::types::ModificationStatus) {
+    if let bindings::types::ModificationStatus::Refused(refusal) = status {
+        sanitize_refusal(refusal);
+    }
+}
+
+/// Strings a connector returns reach the database and the API: free text is
+/// cleaned (card numbers masked), identifiers are kept exactly or refused.
+fn sanitize_payment_outcome(
+    plugin: &LoadedPlugin,
+    mut outcome: PaymentOutcome,
+) -> Result<PaymentOutcome, PluginError> {
+    sanitize_payment_status(&mut outcome.status);
+    outcome.connector_reference =
+        optional_identifier(plugin, "connector_reference", outcome.connector_reference)?;
+    // A status code for operators, never a key: masking costs nothing.
     outcome.provider_status = outcome
         .provider_status
         .map(|s| clean_external_text(&s, 200));
     outcome.connector_data = outcome.connector_data.map(|s| s.replace('\0', ""));
-    outcome
+    Ok(outcome)
 }
 
-fn sanitize_modification_outcome(mut outcome: ModificationOutcome) -> ModificationOutcome {
-    use bindings::types::ModificationStatus;
-    if let ModificationStatus::Refused(refusal) = &mut outcome.status {
-        refusal.code = clean_external_text(&refusal.code, 100);
-        refusal.reason = clean_external_text(&refusal.reason, 1000);
-    }
-    outcome.connector_reference = outcome
-        .connector_reference
-        .map(|s| clean_external_text(&s, 200));
+fn sanitize_modification_outcome(
+    plugin: &LoadedPlugin,
+    mut outcome: ModificationOutcome,
+) -> Result<ModificationOutcome, PluginError> {
+    sanitize_modification_status(&mut outcome.status);
+    outcome.connector_reference =
+        optional_identifier(plugin, "connector_reference", outcome.connector_reference)?;
     outcome.provider_status = outcome
         .provider_status
         .map(|s| clean_external_text(&s, 200));
-    outcome
+    Ok(outcome)
+}
+
+fn sanitize_notification_outcome(
+    plugin: &LoadedPlugin,
+    mut outcome: NotificationOutcome,
+) -> Result<NotificationOutcome, PluginError> {
+    use bindings::types::NotificationEventKind as Kind;
+    for e in &mut outcome.events {
+        // The event id deduplicates deliveries and the references find the
+        // payment and refund: all identifiers.
+        e.event_id = identifier(plugin, "event_id", std::mem::take(&mut e.event_id))?;
+        e.connector_reference = identifier(
+            plugin,
+            "connector_reference",
+            std::mem::take(&mut e.connector_reference),
+        )?;
+        e.merchant_reference =
+            optional_identifier(plugin, "merchant_reference", e.merchant_reference.take())?;
+        match &mut e.kind {
+            Kind::Payment(status) => sanitize_payment_status(status),
+            Kind::Capture(status) | Kind::Cancel(status) => sanitize_modification_status(status),
+            Kind::Refund((reference, status)) => {
+                *reference = identifier(plugin, "refund reference", std::mem::take(reference))?;
+                sanitize_modification_status(status);
+            }
+            Kind::Other(text) => *text = clean_external_text(text, 200),
+        }
+        e.provider_status = e
+            .provider_status
+            .as_deref()
+            .map(|s| clean_external_text(s, 200));
+    }
+    Ok(outcome)
 }
 
 fn payment_outcome_size(outcome: &PaymentOutcome) -> usize {

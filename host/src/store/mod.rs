@@ -22,12 +22,12 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 pub use models::{
     ApiKeyRecord, ConnectorAccountRecord, IdempotencyRecord, MerchantRecord,
-    NotificationSeenRecord, PaymentEventRecord, PaymentRecord, PluginRecord, PluginVersionRecord,
-    PluginVersionSummary, RefundRecord,
+    NotificationSeenRecord, PaymentEventRecord, PaymentLockRecord, PaymentRecord, PluginRecord,
+    PluginVersionRecord, PluginVersionSummary, RefundRecord,
 };
 use schema::{
     api_keys, connector_accounts, idempotency_keys, merchants, notifications_seen, payment_events,
-    payments, plugin_versions, plugins, refunds,
+    payment_locks, payments, plugin_versions, plugins, refunds,
 };
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
@@ -63,6 +63,9 @@ pub enum StoreError {
     Conflict,
     #[error("a record with this key already exists")]
     Duplicate,
+    /// Internal to [`Store::save_payment`]: the notification was already applied.
+    #[error("notification already applied")]
+    AlreadySeen,
     #[error("blocking task failed: {0}")]
     Join(String),
 }
@@ -633,35 +636,62 @@ impl Store {
         refunds: Vec<RefundRecord>,
     ) -> Result<(), StoreError> {
         self.run(move |conn| {
-            conn.transaction(|conn| {
-                let updated = diesel::update(
-                    payments::table
-                        .filter(payments::id.eq(&p.id))
-                        .filter(payments::version.eq(expected_version)),
-                )
-                .set(&p)
-                .execute(conn)?;
-                if updated == 0 {
-                    return Err(StoreError::Conflict);
-                }
-                insert_events(conn, &events)?;
-                for refund in &refunds {
-                    // The payment row written above serialises writers of
-                    // its refunds, so update-then-insert cannot race.
-                    let updated = diesel::update(refunds::table.find(&refund.id))
-                        .set(refund)
-                        .execute(conn)?;
-                    if updated == 0 {
-                        diesel::insert_into(refunds::table)
-                            .values(refund)
-                            .execute(conn)
-                            .map_err(duplicate)?;
-                    }
-                }
-                Ok(())
-            })
+            conn.transaction(|conn| write_payment(conn, &p, expected_version, &events, &refunds))
         })
         .await
+    }
+
+    /// [`Store::update_payment`], with the events numbered after the last
+    /// one stored (inside the transaction, so no earlier read is needed)
+    /// and, for a provider notification, its seen-row written in the same
+    /// transaction: a notification counts as seen only if what it says was
+    /// applied. `Ok(false)` (and nothing written) when `seen` was already
+    /// recorded: a duplicate.
+    pub async fn save_payment(
+        &self,
+        p: PaymentRecord,
+        expected_version: i64,
+        mut events: Vec<PaymentEventRecord>,
+        refunds: Vec<RefundRecord>,
+        seen: Option<NotificationSeenRecord>,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    if let Some(seen) = &seen {
+                        // A concurrent delivery of the same notification that
+                        // commits first makes this insert fail: it applied it.
+                        match diesel::insert_into(notifications_seen::table)
+                            .values(seen)
+                            .execute(conn)
+                        {
+                            Ok(_) => {}
+                            Err(DieselError::DatabaseError(
+                                DatabaseErrorKind::UniqueViolation,
+                                _,
+                            )) => return Err(StoreError::AlreadySeen),
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    if !events.is_empty() {
+                        let last: Option<i64> = payment_events::table
+                            .filter(payment_events::payment_id.eq(&p.id))
+                            .select(diesel::dsl::max(payment_events::seq))
+                            .first(conn)?;
+                        let base = last.unwrap_or(0);
+                        for (i, e) in events.iter_mut().enumerate() {
+                            e.seq = base + i as i64 + 1;
+                        }
+                    }
+                    write_payment(conn, &p, expected_version, &events, &refunds)?;
+                    Ok(true)
+                })
+            })
+            .await;
+        match result {
+            Err(StoreError::AlreadySeen) => Ok(false),
+            other => other,
+        }
     }
 
     /// The payment's history, by `seq`.
@@ -717,11 +747,14 @@ impl Store {
     // ----- idempotency ----------------------------------------------------------
 
     /// Claims `(rec.merchant_id, rec.key)` by inserting `rec` (normally in
-    /// state `in_progress`); if the key is already there, returns the stored
-    /// record instead. Race-free: the primary key decides.
+    /// state `in_progress`, leased); if the key is already there and has
+    /// not expired, returns the stored record instead. Race-free: the
+    /// primary key decides. An expired key (past `expires_at` at `now_ms`)
+    /// is forgotten and claimed anew.
     pub async fn begin_idempotent(
         &self,
         rec: IdempotencyRecord,
+        now_ms: i64,
     ) -> Result<IdempotencyBegin, StoreError> {
         self.run(move |conn| {
             // A key deleted between our failed insert and our read is tried
@@ -735,11 +768,230 @@ impl Store {
                     Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {}
                     Err(e) => return Err(e.into()),
                 }
-                if let Some(existing) = get_idempotent(conn, &rec.merchant_id, &rec.key)? {
-                    return Ok(IdempotencyBegin::Existing(existing));
+                match get_idempotent(conn, &rec.merchant_id, &rec.key)? {
+                    Some(existing) if existing.expires_at > now_ms => {
+                        return Ok(IdempotencyBegin::Existing(existing))
+                    }
+                    Some(_) => {
+                        diesel::delete(
+                            idempotency_keys::table
+                                .find((&rec.merchant_id, &rec.key))
+                                .filter(idempotency_keys::expires_at.le(now_ms)),
+                        )
+                        .execute(conn)?;
+                    }
+                    None => {}
                 }
             }
             Err(StoreError::Conflict)
+        })
+        .await
+    }
+
+    /// Takes over a claim whose holder's lease ran out (it crashed, or it
+    /// gave the claim back after an unknown outcome): `true` if this caller
+    /// now holds it, until `lease_until`. Only one caller can win.
+    pub async fn take_over_idempotent(
+        &self,
+        merchant_id: &str,
+        key: &str,
+        now_ms: i64,
+        lease_until: i64,
+    ) -> Result<bool, StoreError> {
+        let merchant_id = merchant_id.to_owned();
+        let key = key.to_owned();
+        self.run(move |conn| {
+            let updated = diesel::update(
+                idempotency_keys::table
+                    .find((merchant_id, key))
+                    .filter(idempotency_keys::state.eq(IDEMPOTENCY_IN_PROGRESS))
+                    .filter(idempotency_keys::lease_until.lt(now_ms)),
+            )
+            .set(idempotency_keys::lease_until.eq(lease_until))
+            .execute(conn)?;
+            Ok(updated == 1)
+        })
+        .await
+    }
+
+    /// Gives an `in_progress` claim back (its lease ends now) but keeps it
+    /// and its resource id: the next retry resumes the same operation.
+    pub async fn release_idempotent(&self, merchant_id: &str, key: &str) -> Result<(), StoreError> {
+        let merchant_id = merchant_id.to_owned();
+        let key = key.to_owned();
+        self.run(move |conn| {
+            diesel::update(
+                idempotency_keys::table
+                    .find((merchant_id, key))
+                    .filter(idempotency_keys::state.eq(IDEMPOTENCY_IN_PROGRESS)),
+            )
+            .set(idempotency_keys::lease_until.eq(0_i64))
+            .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Forgets every idempotency key past its expiry; how many went.
+    pub async fn purge_expired_idempotency(&self, now_ms: i64) -> Result<usize, StoreError> {
+        self.run(move |conn| {
+            Ok(diesel::delete(
+                idempotency_keys::table.filter(idempotency_keys::expires_at.le(now_ms)),
+            )
+            .execute(conn)?)
+        })
+        .await
+    }
+
+    /// Claims still `in_progress` whose lease has run out, oldest first.
+    pub async fn stale_idempotency_claims(
+        &self,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<IdempotencyRecord>, StoreError> {
+        self.run(move |conn| {
+            Ok(idempotency_keys::table
+                .filter(idempotency_keys::state.eq(IDEMPOTENCY_IN_PROGRESS))
+                .filter(idempotency_keys::lease_until.lt(now_ms))
+                .order(idempotency_keys::created_at.asc())
+                .limit(limit)
+                .select(IdempotencyRecord::as_select())
+                .load(conn)?)
+        })
+        .await
+    }
+
+    // ----- payment locks --------------------------------------------------------
+
+    /// Takes the payment's lock for `owner` until `expires_at` (Unix ms) if
+    /// nobody holds it, or its holder's lease ran out. `true` if taken. The
+    /// database decides between nodes: the primary key admits one holder.
+    pub async fn try_lock_payment(
+        &self,
+        payment_id: &str,
+        owner: &str,
+        now_ms: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let record = PaymentLockRecord {
+            payment_id: payment_id.to_owned(),
+            owner: owner.to_owned(),
+            expires_at,
+        };
+        self.run(move |conn| {
+            // An expired lease is removed first, in its own statement: a
+            // failed insert aborts a PostgreSQL transaction, so none is used.
+            diesel::delete(
+                payment_locks::table
+                    .find(&record.payment_id)
+                    .filter(payment_locks::expires_at.lt(now_ms)),
+            )
+            .execute(conn)?;
+            match diesel::insert_into(payment_locks::table)
+                .values(&record)
+                .execute(conn)
+            {
+                Ok(_) => Ok(true),
+                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    /// Extends the payment's lock to `expires_at` while `owner` holds it;
+    /// `false` if it does not any more.
+    pub async fn renew_payment_lock(
+        &self,
+        payment_id: &str,
+        owner: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let payment_id = payment_id.to_owned();
+        let owner = owner.to_owned();
+        self.run(move |conn| {
+            let updated = diesel::update(
+                payment_locks::table
+                    .find(payment_id)
+                    .filter(payment_locks::owner.eq(owner)),
+            )
+            .set(payment_locks::expires_at.eq(expires_at))
+            .execute(conn)?;
+            Ok(updated == 1)
+        })
+        .await
+    }
+
+    /// Releases the payment's lock if `owner` still holds it.
+    pub async fn unlock_payment(&self, payment_id: &str, owner: &str) -> Result<(), StoreError> {
+        let payment_id = payment_id.to_owned();
+        let owner = owner.to_owned();
+        self.run(move |conn| {
+            diesel::delete(
+                payment_locks::table
+                    .find(payment_id)
+                    .filter(payment_locks::owner.eq(owner)),
+            )
+            .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    // ----- reconciliation ----------------------------------------------------------
+
+    /// Payments with an unsettled outcome due for another look at `now_ms`,
+    /// the longest-waiting first.
+    pub async fn payments_to_reconcile(
+        &self,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<PaymentRecord>, StoreError> {
+        self.run(move |conn| {
+            Ok(payments::table
+                .filter(payments::reconcile_after.le(now_ms))
+                .order(payments::reconcile_after.asc())
+                .limit(limit)
+                .select(PaymentRecord::as_select())
+                .load(conn)?)
+        })
+        .await
+    }
+
+    /// Every payment with an unsettled outcome, due or not (for operators).
+    pub async fn unsettled_payments(&self, limit: i64) -> Result<Vec<PaymentRecord>, StoreError> {
+        self.run(move |conn| {
+            Ok(payments::table
+                .filter(payments::reconcile_after.is_not_null())
+                .order(payments::reconcile_after.asc())
+                .limit(limit)
+                .select(PaymentRecord::as_select())
+                .load(conn)?)
+        })
+        .await
+    }
+
+    /// Refunds still `pending` (their outcome unknown or unconfirmed).
+    pub async fn pending_refunds(&self, limit: i64) -> Result<Vec<RefundRecord>, StoreError> {
+        self.run(move |conn| {
+            Ok(refunds::table
+                .filter(refunds::status.eq("pending"))
+                .order(refunds::updated_at.asc())
+                .limit(limit)
+                .select(RefundRecord::as_select())
+                .load(conn)?)
+        })
+        .await
+    }
+
+    pub async fn get_refund(&self, id: &str) -> Result<Option<RefundRecord>, StoreError> {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            Ok(refunds::table
+                .find(id)
+                .select(RefundRecord::as_select())
+                .first(conn)
+                .optional()?)
         })
         .await
     }
@@ -1087,6 +1339,9 @@ impl Store {
                     amount_captured: _,
                     amount_refunded: _,
                     amount_capture_pending: _,
+                    cancel_pending: _,
+                    reconcile_after: _,
+                    reconcile_attempts: _,
                     connector_reference,
                     connector_data,
                     next_action,
@@ -1166,12 +1421,19 @@ impl Store {
                     failure_message,
                     created_at,
                     updated_at,
+                    psp_key,
                 } = r;
                 out.extend([id, payment_id, currency, status, created_at, updated_at]);
                 out.extend(
-                    [reason, connector_reference, failure_code, failure_message]
-                        .into_iter()
-                        .flatten(),
+                    [
+                        reason,
+                        connector_reference,
+                        failure_code,
+                        failure_message,
+                        psp_key,
+                    ]
+                    .into_iter()
+                    .flatten(),
                 );
             }
 
@@ -1188,6 +1450,9 @@ impl Store {
                     response_body,
                     created_at,
                     updated_at,
+                    resource_id,
+                    lease_until: _,
+                    expires_at: _,
                 } = r;
                 out.extend([
                     merchant_id,
@@ -1198,6 +1463,7 @@ impl Store {
                     updated_at,
                 ]);
                 out.extend(response_body);
+                out.extend(resource_id);
             }
 
             for r in notifications_seen::table
@@ -1216,6 +1482,40 @@ impl Store {
         })
         .await
     }
+}
+
+fn write_payment(
+    conn: &mut AnyConnection,
+    p: &PaymentRecord,
+    expected_version: i64,
+    events: &[PaymentEventRecord],
+    refunds: &[RefundRecord],
+) -> Result<(), StoreError> {
+    let updated = diesel::update(
+        payments::table
+            .filter(payments::id.eq(&p.id))
+            .filter(payments::version.eq(expected_version)),
+    )
+    .set(p)
+    .execute(conn)?;
+    if updated == 0 {
+        return Err(StoreError::Conflict);
+    }
+    insert_events(conn, events)?;
+    for refund in refunds {
+        // The payment row written above serialises writers of its refunds,
+        // so update-then-insert cannot race.
+        let updated = diesel::update(refunds::table.find(&refund.id))
+            .set(refund)
+            .execute(conn)?;
+        if updated == 0 {
+            diesel::insert_into(refunds::table)
+                .values(refund)
+                .execute(conn)
+                .map_err(duplicate)?;
+        }
+    }
+    Ok(())
 }
 
 fn insert_events(
@@ -1241,4 +1541,146 @@ fn get_idempotent(
         .select(IdempotencyRecord::as_select())
         .first(conn)
         .optional()?)
+}
+
+// ----- plugin ownership ---------------------------------------------------------
+//
+// Which publisher owns each plugin id, and which credential fields any of its
+// versions ever declared secret (see `registry.rs`). Kept apart from the
+// plugin rows above: those follow the versions an operator installs and
+// removes, these must outlive them.
+
+impl Store {
+    /// The publisher that owns a plugin id, if an install bound it.
+    pub async fn get_plugin_publisher(
+        &self,
+        plugin_id: &str,
+    ) -> Result<Option<models::PluginPublisherRecord>, StoreError> {
+        let plugin_id = plugin_id.to_owned();
+        self.run(move |conn| {
+            Ok(schema::plugin_publishers::table
+                .find(plugin_id)
+                .select(models::PluginPublisherRecord::as_select())
+                .first(conn)
+                .optional()?)
+        })
+        .await
+    }
+
+    /// Binds a plugin id to its publisher. [`StoreError::Duplicate`] when
+    /// the id is bound already (another node may have been first).
+    pub async fn insert_plugin_publisher(
+        &self,
+        record: models::PluginPublisherRecord,
+    ) -> Result<(), StoreError> {
+        self.run(move |conn| {
+            diesel::insert_into(schema::plugin_publishers::table)
+                .values(&record)
+                .execute(conn)
+                .map_err(duplicate)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Rewrites a binding (the same publisher, now with a verified package).
+    pub async fn update_plugin_publisher(
+        &self,
+        record: models::PluginPublisherRecord,
+    ) -> Result<(), StoreError> {
+        self.run(move |conn| {
+            diesel::update(schema::plugin_publishers::table.find(record.plugin_id.clone()))
+                .set(&record)
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Every credential field any version of the plugin declared secret.
+    pub async fn plugin_secret_fields(&self, plugin_id: &str) -> Result<Vec<String>, StoreError> {
+        let plugin_id = plugin_id.to_owned();
+        self.run(move |conn| {
+            Ok(schema::plugin_secret_fields::table
+                .filter(schema::plugin_secret_fields::plugin_id.eq(plugin_id))
+                .order(schema::plugin_secret_fields::field.asc())
+                .select(schema::plugin_secret_fields::field)
+                .load(conn)?)
+        })
+        .await
+    }
+
+    /// Adds to the plugin's secret credential fields; a field recorded
+    /// already stays as it is (nothing ever leaves this set while the
+    /// plugin id keeps its owner).
+    pub async fn add_plugin_secret_fields(
+        &self,
+        plugin_id: &str,
+        fields: Vec<String>,
+        now: String,
+    ) -> Result<(), StoreError> {
+        let plugin_id = plugin_id.to_owned();
+        self.run(move |conn| {
+            use schema::plugin_secret_fields as t;
+            let known: Vec<String> = t::table
+                .filter(t::plugin_id.eq(&plugin_id))
+                .select(t::field)
+                .load(conn)?;
+            for field in fields {
+                if known.contains(&field) {
+                    continue;
+                }
+                let record = models::PluginSecretFieldRecord {
+                    plugin_id: plugin_id.clone(),
+                    field,
+                    recorded_at: now.clone(),
+                };
+                // Each insert stands alone (no transaction), so a row another
+                // node added meanwhile only makes this one a no-op.
+                match diesel::insert_into(t::table)
+                    .values(&record)
+                    .execute(conn)
+                    .map_err(duplicate)
+                {
+                    Ok(_) | Err(StoreError::Duplicate) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Forgets who owned a plugin id and its secret fields, once no version
+    /// and no account is left of it.
+    pub async fn delete_plugin_ownership(&self, plugin_id: &str) -> Result<(), StoreError> {
+        let plugin_id = plugin_id.to_owned();
+        self.run(move |conn| {
+            conn.transaction(|conn| {
+                diesel::delete(
+                    schema::plugin_secret_fields::table
+                        .filter(schema::plugin_secret_fields::plugin_id.eq(&plugin_id)),
+                )
+                .execute(conn)?;
+                diesel::delete(schema::plugin_publishers::table.find(&plugin_id)).execute(conn)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Every stored version's plugin id and manifest, to record the secret
+    /// fields of versions installed before they were recorded.
+    pub async fn list_plugin_version_manifests(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.run(|conn| {
+            Ok(plugin_versions::table
+                .order((
+                    plugin_versions::plugin_id.asc(),
+                    plugin_versions::version.asc(),
+                ))
+                .select((plugin_versions::plugin_id, plugin_versions::manifest_toml))
+                .load(conn)?)
+        })
+        .await
+    }
 }

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 
 use super::schema::{
     api_keys, connector_accounts, idempotency_keys, merchants, notifications_seen, payment_events,
-    payments, plugin_versions, plugins, refunds,
+    payment_locks, payments, plugin_versions, plugins, refunds,
 };
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -96,6 +96,13 @@ pub struct PaymentRecord {
     pub updated_at: String,
     /// Captures the provider accepted but has not confirmed yet.
     pub amount_capture_pending: i64,
+    /// The provider accepted a cancellation it has not confirmed yet.
+    pub cancel_pending: bool,
+    /// When the reconciler should next ask the provider about an unsettled
+    /// outcome (Unix ms); `None` when nothing is unsettled.
+    pub reconcile_after: Option<i64>,
+    /// How many times the reconciler asked since the outcome became unsettled.
+    pub reconcile_attempts: i32,
 }
 
 /// One transition or notable fact in a payment's life.
@@ -132,6 +139,9 @@ pub struct RefundRecord {
     pub failure_message: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// The key the provider dedupes this refund on: asking again with it
+    /// (after a lost answer) can never make a second refund.
+    pub psp_key: Option<String>,
 }
 
 /// A stored answer to an idempotent request.
@@ -140,7 +150,8 @@ pub struct RefundRecord {
 pub struct IdempotencyRecord {
     pub merchant_id: String,
     pub key: String,
-    /// SHA-256 hex of method, path and body.
+    /// Keyed fingerprint (HMAC-SHA-256 hex) of method, path and body, the
+    /// card security code left out.
     pub request_hash: String,
     /// `in_progress` or `done`.
     pub state: String,
@@ -148,6 +159,23 @@ pub struct IdempotencyRecord {
     pub response_body: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// The payment or refund id this request creates, chosen before the
+    /// provider is called: a retry resumes it under the same provider key.
+    pub resource_id: Option<String>,
+    /// Until when (Unix ms) the request holding the claim owns it; after
+    /// that a retry may take it over and resume.
+    pub lease_until: i64,
+    /// When (Unix ms) the key is forgotten.
+    pub expires_at: i64,
+}
+
+/// One operation at a time per payment, across every node.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = payment_locks)]
+pub struct PaymentLockRecord {
+    pub payment_id: String,
+    pub owner: String,
+    pub expires_at: i64,
 }
 
 /// A provider notification already processed, for deduplication.
@@ -198,4 +226,25 @@ pub struct PluginRecord {
     pub previous_version: Option<String>,
     pub disabled: bool,
     pub updated_at: String,
+}
+
+/// Which publisher owns a plugin id (see `registry::PluginRegistry::install`).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = super::schema::plugin_publishers, treat_none_as_null = true)]
+pub struct PluginPublisherRecord {
+    pub plugin_id: String,
+    pub publisher: String,
+    /// `bundled`, `signed` or `unverified`.
+    pub trust: String,
+    pub signed_by: Option<String>,
+    pub bound_at: String,
+}
+
+/// A credential field some version of a plugin declared secret.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::plugin_secret_fields)]
+pub struct PluginSecretFieldRecord {
+    pub plugin_id: String,
+    pub field: String,
+    pub recorded_at: String,
 }

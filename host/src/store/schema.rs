@@ -64,6 +64,9 @@ diesel::table! {
         created_at -> Text,
         updated_at -> Text,
         amount_capture_pending -> BigInt,
+        cancel_pending -> Bool,
+        reconcile_after -> Nullable<BigInt>,
+        reconcile_attempts -> Integer,
     }
 }
 
@@ -93,6 +96,7 @@ diesel::table! {
         failure_message -> Nullable<Text>,
         created_at -> Text,
         updated_at -> Text,
+        psp_key -> Nullable<Text>,
     }
 }
 
@@ -106,6 +110,17 @@ diesel::table! {
         response_body -> Nullable<Text>,
         created_at -> Text,
         updated_at -> Text,
+        resource_id -> Nullable<Text>,
+        lease_until -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    payment_locks (payment_id) {
+        payment_id -> Text,
+        owner -> Text,
+        expires_at -> BigInt,
     }
 }
 
@@ -141,6 +156,25 @@ diesel::table! {
     }
 }
 
+// Plugin ownership (migration 2026-12-07-020000_plugin_publishers).
+diesel::table! {
+    plugin_publishers (plugin_id) {
+        plugin_id -> Text,
+        publisher -> Text,
+        trust -> Text,
+        signed_by -> Nullable<Text>,
+        bound_at -> Text,
+    }
+}
+
+diesel::table! {
+    plugin_secret_fields (plugin_id, field) {
+        plugin_id -> Text,
+        field -> Text,
+        recorded_at -> Text,
+    }
+}
+
 diesel::joinable!(api_keys -> merchants (merchant_id));
 diesel::joinable!(connector_accounts -> merchants (merchant_id));
 diesel::joinable!(payments -> merchants (merchant_id));
@@ -159,6 +193,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refunds,
     idempotency_keys,
     notifications_seen,
+    payment_locks,
     plugin_versions,
     plugins,
 );

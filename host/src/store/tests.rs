@@ -85,6 +85,9 @@ fn payment(id: &str, merchant_id: &str, account_id: &str) -> PaymentRecord {
         created_at: ts(3),
         updated_at: ts(3),
         amount_capture_pending: 0,
+        cancel_pending: false,
+        reconcile_after: None,
+        reconcile_attempts: 0,
     }
 }
 
@@ -114,6 +117,7 @@ fn refund(id: &str, payment_id: &str, amount: i64, created: u32) -> RefundRecord
         failure_message: None,
         created_at: ts(created),
         updated_at: ts(created),
+        psp_key: None,
     }
 }
 
@@ -127,8 +131,16 @@ fn idem(merchant_id: &str, key: &str, hash: &str) -> IdempotencyRecord {
         response_body: None,
         created_at: ts(10),
         updated_at: ts(10),
+        resource_id: Some("pay_1".to_owned()),
+        lease_until: 1_000,
+        expires_at: EXPIRES,
     }
 }
+
+/// Far in the future: these keys never expire in the tests below.
+const EXPIRES: i64 = 4_000_000_000_000;
+/// "Now" for the idempotency calls.
+const NOW_MS: i64 = 2_000;
 
 fn seen(account_id: &str, event_id: &str) -> NotificationSeenRecord {
     NotificationSeenRecord {
@@ -558,12 +570,12 @@ async fn every_function(store: Store) {
     let rec = idem("mer_1", "key-A", "h1");
     assert_eq!(store.get_idempotent("mer_1", "key-A").await.unwrap(), None);
     assert_eq!(
-        store.begin_idempotent(rec.clone()).await.unwrap(),
+        store.begin_idempotent(rec.clone(), NOW_MS).await.unwrap(),
         IdempotencyBegin::Started
     );
     assert_eq!(
         store
-            .begin_idempotent(idem("mer_1", "key-A", "h2"))
+            .begin_idempotent(idem("mer_1", "key-A", "h2"), NOW_MS)
             .await
             .unwrap(),
         IdempotencyBegin::Existing(rec.clone())
@@ -571,7 +583,7 @@ async fn every_function(store: Store) {
     // Keys are per merchant.
     assert_eq!(
         store
-            .begin_idempotent(idem("mer_2", "key-A", "h3"))
+            .begin_idempotent(idem("mer_2", "key-A", "h3"), NOW_MS)
             .await
             .unwrap(),
         IdempotencyBegin::Started
@@ -599,7 +611,7 @@ async fn every_function(store: Store) {
     );
     assert_eq!(
         store
-            .begin_idempotent(idem("mer_1", "key-A", "h1"))
+            .begin_idempotent(idem("mer_1", "key-A", "h1"), NOW_MS)
             .await
             .unwrap(),
         IdempotencyBegin::Existing(done.clone())
@@ -615,7 +627,7 @@ async fn every_function(store: Store) {
     store.delete_idempotent("mer_2", "never").await.unwrap();
     assert_eq!(
         store
-            .begin_idempotent(idem("mer_2", "key-A", "h4"))
+            .begin_idempotent(idem("mer_2", "key-A", "h4"), NOW_MS)
             .await
             .unwrap(),
         IdempotencyBegin::Started
@@ -760,7 +772,7 @@ async fn idempotency_race(store: Store) {
             let rec = idem("mer_1", &key, hash);
             tokio::spawn(async move {
                 barrier.wait().await;
-                store.begin_idempotent(rec).await
+                store.begin_idempotent(rec, NOW_MS).await
             })
         };
         let (a, b) = (start("ha"), start("hb"));
@@ -785,7 +797,7 @@ async fn idempotency_race(store: Store) {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .begin_idempotent(idem("mer_1", "crowd", &format!("h{i}")))
+                .begin_idempotent(idem("mer_1", "crowd", &format!("h{i}")), NOW_MS)
                 .await
         }));
     }
@@ -859,7 +871,7 @@ async fn dump_all_text(store: Store) {
     p.version = 2;
     store.update_payment(p, 1, vec![], vec![r]).await.unwrap();
     store
-        .begin_idempotent(idem("mer_1", "idem_marker", "h"))
+        .begin_idempotent(idem("mer_1", "idem_marker", "h"), NOW_MS)
         .await
         .unwrap();
     store

@@ -55,6 +55,12 @@ pub struct TestServer {
     pub http: reqwest::Client,
     /// `serve` arguments beyond the common ones, kept for restarts.
     extra_args: Vec<String>,
+    /// A dummy PSP outside the server's process (it outlives a killed
+    /// server), set by [`TestServer::use_dummy_psp`].
+    external_dummy_psp: Option<String>,
+    /// Where the server listens: a free port at first, then the same one
+    /// across restarts (its public URL, which payments carry, must not move).
+    listen: String,
 }
 
 impl TestServer {
@@ -99,6 +105,8 @@ impl TestServer {
                 .build()
                 .unwrap(),
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
+            external_dummy_psp: None,
+            listen: "127.0.0.1:0".into(),
         };
         server.spawn_and_wait().await;
         server
@@ -129,6 +137,8 @@ impl TestServer {
             child: None,
             http: self.http.clone(),
             extra_args: self.extra_args.clone(),
+            external_dummy_psp: None,
+            listen: "127.0.0.1:0".into(),
         };
         server.spawn_and_wait().await;
         server
@@ -140,6 +150,39 @@ impl TestServer {
         self.stop();
         let _ = std::fs::remove_file(self.data_dir.join("demo.json"));
         self.spawn_and_wait().await;
+        // The demo set-up points the dummy account at the new process's
+        // own sandbox again.
+        if let Some(url) = self.external_dummy_psp.take() {
+            self.use_dummy_psp(&url).await;
+        }
+    }
+
+    /// Points the demo's dummy account at a dummy PSP outside the server
+    /// (started by the test), so that killing the server keeps the PSP and
+    /// its ledger.
+    pub async fn use_dummy_psp(&mut self, base_url: &str) {
+        let account = self.demo["connectors"]["dummy"]["account_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let resp = self
+            .http
+            .patch(self.url(&format!("/v1/admin/connector_accounts/{account}")))
+            .bearer_auth(&self.admin_key)
+            .json(&json!({
+                "base_url": base_url,
+                "credentials": {"api_key": "sk_dummy_test", "webhook_secret": "whsec_dummy_test"},
+            }))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        assert!(
+            status.is_success(),
+            "{status}: {}",
+            resp.text().await.unwrap()
+        );
+        self.external_dummy_psp = Some(base_url.to_string());
     }
 
     async fn spawn_and_wait(&mut self) {
@@ -150,7 +193,7 @@ impl TestServer {
                 "serve",
                 "--demo",
                 "--listen",
-                "127.0.0.1:0",
+                &self.listen,
                 "--workers",
                 "2",
             ])
@@ -175,6 +218,7 @@ impl TestServer {
             if let Ok(bytes) = std::fs::read(&demo_path) {
                 if let Ok(demo) = serde_json::from_slice::<Value>(&bytes) {
                     server.base_url = demo["base_url"].as_str().unwrap().to_string();
+                    server.listen = server.base_url.trim_start_matches("http://").to_string();
                     server.secret_key = demo["secret_key"].as_str().unwrap().to_string();
                     server.admin_key = demo["admin_key"].as_str().unwrap().to_string();
                     server.demo = demo;
@@ -213,6 +257,9 @@ impl TestServer {
     }
 
     pub fn dummy_psp_url(&self) -> String {
+        if let Some(url) = &self.external_dummy_psp {
+            return url.clone();
+        }
         self.demo["sandbox"]["dummy"]["base_url"]
             .as_str()
             .unwrap()
@@ -331,6 +378,133 @@ impl TestServer {
             .find(|p| p["id"] == plugin)
             .map(|p| p["stats"]["calls"].as_u64().unwrap())
             .unwrap()
+    }
+
+    /// Runs SQL on the server's database, beside the server (fault
+    /// injection: triggers that make its writes fail).
+    pub fn sql(&self, sql: &str) {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        match self.backend {
+            Backend::Sqlite => {
+                let path = self.database_url.trim_start_matches("sqlite://");
+                let mut conn = diesel::SqliteConnection::establish(path).unwrap();
+                conn.batch_execute("PRAGMA busy_timeout = 10000;").unwrap();
+                conn.batch_execute(sql).unwrap();
+            }
+            Backend::Postgres => {
+                let mut conn = diesel::PgConnection::establish(&self.database_url).unwrap();
+                conn.batch_execute(sql).unwrap();
+            }
+        }
+    }
+
+    /// A number read from the server's database (`SELECT COUNT(*) AS n ...`).
+    pub fn sql_count(&self, query: &str) -> i64 {
+        use diesel::{Connection, RunQueryDsl};
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let count: Count = match self.backend {
+            Backend::Sqlite => {
+                let path = self.database_url.trim_start_matches("sqlite://");
+                let mut conn = diesel::SqliteConnection::establish(path).unwrap();
+                diesel::sql_query(query).get_result(&mut conn).unwrap()
+            }
+            Backend::Postgres => {
+                let mut conn = diesel::PgConnection::establish(&self.database_url).unwrap();
+                diesel::sql_query(query).get_result(&mut conn).unwrap()
+            }
+        };
+        count.n
+    }
+
+    /// From now on, the server's `op` (`INSERT`, `UPDATE`) on `table` fails
+    /// for rows matching `when` (an SQL condition on `NEW`), as a database
+    /// that refuses a write would: [`TestServer::heal`] lifts it.
+    pub fn fail_writes(&self, name: &str, table: &str, op: &str, when: &str) {
+        match self.backend {
+            Backend::Sqlite => self.sql(&format!(
+                "CREATE TRIGGER {name} BEFORE {op} ON {table} WHEN {when} \
+                 BEGIN SELECT RAISE(ABORT, 'injected write failure'); END;"
+            )),
+            Backend::Postgres => self.sql(&format!(
+                "CREATE OR REPLACE FUNCTION passerelle_injected_failure() RETURNS trigger \
+                 LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected write failure'; END $$; \
+                 CREATE TRIGGER {name} BEFORE {op} ON {table} FOR EACH ROW WHEN ({when}) \
+                 EXECUTE FUNCTION passerelle_injected_failure();"
+            )),
+        }
+    }
+
+    /// Lifts a [`TestServer::fail_writes`].
+    pub fn heal(&self, name: &str, table: &str) {
+        match self.backend {
+            Backend::Sqlite => self.sql(&format!("DROP TRIGGER {name};")),
+            Backend::Postgres => self.sql(&format!("DROP TRIGGER {name} ON {table};")),
+        }
+    }
+
+    /// The dummy PSP's ledger: every charge made with this merchant reference.
+    pub async fn psp_charges(&self, reference: &str) -> Vec<Value> {
+        let resp: Value = self
+            .http
+            .get(format!("{}/_sandbox/charges", self.dummy_psp_url()))
+            .query(&[("reference", reference)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        resp["data"].as_array().unwrap().clone()
+    }
+
+    /// Posts a notification as the dummy PSP would, signed with the demo's
+    /// webhook secret, to the demo's dummy account.
+    pub async fn dummy_notification(&self, body: &Value) -> (u16, Value) {
+        let raw = serde_json::to_vec(body).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let account = self.demo["connectors"]["dummy"]["account_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let resp = self
+            .http
+            .post(self.url(&format!("/v1/webhooks/{account}")))
+            .header("content-type", "application/json")
+            .header(
+                "Dummy-Signature",
+                passerelle_sandbox::dummy::signature_header("whsec_dummy_test", now, &raw),
+            )
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// The admin API, GET.
+    pub async fn admin_get(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(&self.admin_key)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
     }
 
     /// Makes the dummy PSP misbehave on its next `count` API calls.

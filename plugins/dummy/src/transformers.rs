@@ -17,6 +17,9 @@ pub struct ChargeRequest<'a> {
     pub amount: u64,
     pub currency: &'a str,
     pub reference: &'a str,
+    /// The host's payment id: the PSP echoes it and can be searched by it,
+    /// so a charge whose answer was lost can still be found.
+    pub payment_id: &'a str,
     /// True captures at once; false only reserves the funds.
     pub capture: bool,
     pub card: CardRequest<'a>,
@@ -50,6 +53,7 @@ impl<'a> ChargeRequest<'a> {
             amount: request.amount.minor_units,
             currency: &request.amount.currency,
             reference: &request.reference,
+            payment_id: &request.payment_id,
             capture: request.capture_method == CaptureMethod::Automatic,
             card: CardRequest {
                 number: &card.number,
@@ -83,6 +87,12 @@ pub struct RefundBody<'a> {
 
 // --------------------------------------------------------------- responses
 
+/// `GET /v1/charges?payment_id=...`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChargeList {
+    pub data: Vec<Charge>,
+}
+
 /// A charge as the PSP reports it. Unknown fields are ignored so the PSP can
 /// add some without breaking us.
 #[derive(Debug, Clone, Deserialize)]
@@ -95,6 +105,8 @@ pub struct Charge {
     pub currency: String,
     #[serde(default)]
     pub reference: Option<String>,
+    #[serde(default)]
+    pub payment_id: Option<String>,
     #[serde(default)]
     pub amount_captured: u64,
     #[serde(default)]
@@ -215,6 +227,12 @@ pub fn error_from_response(response: &Response) -> ConnectorError {
                 format!("the dummy PSP refused the API key: {message}"),
             )
         }
+        // The PSP holds another request under our key: whatever that one
+        // did is unknown from here, so this is no refusal; the host asks
+        // again (sync) rather than failing a payment that may be paid.
+        (409, Some(detail)) if detail.code == "idempotency_conflict" => {
+            ConnectorError::retryable(detail.code, detail.message)
+        }
         (400..=499, Some(detail)) => {
             let error = ConnectorError::rejected(detail.code, detail.message);
             match detail.param {
@@ -285,7 +303,9 @@ impl Event {
         Ok(NotificationEvent {
             event_id: self.id,
             connector_reference: self.charge.id,
-            merchant_reference: self.charge.reference,
+            // The host's payment id when the charge carries it: the host
+            // finds the payment by it even before it learnt the charge id.
+            merchant_reference: self.charge.payment_id.or(self.charge.reference),
             kind,
             amount: amount.map(|minor| Money::new(minor, currency)),
             provider_status: Some(provider_status),

@@ -584,7 +584,7 @@ fn create_payment(state: &AdyenState, inner: &mut Inner, obj: &Map<String, Value
         "refund failed" => Some(LateFailure::Refund),
         _ => None,
     };
-    let psp = psp_reference();
+    let psp = inner.new_psp_reference();
     let brand = brand_of(&number);
     let mut payment = Payment {
         psp_reference: psp.clone(),
@@ -768,11 +768,11 @@ fn modify(
         .get("reference")
         .and_then(Value::as_str)
         .map(str::to_owned);
+    let mod_psp = inner.new_psp_reference();
     let payment = inner
         .payments
         .get_mut(psp)
         .ok_or_else(ApiError::unknown_payment)?;
-    let mod_psp = psp_reference();
     let mut answer = json!({
         "merchantAccount": payment.merchant_account,
         "paymentPspReference": payment.psp_reference,
@@ -953,7 +953,7 @@ fn standalone_cancel(state: &AdyenState, inner: &mut Inner, obj: &Map<String, Va
         .get("reference")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let mod_psp = psp_reference();
+    let mod_psp = inner.new_psp_reference();
     let mut answer = json!({
         "merchantAccount": account,
         "paymentReference": payment_reference,

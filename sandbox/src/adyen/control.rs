@@ -90,6 +90,22 @@ pub(crate) async fn set_webhook(state: Data<AdyenState>, body: Bytes) -> HttpRes
     HttpResponse::Ok().json(json!({"merchantAccount": account, "url": obj.get("url")}))
 }
 
+/// `POST {base}/_sandbox/references` `{"luhn_valid": bool}`: whether every
+/// pspReference issued from now on passes the Luhn check (a card-number
+/// look-alike, as about one Adyen reference in ten is). Lets a test count on
+/// one instead of hoping for it.
+pub(crate) async fn set_references(state: Data<AdyenState>, body: Bytes) -> HttpResponse {
+    let obj = match parse(&body) {
+        Ok(obj) => obj,
+        Err(res) => return *res,
+    };
+    let Some(luhn_valid) = obj.get("luhn_valid").and_then(Value::as_bool) else {
+        return bad_request("luhn_valid must be true or false");
+    };
+    state.lock().luhn_references = luhn_valid;
+    HttpResponse::Ok().json(json!({"luhn_valid": luhn_valid}))
+}
+
 /// `GET {base}/_sandbox/payments/{pspReference}`: the payment's state.
 pub(crate) async fn get_payment(state: Data<AdyenState>, path: Path<String>) -> HttpResponse {
     let inner = state.lock();

@@ -81,6 +81,10 @@ impl Adyen {
                 .route("/_sandbox/faults", web::post().to(control::set_faults))
                 .route("/_sandbox/webhooks", web::post().to(control::set_webhook))
                 .route(
+                    "/_sandbox/references",
+                    web::post().to(control::set_references),
+                )
+                .route(
                     "/_sandbox/payments/{psp}",
                     web::get().to(control::get_payment),
                 )

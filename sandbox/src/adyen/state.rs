@@ -127,9 +127,23 @@ pub(crate) struct Inner {
     /// A notification held back by `notification_out_of_order`, with its generation.
     pub held: Option<(u64, super::notify::Outgoing)>,
     pub held_generation: u64,
+    /// Every new payment and modification pspReference passes the Luhn
+    /// check (`POST /_sandbox/references`), so that a test can count on a
+    /// reference that looks like a card number.
+    pub luhn_references: bool,
 }
 
 impl Inner {
+    /// A pspReference for a new payment or modification, honouring
+    /// [`Inner::luhn_references`].
+    pub(crate) fn new_psp_reference(&self) -> String {
+        if self.luhn_references {
+            luhn_psp_reference()
+        } else {
+            psp_reference()
+        }
+    }
+
     /// Consumes one pending fault of `account` if it is of the wanted kind.
     pub(crate) fn take_fault(&mut self, account: &str, notification: bool) -> Option<Fault> {
         let (fault, remaining) = *self.faults.get(account)?;
@@ -188,11 +202,99 @@ impl AdyenState {
     }
 }
 
-/// A 16-character PSP reference (upper-case letters and digits).
+/// A 16-digit PSP reference, as Adyen's test platform issues them
+/// (`8815658961765250`): random digits, so about one in ten passes the Luhn
+/// check like a card number would.
 pub(crate) fn psp_reference() -> String {
-    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let mut rng = rand::rng();
-    (0..16)
-        .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
-        .collect()
+    let mut digits: Vec<u8> = (0..16).map(|_| rng.random_range(0..10u8)).collect();
+    // No leading zero: the reference reads as a 16-digit number.
+    digits[0] = rng.random_range(1..10u8);
+    to_text(&digits)
+}
+
+/// A 16-digit PSP reference that passes the Luhn check.
+pub(crate) fn luhn_psp_reference() -> String {
+    let mut digits: Vec<u8> = psp_reference().bytes().take(15).map(|b| b - b'0').collect();
+    let check = luhn_check_digit(&digits);
+    digits.push(check);
+    to_text(&digits)
+}
+
+/// The digit that, appended to `payload`, makes it pass the Luhn check.
+fn luhn_check_digit(payload: &[u8]) -> u8 {
+    // Once the check digit is appended, the payload's last digit is the
+    // second from the right: it and every other one going left is doubled.
+    let sum: u32 = payload
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            let d = u32::from(d);
+            if i % 2 == 0 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    ((10 - sum % 10) % 10) as u8
+}
+
+fn to_text(digits: &[u8]) -> String {
+    digits.iter().map(|d| char::from(b'0' + d)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn luhn_valid(text: &str) -> bool {
+        let digits: Vec<u8> = text.bytes().map(|b| b - b'0').collect();
+        let (payload, check) = digits.split_at(digits.len() - 1);
+        luhn_check_digit(payload) == check[0]
+    }
+
+    #[test]
+    fn references_are_sixteen_digits() {
+        for _ in 0..100 {
+            let psp = psp_reference();
+            assert_eq!(psp.len(), 16, "{psp}");
+            assert!(psp.bytes().all(|b| b.is_ascii_digit()), "{psp}");
+            assert_ne!(psp.as_bytes()[0], b'0', "{psp}");
+        }
+    }
+
+    #[test]
+    fn luhn_references_pass_luhn() {
+        // Known card numbers check the check digit itself.
+        assert!(luhn_valid("4111111111111111"));
+        assert!(luhn_valid("4000000000003220"));
+        assert!(!luhn_valid("4111111111111112"));
+        for _ in 0..100 {
+            let psp = luhn_psp_reference();
+            assert_eq!(psp.len(), 16, "{psp}");
+            assert!(psp.bytes().all(|b| b.is_ascii_digit()), "{psp}");
+            assert!(luhn_valid(&psp), "{psp}");
+        }
+    }
+
+    #[test]
+    fn the_switch_picks_the_kind_of_reference() {
+        let mut inner = Inner {
+            luhn_references: true,
+            ..Inner::default()
+        };
+        for _ in 0..20 {
+            assert!(luhn_valid(&inner.new_psp_reference()));
+        }
+        inner.luhn_references = false;
+        // Random digits: a tenth pass Luhn, so 100 of them cannot all pass.
+        assert!((0..100).any(|_| !luhn_valid(&inner.new_psp_reference())));
+    }
 }

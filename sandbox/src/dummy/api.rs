@@ -416,6 +416,7 @@ struct NewCharge {
     amount: u64,
     currency: String,
     reference: String,
+    payment_id: Option<String>,
     capture: bool,
     card_last4: String,
     outcome: CardOutcome,
@@ -441,6 +442,14 @@ fn parse_new_charge(body: &[u8]) -> Result<NewCharge, ApiError> {
         return Err(ApiError::invalid(
             "reference",
             "reference must be 1 to 64 characters",
+        ));
+    }
+
+    let payment_id = opt_string(&obj, "payment_id", "payment_id", 64)?;
+    if payment_id.as_deref() == Some("") {
+        return Err(ApiError::invalid(
+            "payment_id",
+            "payment_id must be 1 to 64 characters",
         ));
     }
 
@@ -498,6 +507,7 @@ fn parse_new_charge(body: &[u8]) -> Result<NewCharge, ApiError> {
         amount,
         currency: currency.to_owned(),
         reference: reference.to_owned(),
+        payment_id,
         capture,
         card_last4: card::last4(number),
         outcome: card::outcome(number, expired),
@@ -527,6 +537,7 @@ pub(crate) async fn create_charge(
             amount: new.amount,
             currency: new.currency,
             reference: new.reference,
+            payment_id: new.payment_id,
             amount_captured: 0,
             amount_refunded: 0,
             refusal_code: None,
@@ -574,6 +585,31 @@ pub(crate) async fn get_charge(
     path: Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     charge_response(&state, &path)
+}
+
+/// `GET /v1/charges?payment_id=P`: the charges made for the platform's
+/// payment `P`, by id (how a platform that lost the answer to a
+/// charge finds out whether it was made).
+pub(crate) async fn search_charges(
+    _: Authenticated,
+    state: Data<DummyState>,
+    query: actix_web::web::Query<std::collections::HashMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
+    let payment_id = query
+        .get("payment_id")
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::invalid("payment_id", "payment_id is required"))?;
+    let inner = state.lock();
+    let mut found: Vec<&Charge> = inner
+        .charges
+        .values()
+        .filter(|c| c.payment_id.as_ref() == Some(payment_id))
+        .collect();
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(json_response(
+        StatusCode::OK,
+        to_json(&serde_json::json!({"object": "list", "data": found}))?,
+    ))
 }
 
 /// The charge as JSON (also used by the unauthenticated control endpoint).

@@ -20,6 +20,29 @@ pub(crate) async fn get_charge(
     api::charge_response(&state, &path)
 }
 
+/// `GET {base}/_sandbox/charges?reference=R`: the PSP's ledger, every
+/// charge made (with that merchant reference, if given), oldest first, so
+/// tests can check that a payment was authorized once and never captured
+/// or refunded beyond its amount.
+pub(crate) async fn list_charges(
+    state: Data<DummyState>,
+    query: actix_web::web::Query<std::collections::HashMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
+    let reference = query.get("reference");
+    let inner = state.lock();
+    let mut charges: Vec<_> = inner
+        .charges
+        .values()
+        .filter(|c| reference.is_none_or(|r| &c.reference == r))
+        .collect();
+    charges.sort_by(|a, b| a.id.cmp(&b.id));
+    let data = charges
+        .into_iter()
+        .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
+        .collect::<Vec<_>>();
+    Ok(HttpResponse::build(StatusCode::OK).json(json!({"object": "list", "data": data})))
+}
+
 /// `POST {base}/_sandbox/faults` `{"mode": "...", "count": 1}`: replaces the
 /// pending faults. Answers `{"mode": "...", "count": n}`.
 pub(crate) async fn set_faults(

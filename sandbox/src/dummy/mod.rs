@@ -71,6 +71,7 @@ impl Dummy {
             .service(
                 web::resource("/charges")
                     .post(api::create_charge)
+                    .get(api::search_charges)
                     .default_service(web::to(api::method_not_allowed)),
             )
             .service(
@@ -106,6 +107,7 @@ impl Dummy {
                 .route("/3ds/{id}", web::get().to(threeds::page))
                 .route("/3ds/{id}/approve", web::post().to(threeds::approve))
                 .route("/3ds/{id}/fail", web::post().to(threeds::fail))
+                .route("/_sandbox/charges", web::get().to(control::list_charges))
                 .route("/_sandbox/charges/{id}", web::get().to(control::get_charge))
                 .route("/_sandbox/faults", web::post().to(control::set_faults)),
         );

@@ -43,6 +43,8 @@ pub(crate) struct Charge {
     pub amount: u64,
     pub currency: String,
     pub reference: String,
+    /// The platform's own id for the payment, when it sends one: searchable.
+    pub payment_id: Option<String>,
     pub amount_captured: u64,
     pub amount_refunded: u64,
     pub refusal_code: Option<String>,

@@ -23,8 +23,17 @@
 //!   and authorizes with a report of what it obtained in `connector-data`,
 //!   one `name=result` line per attempt (built for wasm32-unknown-unknown,
 //!   without WASI, it must obtain nothing; an attempt may also crash);
-//! - `log-flood`: logs far more than the host's per-call budget, with a card
-//!   number in every line (the host must mask it), then authorizes;
+//! - `log-flood`: logs far more than the host's per-call budget, with card
+//!   numbers in every line in the forms [`FLOOD_CARDS`] lists (the host must
+//!   mask them all), then authorizes;
+//! - `card-like-reference`: authorizes with [`CARD_LIKE_REFERENCE`] (16
+//!   digits passing Luhn, like some Adyen pspReferences) as its reference and
+//!   provider status: the host must keep the reference exactly and may mask
+//!   the status, which is free text;
+//! - `long-reference`: authorizes with a 201-character reference, longer than
+//!   the host keeps (it must refuse the answer rather than shorten it);
+//! - `control-reference`: authorizes with a reference holding an escape
+//!   character (the host must refuse the answer rather than strip it);
 //! - `ok`: authorizes.
 //!
 //! Every other operation is `unsupported`.
@@ -197,10 +206,29 @@ pub fn sandbox_probe(attempts: &[&str], connect: Option<&str>) -> String {
         .collect()
 }
 
+/// A reference that looks like a card number (16 digits, Luhn-valid).
+const CARD_LIKE_REFERENCE: &str = "8815658961765255";
+
+/// Authorized, with `connector_reference` as given.
+fn authorized_as(reference: &str) -> PaymentOutcome {
+    PaymentOutcome {
+        connector_reference: Some(reference.into()),
+        ..authorized(reference)
+    }
+}
+
+/// The card numbers in every `log-flood` line: plain, grouped, followed by
+/// a CVC, grouped and followed by the expiry month and year, and 12 digits
+/// long (the shortest the host accepts). `host/tests/plugin_limits.rs`
+/// checks how each comes out.
+const FLOOD_CARDS: &str = "card 4111111111111111, spaced 4111 1111 1111 1111, \
+with cvc 4111111111111111 737, with expiry 4111 1111 1111 1111 03 2030, \
+twelve 123456789015";
+
 fn log_flood(reference: &str) -> PaymentOutcome {
     for i in 0..20_000 {
         passerelle_connector_sdk::info!(
-            "log-flood line {i}: card 4111111111111111, spaced 4111 1111 1111 1111, padding {}",
+            "log-flood line {i}: {FLOOD_CARDS}, padding {}",
             "p".repeat(64)
         );
     }
@@ -253,6 +281,12 @@ impl Connector for Hostile {
                 ..authorized(reference)
             }),
             "log-flood" => Ok(log_flood(reference)),
+            "card-like-reference" => Ok(PaymentOutcome {
+                provider_status: Some(CARD_LIKE_REFERENCE.into()),
+                ..authorized_as(CARD_LIKE_REFERENCE)
+            }),
+            "long-reference" => Ok(authorized_as(&"r".repeat(201))),
+            "control-reference" => Ok(authorized_as("ref\u{1b}[2J")),
             "ok" => Ok(authorized(reference)),
             other => Err(ConnectorError::invalid_request(
                 "reference",

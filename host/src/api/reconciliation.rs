@@ -1,0 +1,21 @@
+//! `GET /v1/admin/reconciliation`: what the janitor is waiting on.
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use super::auth::Admin;
+use super::error::ApiError;
+use super::AppState;
+
+/// How many items the listing shows at most.
+const LIMIT: i64 = 500;
+
+pub async fn backlog(state: web::Data<AppState>, _admin: Admin) -> Result<HttpResponse, ApiError> {
+    let (items, stale_claims) = state.payments.reconciliation_backlog(LIMIT).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "object": "reconciliation",
+        "unsettled": items.len(),
+        "stale_idempotency_claims": stale_claims,
+        "data": items,
+    })))
+}

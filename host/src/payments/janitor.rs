@@ -1,0 +1,388 @@
+//! The janitor: every unknown outcome settles by itself.
+//!
+//! A payment whose authorization answer was lost stays `processing`; a
+//! capture or cancellation the provider accepted waits for a notification
+//! that may never come; a refund whose answer was lost stays `pending`.
+//! Every node runs this reconciler. Each tick it takes the payments due for
+//! another look (`reconcile_after`), claims each one through the payment's
+//! lock (the same lease row every operation takes, so two nodes never work
+//! on one payment and a busy payment is simply skipped), asks the connector
+//! (`sync`; a refund is sent again under its own key, which the provider
+//! dedupes) and records the attempt as an event with cause `janitor`.
+//! Attempts back off exponentially. Past the provider's window (per
+//! connector, counted from the payment's creation) an outcome still unknown
+//! is given up with a clear `failure_code` rather than left forever.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::{
+    apply_outcome, connector_error, event, status_of, PaymentError, PaymentStatus, Payments,
+};
+use crate::crypto::{now_rfc3339, now_unix_ms, parse_rfc3339_ms};
+use crate::store::models::{PaymentRecord, RefundRecord};
+
+/// How many payments (and refunds) one tick looks at, at most.
+const BATCH: i64 = 50;
+
+/// `failure_code` of an outcome the provider never settled in its window.
+pub const OUTCOME_UNKNOWN_EXPIRED: &str = "outcome_unknown_expired";
+
+#[derive(Debug, Clone)]
+pub struct JanitorSettings {
+    /// Off: nothing is reconciled in the background (sync by hand only).
+    pub enabled: bool,
+    /// How often each node looks for due work.
+    pub interval: Duration,
+    /// How long after an outcome became unknown the first look comes (the
+    /// provider's answer or notification usually settles it before).
+    pub grace: Duration,
+    /// The longest pause between two looks at one payment.
+    pub max_backoff: Duration,
+    /// How long after its creation a payment's unknown outcome is given up.
+    pub window: Duration,
+    /// The same, per connector (plugin id), where the provider differs.
+    pub windows: BTreeMap<String, Duration>,
+}
+
+impl Default for JanitorSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: Duration::from_secs(5),
+            grace: Duration::from_secs(60),
+            max_backoff: Duration::from_secs(3600),
+            window: Duration::from_secs(7 * 24 * 3600),
+            windows: BTreeMap::new(),
+        }
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+impl JanitorSettings {
+    pub fn grace_ms(&self) -> i64 {
+        ms(self.grace)
+    }
+
+    fn window_for(&self, connector: &str) -> Duration {
+        self.windows.get(connector).copied().unwrap_or(self.window)
+    }
+
+    /// Keeps `reconcile_after` in step with the payment about to be
+    /// written: set (after the grace) when its outcome is unsettled,
+    /// cleared when it is settled.
+    pub(super) fn schedule(&self, next: &mut PaymentRecord, now_ms: i64) {
+        if unsettled(next).is_none() {
+            next.reconcile_after = None;
+            next.reconcile_attempts = 0;
+        } else if next.reconcile_after.is_none() {
+            next.reconcile_after = Some(now_ms + self.grace_ms());
+        }
+    }
+
+    /// The pause before look number `attempts + 1`.
+    fn backoff_ms(&self, attempts: i32) -> i64 {
+        let factor = 1_i64 << attempts.clamp(0, 20);
+        self.grace_ms()
+            .saturating_mul(factor)
+            .min(ms(self.max_backoff))
+    }
+}
+
+/// What is unsettled about a payment, if anything.
+pub(super) fn unsettled(p: &PaymentRecord) -> Option<&'static str> {
+    match status_of(p) {
+        PaymentStatus::Processing => Some("authorization_outcome_unknown"),
+        PaymentStatus::RequiresAction => Some("shopper_action_pending"),
+        _ if p.amount_capture_pending > 0 => Some("capture_pending"),
+        _ if p.cancel_pending => Some("cancel_pending"),
+        _ => None,
+    }
+}
+
+/// One line of the operator's view of what the janitor waits on.
+#[derive(Debug, Serialize)]
+pub struct ReconciliationItem {
+    pub object: &'static str,
+    pub id: String,
+    pub payment_id: String,
+    pub connector: String,
+    pub status: String,
+    pub waiting_for: &'static str,
+    pub attempts: i32,
+    pub next_attempt_at: Option<String>,
+    pub created_at: String,
+}
+
+/// What one tick did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TickReport {
+    pub payments_examined: usize,
+    pub refunds_examined: usize,
+    pub expired_idempotency_keys: usize,
+}
+
+impl Payments {
+    /// Runs the janitor on this node until the returned task is aborted.
+    pub fn spawn_janitor(self: &std::sync::Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        if !self.janitor.enabled {
+            return None;
+        }
+        let payments = self.clone();
+        Some(tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(payments.janitor.interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                match payments.reconcile_once().await {
+                    Ok(report) if report != TickReport::default() => {
+                        tracing::debug!(?report, "janitor tick");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "janitor tick failed"),
+                }
+            }
+        }))
+    }
+
+    /// One pass over the work due now.
+    pub async fn reconcile_once(&self) -> Result<TickReport, PaymentError> {
+        let now = now_unix_ms();
+        let mut report = TickReport {
+            expired_idempotency_keys: self.store.purge_expired_idempotency(now).await?,
+            ..TickReport::default()
+        };
+        for due in self.store.payments_to_reconcile(now, BATCH).await? {
+            // Another node (or request) holds it: it is being worked on.
+            let Some(_lock) = self.lock_within(&due.id, Duration::ZERO).await? else {
+                continue;
+            };
+            let Some(payment) = self.store.get_payment(&due.id).await? else {
+                continue;
+            };
+            if payment.reconcile_after.is_none_or(|at| at > now) {
+                continue;
+            }
+            report.payments_examined += 1;
+            if let Err(e) = self.reconcile_payment(payment).await {
+                tracing::warn!(payment = %due.id, error = %e, "janitor could not settle a payment");
+            }
+        }
+        let grace = self.janitor.grace_ms();
+        for refund in self.store.pending_refunds(BATCH).await? {
+            let last_touched = parse_rfc3339_ms(&refund.updated_at).unwrap_or(0);
+            if last_touched + grace > now {
+                continue;
+            }
+            let Some(_lock) = self.lock_within(&refund.payment_id, Duration::ZERO).await? else {
+                continue;
+            };
+            report.refunds_examined += 1;
+            let id = refund.id.clone();
+            if let Err(e) = self.reconcile_refund(refund).await {
+                tracing::warn!(refund = %id, error = %e, "janitor could not settle a refund");
+            }
+        }
+        Ok(report)
+    }
+
+    /// Asks the provider about a payment whose outcome is unsettled, under
+    /// its lock, and writes what it learnt (or gives up past the window).
+    async fn reconcile_payment(&self, payment: PaymentRecord) -> Result<(), PaymentError> {
+        let mut payment = payment;
+        let Some(waiting_for) = unsettled(&payment) else {
+            let settled = payment.clone();
+            return self.save(&mut payment, settled, Vec::new()).await;
+        };
+        let attempt = payment.reconcile_attempts + 1;
+        let from = status_of(&payment);
+        let (mut next, mut events) = match self.ask_provider(&payment).await {
+            Ok(Ok(outcome)) => {
+                let provider_status = outcome.provider_status.clone();
+                let (next, events) = apply_outcome(&payment, outcome, "janitor");
+                let mut events = events;
+                if events.is_empty() {
+                    events.push(event(
+                        &payment,
+                        0,
+                        Some(from),
+                        from,
+                        "janitor",
+                        json!({"attempt": attempt, "waiting_for": waiting_for, "provider_status": provider_status}),
+                    ));
+                }
+                (next, events)
+            }
+            Ok(Err(error)) => {
+                let e = connector_error(error);
+                (
+                    payment.clone(),
+                    vec![event(
+                        &payment,
+                        0,
+                        Some(from),
+                        from,
+                        "janitor",
+                        json!({"attempt": attempt, "waiting_for": waiting_for, "error": e.to_string()}),
+                    )],
+                )
+            }
+            Err(e) => (
+                payment.clone(),
+                vec![event(
+                    &payment,
+                    0,
+                    Some(from),
+                    from,
+                    "janitor",
+                    json!({"attempt": attempt, "waiting_for": waiting_for, "error": e.to_string()}),
+                )],
+            ),
+        };
+        let now = now_unix_ms();
+        let created = parse_rfc3339_ms(&payment.created_at).unwrap_or(now);
+        let window = ms(self.janitor.window_for(&payment.connector));
+        if let Some(still) = unsettled(&next) {
+            if now >= created.saturating_add(window) {
+                give_up(&payment, &mut next, &mut events, still);
+            }
+        }
+        if unsettled(&next).is_some() {
+            next.reconcile_attempts = attempt;
+            next.reconcile_after = Some(now + self.janitor.backoff_ms(attempt));
+        }
+        self.save(&mut payment, next, events).await
+    }
+
+    /// Sends a pending refund again under its own key (the provider answers
+    /// the first one, never makes a second) or, past the window, gives it up.
+    async fn reconcile_refund(&self, refund: RefundRecord) -> Result<(), PaymentError> {
+        let Some(mut payment) = self.store.get_payment(&refund.payment_id).await? else {
+            return Ok(());
+        };
+        let Some(refund) = self.store.get_refund(&refund.id).await? else {
+            return Ok(());
+        };
+        if refund.status != "pending" {
+            return Ok(());
+        }
+        let now = now_unix_ms();
+        let created = parse_rfc3339_ms(&refund.created_at).unwrap_or(now);
+        if now >= created.saturating_add(ms(self.janitor.window_for(&payment.connector))) {
+            let status = status_of(&payment);
+            let mut next = payment.clone();
+            next.amount_refunded -= refund.amount;
+            let mut failed = refund.clone();
+            failed.status = "failed".into();
+            failed.failure_code = Some(OUTCOME_UNKNOWN_EXPIRED.into());
+            failed.failure_message = Some(
+                "the provider never confirmed this refund within its window; it is released".into(),
+            );
+            failed.updated_at = now_rfc3339();
+            let e = event(
+                &payment,
+                0,
+                Some(status),
+                status,
+                "janitor",
+                json!({"refund": refund.id, "status": "failed", "failure_code": OUTCOME_UNKNOWN_EXPIRED}),
+            );
+            self.write(&mut payment, next, vec![e], vec![failed], None)
+                .await?;
+            return Ok(());
+        }
+        let resolved = self.account_by_id(&payment.connector_account_id).await?;
+        self.send_refund(&mut payment, &resolved, refund, "janitor")
+            .await?;
+        Ok(())
+    }
+
+    /// What the janitor waits on, for operators.
+    pub async fn reconciliation_backlog(
+        &self,
+        limit: i64,
+    ) -> Result<(Vec<ReconciliationItem>, usize), PaymentError> {
+        let mut items = Vec::new();
+        for p in self.store.unsettled_payments(limit).await? {
+            items.push(ReconciliationItem {
+                object: "payment",
+                id: p.id.clone(),
+                waiting_for: unsettled(&p).unwrap_or("settled"),
+                payment_id: p.id,
+                connector: p.connector,
+                status: p.status,
+                attempts: p.reconcile_attempts,
+                next_attempt_at: p.reconcile_after.map(crate::crypto::format_unix_ms),
+                created_at: p.created_at,
+            });
+        }
+        for r in self.store.pending_refunds(limit).await? {
+            let connector = self
+                .store
+                .get_payment(&r.payment_id)
+                .await?
+                .map(|p| p.connector)
+                .unwrap_or_default();
+            let next = parse_rfc3339_ms(&r.updated_at)
+                .map(|t| crate::crypto::format_unix_ms(t + self.janitor.grace_ms()));
+            items.push(ReconciliationItem {
+                object: "refund",
+                id: r.id,
+                payment_id: r.payment_id,
+                connector,
+                status: r.status,
+                waiting_for: "refund_outcome_unknown",
+                attempts: 0,
+                next_attempt_at: next,
+                created_at: r.created_at,
+            });
+        }
+        let stale_claims = self
+            .store
+            .stale_idempotency_claims(now_unix_ms(), limit)
+            .await?
+            .len();
+        Ok((items, stale_claims))
+    }
+}
+
+/// Past the provider's window: the outcome is given up, plainly.
+fn give_up(
+    payment: &PaymentRecord,
+    next: &mut PaymentRecord,
+    events: &mut Vec<crate::store::models::PaymentEventRecord>,
+    what: &'static str,
+) {
+    let from = status_of(next);
+    let mut to = from;
+    let detail;
+    match what {
+        "authorization_outcome_unknown" | "shopper_action_pending" => {
+            to = PaymentStatus::Failed;
+            next.status = to.as_str().to_string();
+            next.next_action = None;
+            next.failure_code = Some(OUTCOME_UNKNOWN_EXPIRED.into());
+            next.failure_message = Some(if what == "shopper_action_pending" {
+                "the shopper never completed the provider's step within its window".into()
+            } else {
+                "the provider never settled this authorization within its window".into()
+            });
+            detail = json!({"gave_up": what, "failure_code": OUTCOME_UNKNOWN_EXPIRED});
+        }
+        "capture_pending" => {
+            detail = json!({"gave_up": what, "released": next.amount_capture_pending, "failure_code": OUTCOME_UNKNOWN_EXPIRED});
+            next.amount_capture_pending = 0;
+        }
+        _ => {
+            detail = json!({"gave_up": what, "failure_code": OUTCOME_UNKNOWN_EXPIRED});
+            next.cancel_pending = false;
+        }
+    }
+    events.push(event(payment, 0, Some(from), to, "janitor", detail));
+}

@@ -1,0 +1,11 @@
+DROP INDEX refunds_status;
+ALTER TABLE refunds DROP COLUMN psp_key;
+DROP INDEX payments_reconcile_after;
+ALTER TABLE payments DROP COLUMN reconcile_attempts;
+ALTER TABLE payments DROP COLUMN reconcile_after;
+ALTER TABLE payments DROP COLUMN cancel_pending;
+DROP TABLE payment_locks;
+DROP INDEX idempotency_keys_expires_at;
+ALTER TABLE idempotency_keys DROP COLUMN expires_at;
+ALTER TABLE idempotency_keys DROP COLUMN lease_until;
+ALTER TABLE idempotency_keys DROP COLUMN resource_id;

@@ -1,0 +1,2 @@
+DROP TABLE plugin_secret_fields;
+DROP TABLE plugin_publishers;
