@@ -530,7 +530,7 @@ fn luhn_valid(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// A reference that is all digits and passes Luhn (what a card number looks

@@ -129,6 +129,85 @@ async fn notification_is_seen_only_once_applied(backend: Backend) {
     assert_eq!(p["amount_captured"], 5_000, "{p}");
 }
 
+/// Adyen's published example HMAC key, which the demo's Adyen account uses.
+const ADYEN_HMAC_KEY: &str = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056";
+
+/// A signed Adyen CAPTURE item for a payment.
+fn adyen_capture_item(server: &TestServer, payment: &Value, amount: u64) -> Value {
+    let mut item = json!({
+        "eventCode": "CAPTURE",
+        "success": "true",
+        "pspReference": format!("{:016}", rand::random::<u64>() % 10_000_000_000_000_000),
+        "originalReference": payment["connector_reference"],
+        "merchantAccountCode": server.demo["sandbox"]["adyen"]["merchant_account"],
+        "merchantReference": payment["reference"],
+        "amount": {"value": amount, "currency": "EUR"},
+        "eventDate": "2026-12-07T10:00:00+01:00",
+        "additionalData": {},
+    });
+    let sig = passerelle_sandbox::adyen::signature::sign_item(ADYEN_HMAC_KEY, &item).unwrap();
+    item["additionalData"]["hmacSignature"] = json!(sig);
+    json!({"NotificationRequestItem": item})
+}
+
+/// A batch whose first item cannot be written now: the others are still
+/// applied, the batch is not acknowledged, and the provider's retry applies
+/// the first without counting the others twice.
+async fn a_notification_batch_loses_no_item(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut payments = Vec::new();
+    for _ in 0..2 {
+        let mut body = payment_body(4_000, "EUR", CARD_OK, "manual");
+        body["connector"] = json!("adyen");
+        let (status, p) = server.post("/v1/payments", body).await;
+        assert_eq!(status, 201, "{p}");
+        assert_eq!(p["status"], "requires_capture", "{p}");
+        payments.push(p);
+    }
+    let batch = json!({"live": "false", "notificationItems": [
+        adyen_capture_item(&server, &payments[0], 4_000),
+        adyen_capture_item(&server, &payments[1], 4_000),
+    ]});
+    let account = server.demo["connectors"]["adyen"]["account_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let post = || async {
+        let resp = server
+            .http
+            .post(server.url(&format!("/v1/webhooks/{account}")))
+            .json(&batch)
+            .send()
+            .await
+            .unwrap();
+        resp.status().as_u16()
+    };
+    let first = payments[0]["id"].as_str().unwrap().to_string();
+    let second = payments[1]["id"].as_str().unwrap().to_string();
+    server.fail_writes(
+        "fail_first",
+        "payments",
+        "UPDATE",
+        &format!("NEW.id = '{first}'"),
+    );
+    assert!(
+        post().await >= 500,
+        "a batch not applied in full is not acknowledged"
+    );
+    let (_, p) = server.get(&format!("/v1/payments/{second}")).await;
+    assert_eq!(
+        p["amount_captured"], 4_000,
+        "the items after a failing one still apply: {p}"
+    );
+    server.heal("fail_first", "payments");
+    assert_eq!(post().await, 200);
+    for id in [&first, &second] {
+        let (_, p) = server.get(&format!("/v1/payments/{id}")).await;
+        assert_eq!(p["amount_captured"], 4_000, "{p}");
+        assert_eq!(p["status"], "succeeded", "{p}");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // 2. A retry after a failed write resumes the same payment or refund, under
 //    the same provider key: never a second authorization or refund.
@@ -272,6 +351,64 @@ async fn a_request_killed_mid_call_is_resumed_after_its_lease(backend: Backend) 
     assert_eq!(charges.len(), 1, "{charges:?}");
     assert_eq!(p["connector_reference"], charges[0]["id"]);
     drop(psp);
+}
+
+// ---------------------------------------------------------------------------
+// 4 and 5. Captures the provider accepted but has not confirmed (Adyen
+//    answers every capture "received"): each has its own provider key, and
+//    nothing can cancel the payment under them.
+
+async fn adyen_fault(server: &TestServer, mode: &str, count: u32) {
+    let adyen = &server.demo["sandbox"]["adyen"];
+    let resp = server
+        .http
+        .post(format!(
+            "{}/_sandbox/faults",
+            adyen["base_url"].as_str().unwrap()
+        ))
+        .json(&json!({"account": adyen["merchant_account"], "mode": mode, "count": count}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "fault: {}", resp.status());
+}
+
+async fn pending_captures_have_their_own_keys_and_block_cancel(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut body = payment_body(10_000, "EUR", CARD_OK, "manual");
+    body["connector"] = json!("adyen");
+    let (status, p) = server.post("/v1/payments", body).await;
+    assert_eq!(status, 201, "{p}");
+    assert_eq!(p["status"], "requires_capture", "{p}");
+    let id = p["id"].as_str().unwrap().to_string();
+    // No confirmation arrives while we work.
+    adyen_fault(&server, "notification_drop", 5).await;
+    let (status, p) = server
+        .post(
+            &format!("/v1/payments/{id}/capture"),
+            json!({"amount": 3_000}),
+        )
+        .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["amount_capture_pending"], 3_000, "{p}");
+    // A second partial capture while the first is pending reaches Adyen as
+    // a capture of its own (the same key would replay or refuse it).
+    let (status, p) = server
+        .post(
+            &format!("/v1/payments/{id}/capture"),
+            json!({"amount": 2_000}),
+        )
+        .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["amount_capture_pending"], 5_000, "{p}");
+    // Canceling now could end the payment canceled with money taken.
+    let (status, err) = server
+        .post(&format!("/v1/payments/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, 409, "{err}");
+    assert_eq!(err["error"]["code"], "capture_pending", "{err}");
+    let (_, p) = server.get(&format!("/v1/payments/{id}")).await;
+    assert_eq!(p["status"], "requires_capture", "{p}");
 }
 
 // ---------------------------------------------------------------------------
@@ -560,6 +697,7 @@ async fn janitor_gives_up_after_the_window(backend: Backend) {
 
 both_backends!(
     notification_is_seen_only_once_applied,
+    a_notification_batch_loses_no_item,
     create_retried_after_a_failed_write_charges_once,
     refund_retried_after_a_failed_write_refunds_once,
     a_request_killed_mid_call_is_resumed_after_its_lease,
@@ -567,7 +705,113 @@ both_backends!(
     idempotency_keys_expire,
     capture_confirmed_after_a_cancel_is_recorded,
     shopper_return_never_cancels,
+    pending_captures_have_their_own_keys_and_block_cancel,
     control_characters_are_refused_naming_the_field,
     janitor_settles_a_lost_authorization,
     janitor_gives_up_after_the_window,
 );
+
+// ---------------------------------------------------------------------------
+// 7. Two nodes on one PostgreSQL database: operations on one payment are
+//    serialised by the database, so the provider's ledger and ours agree.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_serialise_operations_on_one_payment() {
+    let psp = external_dummy_psp().await;
+    let master_key = "ab".repeat(32);
+    let node_a =
+        TestServer::start_with_args(Backend::Postgres, &["--master-key", &master_key]).await;
+    let mut node_b = node_a.start_second_node().await;
+    // Both nodes' demo set-ups point the account at their own sandbox:
+    // point it at one PSP outside both.
+    node_b.use_dummy_psp(&psp.dummy_base_url()).await;
+    let body = payment_body(20_000, "EUR", CARD_OK, "manual");
+    let reference = reference_of(&body);
+    let (status, p) = node_a.post("/v1/payments", body).await;
+    assert_eq!(status, 201, "{p}");
+    let id = p["id"].as_str().unwrap().to_string();
+    let charge = p["connector_reference"].as_str().unwrap().to_string();
+    let ledger = |psp_url: String| {
+        let http = node_a.http.clone();
+        let charge = charge.clone();
+        async move {
+            http.get(format!("{psp_url}/_sandbox/charges/{charge}"))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+
+    // 25 partial captures of 400 at once, over both nodes.
+    let mut tasks = Vec::new();
+    for i in 0..25 {
+        let node = if i % 2 == 0 { &node_a } else { &node_b };
+        let (http, url, key) = (
+            node.http.clone(),
+            node.url(&format!("/v1/payments/{id}/capture")),
+            node.secret_key.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let resp = http
+                .post(url)
+                .bearer_auth(key)
+                .json(&json!({"amount": 400}))
+                .send()
+                .await
+                .unwrap();
+            resp.status().as_u16()
+        }));
+    }
+    for task in tasks {
+        let status = task.await.unwrap();
+        assert!(status == 200 || status == 409, "{status}");
+    }
+    let (_, p) = node_a.get(&format!("/v1/payments/{id}")).await;
+    let at_psp = ledger(psp.dummy_base_url()).await;
+    assert_eq!(
+        p["amount_captured"], at_psp["amount_captured"],
+        "{p} / {at_psp}"
+    );
+    assert!(p["amount_captured"].as_i64().unwrap() <= 20_000);
+
+    // Then 25 partial refunds of 300, over both nodes.
+    let mut tasks = Vec::new();
+    for i in 0..25 {
+        let node = if i % 2 == 0 { &node_a } else { &node_b };
+        let (http, url, key) = (
+            node.http.clone(),
+            node.url(&format!("/v1/payments/{id}/refunds")),
+            node.secret_key.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let resp = http
+                .post(url)
+                .bearer_auth(key)
+                .json(&json!({"amount": 300}))
+                .send()
+                .await
+                .unwrap();
+            resp.status().as_u16()
+        }));
+    }
+    for task in tasks {
+        let status = task.await.unwrap();
+        assert!(status == 201 || status == 400 || status == 409, "{status}");
+    }
+    let (_, p) = node_a.get(&format!("/v1/payments/{id}")).await;
+    let at_psp = ledger(psp.dummy_base_url()).await;
+    assert_eq!(
+        p["amount_captured"], at_psp["amount_captured"],
+        "{p} / {at_psp}"
+    );
+    assert_eq!(
+        p["amount_refunded"], at_psp["amount_refunded"],
+        "{p} / {at_psp}"
+    );
+    assert!(p["amount_refunded"].as_i64().unwrap() <= p["amount_captured"].as_i64().unwrap());
+    assert_eq!(node_b.psp_charges(&reference).await.len(), 1);
+    drop(node_b);
+}

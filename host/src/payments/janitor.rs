@@ -20,7 +20,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{
-    apply_outcome, connector_error, event, status_of, PaymentError, PaymentStatus, Payments,
+    apply_outcome, capture_attempts, connector_error, event, status_of, PaymentError,
+    PaymentStatus, Payments,
 };
 use crate::crypto::{now_rfc3339, now_unix_ms, parse_rfc3339_ms};
 use crate::store::models::{PaymentRecord, RefundRecord};
@@ -200,6 +201,27 @@ impl Payments {
             let settled = payment.clone();
             return self.save(&mut payment, settled, Vec::new()).await;
         };
+        // Captures whose outcome is unknown are sent again under their own
+        // key first: the provider answers the first one, never makes a
+        // second. (Their errors are recorded as events; the sync follows.)
+        if payment.amount_capture_pending > 0 {
+            let events = self.store.list_payment_events(&payment.id).await?;
+            let unsettled: Vec<_> = capture_attempts(&events)
+                .into_iter()
+                .filter(|a| !a.settled)
+                .collect();
+            if !unsettled.is_empty() {
+                let resolved = self.account_by_id(&payment.connector_account_id).await?;
+                for attempt in unsettled {
+                    if let Err(e) = self
+                        .send_capture(&mut payment, &resolved, attempt, "janitor")
+                        .await
+                    {
+                        tracing::info!(payment = %payment.id, error = %e, "capture still unsettled");
+                    }
+                }
+            }
+        }
         let attempt = payment.reconcile_attempts + 1;
         let from = status_of(&payment);
         let (mut next, mut events) = match self.ask_provider(&payment).await {

@@ -854,9 +854,16 @@ impl Payments {
         let keyed_psp_key =
             idempotency_key.map(|_| psp_idempotency_key(&payment.id, "capture", idempotency_key));
         if let Some(psp_key) = &keyed_psp_key {
-            if self.counted_by_notification(&payment, psp_key).await? {
-                // The retry of a capture whose answer was lost, which the
-                // provider's notification already confirmed: nothing to do.
+            if let Some(attempt) = self.capture_attempt(&payment, psp_key).await? {
+                if attempt.settled {
+                    // Its outcome is written (only the answer was lost).
+                    return self.view(payment).await;
+                }
+                // The retry of a capture whose outcome is unknown: sent
+                // again under the same key, its amount already reserved.
+                let resolved = self.account_by_id(&payment.connector_account_id).await?;
+                self.send_capture(&mut payment, &resolved, attempt, "api.capture")
+                    .await?;
                 return self.view(payment).await;
             }
         }
@@ -886,9 +893,8 @@ impl Payments {
         let final_capture = final_capture || amount == capturable;
         // Without the merchant's key, each capture needs a key of its own:
         // what is captured and what is pending (Adyen answers every capture
-        // as pending) both move with every capture the provider accepted,
-        // so a second partial capture never reuses the first one's key. A
-        // retry of the same capture while nothing moved keeps its key.
+        // as pending) both move with every capture, so a second partial
+        // capture never reuses the first one's key.
         let psp_key = keyed_psp_key.unwrap_or_else(|| {
             psp_idempotency_key(
                 &payment.id,
@@ -908,102 +914,143 @@ impl Payments {
                 wit::Operation::Capture
             },
         )?;
-        let request = wit::CaptureRequest {
-            payment: payment_ref(&payment),
-            amount: money(&payment, amount),
+        // Reserved before the provider hears of it: a lost answer or a
+        // crash leaves a pending capture that the janitor (or the
+        // merchant's retry) sends again under the same key, never a
+        // capture nobody knows about, nor a second one.
+        let attempt = CaptureAttempt {
+            psp_key,
+            amount,
             final_capture,
-            idempotency_key: psp_key.clone(),
+            counted_at: payment.amount_captured + payment.amount_capture_pending + amount as i64,
+            settled: false,
         };
-        let outcome = self
-            .runtime
-            .capture(&resolved.plugin, resolved.account, request)
+        let mut reserved = payment.clone();
+        reserved.amount_capture_pending += amount as i64;
+        let e = event(
+            &payment,
+            0,
+            Some(status),
+            status,
+            "api.capture",
+            attempt.detail(json!({"in_flight": true})),
+        );
+        self.save(&mut payment, reserved, vec![e]).await?;
+        self.send_capture(&mut payment, &resolved, attempt, "api.capture")
             .await?;
-        let outcome = match outcome {
-            Ok(o) => o,
-            Err(error) => {
-                // Remember what was captured before this attempt: if the
-                // provider did capture and says so by notification before
-                // the merchant retries, the retry must not count it again.
-                let status = status_of(&payment);
-                let e = event(
-                    &payment,
-                    0,
-                    Some(status),
-                    status,
-                    "api.capture",
-                    json!({"amount": amount, "psp_key": psp_key, "captured_before": payment.amount_captured,
-                           "error": {"kind": format!("{:?}", error.kind), "code": error.code, "message": error.message}}),
-                );
-                let unchanged = payment.clone();
-                self.save(&mut payment, unchanged, vec![e]).await?;
-                return Err(connector_error(error));
+        self.view(payment).await
+    }
+
+    /// Sends a reserved capture to the provider and writes the outcome:
+    /// done (the reservation becomes captured money), accepted (it stays
+    /// reserved until the provider confirms), refused (released), or
+    /// unknown (it stays reserved; sent again later under the same key).
+    async fn send_capture(
+        &self,
+        payment: &mut PaymentRecord,
+        resolved: &ResolvedAccount,
+        attempt: CaptureAttempt,
+        cause: &str,
+    ) -> Result<(), PaymentError> {
+        let status = status_of(payment);
+        let request = wit::CaptureRequest {
+            payment: payment_ref(payment),
+            amount: money(payment, attempt.amount),
+            final_capture: attempt.final_capture,
+            idempotency_key: attempt.psp_key.clone(),
+        };
+        let result = self
+            .runtime
+            .capture(&resolved.plugin, resolved.account.clone(), request)
+            .await;
+        let amount = attempt.amount as i64;
+        // A notification or a sync may have counted this capture already
+        // (its answer was lost, not its effect).
+        let counted = payment.amount_captured >= attempt.counted_at;
+        let mut next = payment.clone();
+        let release = |next: &mut PaymentRecord| {
+            if !counted {
+                next.amount_capture_pending = (next.amount_capture_pending - amount).max(0);
             }
         };
-        match outcome.status {
-            wit::ModificationStatus::Refused(refusal) => {
-                let e = event(
-                    &payment,
-                    0,
-                    Some(status),
-                    status,
-                    "api.capture",
-                    json!({"amount": amount, "refused": {"code": refusal.code, "reason": refusal.reason}}),
-                );
-                {
-                    let unchanged = payment.clone();
-                    self.save(&mut payment, unchanged, vec![e])
-                }
-                .await?;
-                return Err(PaymentError::Declined {
-                    code: refusal.code,
-                    message: refusal.reason,
-                });
-            }
-            wit::ModificationStatus::Pending => {
-                // Accepted, not done: reserve the amount until the
-                // provider's notification confirms or refuses it.
-                let mut next = payment.clone();
-                next.amount_capture_pending += amount as i64;
+        let (to, detail, error) = match result {
+            Ok(Ok(outcome)) => {
                 if outcome.provider_status.is_some() {
-                    next.provider_status = outcome.provider_status;
+                    next.provider_status = outcome.provider_status.clone();
                 }
-                let e = event(
-                    &payment,
-                    0,
-                    Some(status),
-                    status,
-                    "api.capture",
-                    json!({"amount": amount, "final": final_capture, "pending": true, "connector_reference": outcome.connector_reference}),
-                );
-                self.save(&mut payment, next, vec![e]).await?;
+                match outcome.status {
+                    wit::ModificationStatus::Succeeded => {
+                        if !counted {
+                            next.amount_capture_pending =
+                                (next.amount_capture_pending - amount).max(0);
+                            next.amount_captured += amount;
+                        }
+                        let to = if attempt.final_capture
+                            || next.amount_captured >= next.amount_authorized
+                        {
+                            PaymentStatus::Succeeded
+                        } else {
+                            PaymentStatus::PartiallyCaptured
+                        };
+                        next.status = to.as_str().to_string();
+                        (
+                            to,
+                            json!({"outcome": "succeeded", "already_counted": counted, "connector_reference": outcome.connector_reference}),
+                            None,
+                        )
+                    }
+                    // Accepted, not done: it stays reserved until the
+                    // provider's notification confirms or refuses it.
+                    wit::ModificationStatus::Pending => (
+                        status,
+                        json!({"outcome": "pending", "pending": true, "connector_reference": outcome.connector_reference}),
+                        None,
+                    ),
+                    wit::ModificationStatus::Refused(refusal) => {
+                        release(&mut next);
+                        (
+                            status,
+                            json!({"outcome": "refused", "refused": {"code": refusal.code, "reason": refusal.reason}}),
+                            Some(PaymentError::Declined {
+                                code: refusal.code,
+                                message: refusal.reason,
+                            }),
+                        )
+                    }
+                }
             }
-            wit::ModificationStatus::Succeeded => {
-                let already_counted = self.counted_by_notification(&payment, &psp_key).await?;
-                let mut next = payment.clone();
-                if !already_counted {
-                    next.amount_captured += amount as i64;
-                }
-                let to = if final_capture || next.amount_captured >= next.amount_authorized {
-                    PaymentStatus::Succeeded
-                } else {
-                    PaymentStatus::PartiallyCaptured
-                };
-                next.status = to.as_str().to_string();
-                if outcome.provider_status.is_some() {
-                    next.provider_status = outcome.provider_status;
-                }
-                let e = event(
-                    &payment,
-                    0,
-                    Some(status),
-                    to,
-                    "api.capture",
-                    json!({"amount": amount, "final": final_capture, "already_counted": already_counted, "connector_reference": outcome.connector_reference}),
-                );
-                self.save(&mut payment, next, vec![e]).await?;
+            Ok(Err(error)) if error.kind != wit::ErrorKind::Retryable => {
+                release(&mut next);
+                let detail = json!({"outcome": "failed", "error": {"kind": format!("{:?}", error.kind), "code": error.code, "message": error.message}});
+                (status, detail, Some(connector_error(error)))
             }
+            Ok(Err(error)) => {
+                let detail = json!({"outcome": "unknown", "unknown": true, "error": {"kind": format!("{:?}", error.kind), "code": error.code, "message": error.message}});
+                (status, detail, Some(connector_error(error)))
+            }
+            Err(plugin_error) => {
+                let detail = json!({"outcome": "unknown", "unknown": true, "error": plugin_error.to_string()});
+                (status, detail, Some(PaymentError::Plugin(plugin_error)))
+            }
+        };
+        let e = event(payment, 0, Some(status), to, cause, attempt.detail(detail));
+        self.save(payment, next, vec![e]).await?;
+        match error {
+            Some(error) => Err(error),
+            None => Ok(()),
         }
-        self.view(payment).await
+    }
+
+    /// The latest attempt of the capture sent under `psp_key`, if any.
+    async fn capture_attempt(
+        &self,
+        payment: &PaymentRecord,
+        psp_key: &str,
+    ) -> Result<Option<CaptureAttempt>, PaymentError> {
+        let events = self.store.list_payment_events(&payment.id).await?;
+        Ok(capture_attempts(&events)
+            .into_iter()
+            .find(|a| a.psp_key == psp_key))
     }
 
     pub async fn cancel(
@@ -1277,27 +1324,6 @@ impl Payments {
         Ok(RefundView::from(refund))
     }
 
-    /// Whether an earlier attempt of this capture (same provider key) lost
-    /// its answer and a notification has since counted its amount.
-    async fn counted_by_notification(
-        &self,
-        payment: &PaymentRecord,
-        psp_key: &str,
-    ) -> Result<bool, PaymentError> {
-        let events = self.store.list_payment_events(&payment.id).await?;
-        let lost = events.iter().rev().find_map(|e| {
-            let detail: serde_json::Value = serde_json::from_str(e.detail.as_deref()?).ok()?;
-            if e.cause != "api.capture" || detail["psp_key"] != psp_key {
-                return None;
-            }
-            Some((
-                detail["captured_before"].as_i64()?,
-                detail["amount"].as_i64()?,
-            ))
-        });
-        Ok(lost.is_some_and(|(before, amount)| payment.amount_captured >= before + amount))
-    }
-
     async fn record_failed_operation(
         &self,
         payment: &mut PaymentRecord,
@@ -1436,12 +1462,17 @@ impl Payments {
                     }
                     other => other,
                 };
+                // The item's amount is what was captured only when it
+                // reports a capture (else it is the authorized amount).
+                let amount_captured = matches!(payment_status, wit::PaymentStatus::Captured)
+                    .then(|| item.amount.as_ref().map(|m| m.minor_units))
+                    .flatten();
                 let outcome = wit::PaymentOutcome {
                     status: payment_status,
                     connector_reference: learnt_reference,
                     provider_status: item.provider_status,
                     amount_authorized: None,
-                    amount_captured: item.amount.as_ref().map(|m| m.minor_units),
+                    amount_captured,
                     connector_data: None,
                 };
                 let (next, events) = apply_outcome(&payment, outcome, "notification");
@@ -1559,6 +1590,70 @@ pub enum NotificationAnswer {
         body: String,
     },
     Rejected(wit::ConnectorError),
+}
+
+/// One capture as its events record it: what was sent under which key,
+/// and whether its outcome is known.
+#[derive(Debug, Clone)]
+struct CaptureAttempt {
+    psp_key: String,
+    amount: u64,
+    final_capture: bool,
+    /// Once `amount_captured` reaches this, the capture is counted: what
+    /// was captured and pending before it, plus its amount.
+    counted_at: i64,
+    /// Its outcome (done, accepted, refused) is written.
+    settled: bool,
+}
+
+impl CaptureAttempt {
+    /// The event detail recording this attempt, with `extra` members.
+    fn detail(&self, extra: serde_json::Value) -> serde_json::Value {
+        let mut detail = json!({
+            "psp_key": self.psp_key,
+            "amount": self.amount,
+            "final": self.final_capture,
+            "counted_at": self.counted_at,
+        });
+        if let (Some(d), serde_json::Value::Object(extra)) = (detail.as_object_mut(), extra) {
+            d.extend(extra);
+        }
+        detail
+    }
+}
+
+/// Every capture attempt the events record, the latest state of each, the
+/// newest first.
+fn capture_attempts(events: &[PaymentEventRecord]) -> Vec<CaptureAttempt> {
+    let mut attempts: Vec<CaptureAttempt> = Vec::new();
+    for e in events.iter().rev() {
+        let Some(detail) = e
+            .detail
+            .as_deref()
+            .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        else {
+            continue;
+        };
+        let (Some(psp_key), Some(amount), Some(counted_at)) = (
+            detail["psp_key"].as_str(),
+            detail["amount"].as_u64(),
+            detail["counted_at"].as_i64(),
+        ) else {
+            continue;
+        };
+        if attempts.iter().any(|a| a.psp_key == psp_key) {
+            continue;
+        }
+        let settled = detail["in_flight"] != true && detail["unknown"] != true;
+        attempts.push(CaptureAttempt {
+            psp_key: psp_key.to_string(),
+            amount,
+            final_capture: detail["final"] == true,
+            counted_at,
+            settled,
+        });
+    }
+    attempts
 }
 
 /// What the authorization needs of the storefront's request besides the
@@ -1763,7 +1858,27 @@ fn apply_outcome(
                 .amount_authorized
                 .map_or(amount, |a| a as i64)
                 .min(amount);
-            PaymentStatus::RequiresCapture
+            // Still authorized, with part of it captured (a partial
+            // capture whose answer was lost shows here on a sync).
+            let captured = outcome
+                .amount_captured
+                .map_or(0, |a| a as i64)
+                .min(next.amount_authorized);
+            if captured > next.amount_captured {
+                let before = next.amount_captured;
+                next.amount_captured = captured;
+                next.amount_capture_pending =
+                    (next.amount_capture_pending - (captured - before)).max(0);
+                if captured >= next.amount_authorized {
+                    PaymentStatus::Succeeded
+                } else {
+                    PaymentStatus::PartiallyCaptured
+                }
+            } else if from == PaymentStatus::PartiallyCaptured {
+                PaymentStatus::PartiallyCaptured
+            } else {
+                PaymentStatus::RequiresCapture
+            }
         }
         wit::PaymentStatus::Captured => {
             next.amount_authorized = amount;

@@ -10,7 +10,8 @@ mod api;
 mod control;
 mod notify;
 mod redirect;
-mod signature;
+/// Adyen's HMAC of webhook items (tests sign their own notifications).
+pub mod signature;
 mod state;
 mod validate;
 
