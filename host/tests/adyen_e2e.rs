@@ -238,7 +238,8 @@ async fn three_d_secure_redirects() {
     assert_eq!(p["failure_code"], "11");
     assert_eq!(p["failure_message"], "3D Not Authenticated");
 
-    // The shopper cancels on the page.
+    // The shopper cancels on the page: Adyen answers `Cancelled`, a
+    // payment that failed (a shopper's return never cancels a payment).
     let p = create(
         &server,
         adyen_body(4200, "EUR", ADYEN_3DS, "Ada Lovelace", "automatic"),
@@ -248,7 +249,8 @@ async fn three_d_secure_redirects() {
     let back = act_on_3ds_page(&server, p["next_action"]["url"].as_str().unwrap(), 2).await;
     shopper_returns(&server, &back).await;
     let (_, p) = server.get(&format!("/v1/payments/{id}")).await;
-    assert_eq!(p["status"], "canceled", "{p}");
+    assert_eq!(p["status"], "failed", "{p}");
+    assert_eq!(p["failure_code"], "Cancelled", "{p}");
 
     // A return with a forged redirectResult settles nothing: Adyen refuses
     // it, and the payment keeps waiting for the shopper.
@@ -458,8 +460,10 @@ async fn psp_faults_leave_defined_state() {
     assert_eq!(p["status"], "processing", "{p}");
     assert_eq!(p["failure_code"], "invalid_response", "{p}");
 
-    // A 5xx on capture: 502, nothing captured or pending; sync keeps the
-    // payment where it is; the retry goes through.
+    // A 5xx on capture: 502, and the outcome is unknown, so the amount
+    // stays reserved (pending) rather than capturable twice; sync keeps the
+    // payment where it is; the retry with the same Idempotency-Key reaches
+    // Adyen under the same key, and its webhook settles it.
     let p = create(
         &server,
         adyen_body(2_000, "EUR", ADYEN_OK, "Ada Lovelace", "manual"),
@@ -467,8 +471,9 @@ async fn psp_faults_leave_defined_state() {
     .await;
     let id = p["id"].as_str().unwrap().to_string();
     adyen_fault(&server, "http_500", 1).await;
+    let key = format!("capture-{}", rand_suffix());
     let (status, err) = server
-        .post(&format!("/v1/payments/{id}/capture"), json!({}))
+        .post_with(&format!("/v1/payments/{id}/capture"), json!({}), Some(&key))
         .await;
     assert_eq!(status, 502, "{err}");
     let (status, p) = server
@@ -477,12 +482,16 @@ async fn psp_faults_leave_defined_state() {
     assert_eq!(status, 200, "{p}");
     assert_eq!(p["status"], "requires_capture", "{p}");
     assert_eq!(p["amount_captured"], 0);
-    assert_eq!(p["amount_capture_pending"], 0);
+    assert_eq!(
+        p["amount_capture_pending"], 2_000,
+        "reserved until known: {p}"
+    );
     let (status, p) = server
-        .post(&format!("/v1/payments/{id}/capture"), json!({}))
+        .post_with(&format!("/v1/payments/{id}/capture"), json!({}), Some(&key))
         .await;
     assert_eq!(status, 200, "{p}");
-    wait_for(&server, &id, |p| p["status"] == "succeeded").await;
+    let p = wait_for(&server, &id, |p| p["status"] == "succeeded").await;
+    assert_eq!(p["amount_capture_pending"], 0, "{p}");
 
     // The answer to a capture is lost after Adyen captured (timeout): the
     // host reports 502, and Adyen's CAPTURE webhook then settles it.

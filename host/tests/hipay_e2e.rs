@@ -325,12 +325,19 @@ async fn three_d_secure_success_failure_and_cancel(server: &TestServer) {
     assert_eq!(p["status"], "failed", "{p}");
     assert_eq!(p["provider_status"], "109");
 
-    // The shopper cancels on the 3-D Secure page: 115.
+    // The shopper cancels on the 3-D Secure page: 115. The shopper's
+    // return never ends a payment; HiPay's own word (a sync, a
+    // notification) does.
     let p = create(server, body(4_200, "EUR", VISA_3DS, "automatic")).await;
     let id = p["id"].as_str().unwrap().to_string();
     let back = submit_form(server, p["next_action"]["url"].as_str().unwrap(), 2).await;
     shopper_returns(server, &id, &back).await;
     let p = payment(server, &id).await;
+    assert_eq!(p["status"], "requires_action", "{p}");
+    let (status, p) = server
+        .post(&format!("/v1/payments/{id}/sync"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{p}");
     assert_eq!(p["status"], "canceled", "{p}");
 
     // A forged return (hash of something else) changes nothing.
@@ -360,14 +367,25 @@ async fn hosted_page_success_and_cancel(server: &TestServer) {
     assert_eq!(p["amount_captured"], 3_000);
     assert!(p["connector_reference"].as_str().is_some(), "{p}");
 
-    // The shopper cancels on the hosted page.
+    // The shopper cancels on the hosted page: the signed return finds no
+    // transaction at HiPay. That is the browser's word only (the shopper
+    // may still pay on the page): recorded, and the payment waits.
     b["reference"] = json!(format!("order-{}", rand_suffix()));
     let p = create(server, b).await;
     let id = p["id"].as_str().unwrap().to_string();
     let back = submit_form(server, p["next_action"]["url"].as_str().unwrap(), 1).await;
     shopper_returns(server, &id, &back).await;
     let p = payment(server, &id).await;
-    assert_eq!(p["status"], "canceled", "{p}");
+    assert_eq!(p["status"], "requires_action", "{p}");
+    let (_, events) = server.get(&format!("/v1/payments/{id}/events")).await;
+    assert!(
+        events["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["detail"]["shopper_canceled"] == true),
+        "{events}"
+    );
 }
 
 async fn notification_settles_payment_and_forgery_is_rejected(server: &TestServer) {

@@ -436,17 +436,15 @@ async fn idempotency_fingerprint_keeps_no_card_data(backend: Backend) {
     let dump = server.database_dump();
     for cvc in ["737", "123"] {
         body["payment_method"]["card"]["cvc"] = json!(cvc);
-        for path in ["/v1/payments"] {
-            use sha2::Digest;
-            let mut h = sha2::Sha256::new();
-            h.update("POST");
-            h.update([0]);
-            h.update(path);
-            h.update([0]);
-            h.update(body.to_string());
-            let plain = hex::encode(h.finalize());
-            assert!(!dump.contains(&plain), "an unkeyed fingerprint is stored");
-        }
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update("POST");
+        h.update([0]);
+        h.update("/v1/payments");
+        h.update([0]);
+        h.update(body.to_string());
+        let plain = hex::encode(h.finalize());
+        assert!(!dump.contains(&plain), "an unkeyed fingerprint is stored");
     }
     assert!(!dump.contains(CARD_OK));
 }

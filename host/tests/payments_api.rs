@@ -619,10 +619,19 @@ async fn events_record_every_transition(backend: Backend) {
     let (status, events) = server.get(&format!("/v1/payments/{id}/events")).await;
     assert_eq!(status, 200);
     let events = events["data"].as_array().unwrap();
+    // Each capture is first reserved (its own event, before the PSP is
+    // called), then settled.
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["detail"]["in_flight"] == true)
+            .count(),
+        2
+    );
     // Notifications from the PSP interleave; they never move the status here.
     let transitions: Vec<(String, String)> = events
         .iter()
-        .filter(|e| e["cause"] != "notification")
+        .filter(|e| e["cause"] != "notification" && e["detail"]["in_flight"] != true)
         .map(|e| {
             (
                 e["to_status"].as_str().unwrap().to_string(),

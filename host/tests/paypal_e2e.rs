@@ -197,9 +197,12 @@ async fn manual_capture_partial_then_rest_and_cancel() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shopper_cancel_and_unsupported_requests() {
     let server = TestServer::start(Backend::Sqlite).await;
+    // The buyer cancels on PayPal's page: the return says so, which is the
+    // browser's word only; the order still waits at PayPal, and so does
+    // the payment (PayPal lets the buyer come back to it).
     let id = approved(&server, 500, "automatic", 1).await;
     let p = payment(&server, &id).await;
-    assert_eq!(p["status"], "canceled", "{p}");
+    assert_eq!(p["status"], "requires_action", "{p}");
 
     // Refused before any PayPal call: a 3-decimal currency, a card.
     let (status, err) = server

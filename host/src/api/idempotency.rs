@@ -166,7 +166,7 @@ where
             return actix_web::ResponseError::error_response(&ApiError::internal());
         }
         Ok(IdempotencyBegin::Existing(existing)) => {
-            match wait_or_take_over(store, settings, merchant_id, &key, &fingerprint, existing)
+            match wait_or_take_over(store, settings, merchant_id, &key, &fingerprint, *existing)
                 .await
             {
                 Waited::Replay(response) => return response,

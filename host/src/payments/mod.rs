@@ -1181,9 +1181,9 @@ impl Payments {
         let status = status_of(&payment);
         // A canceled payment can hold captured money too: a capture the
         // provider made after all (see the capture notifications).
-        if !status.can_refund()
-            && !(status == PaymentStatus::Canceled && payment.amount_captured > 0)
-        {
+        let holds_money = status.can_refund()
+            || (status == PaymentStatus::Canceled && payment.amount_captured > 0);
+        if !holds_money {
             return Err(PaymentError::InvalidState {
                 code: "payment_not_refundable",
                 message: format!("a payment in status {status} has nothing captured to refund"),

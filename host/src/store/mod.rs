@@ -83,7 +83,7 @@ pub enum IdempotencyBegin {
     /// The key was new: the caller owns it and must finish or delete it.
     Started,
     /// The key was already there (in progress or done).
-    Existing(IdempotencyRecord),
+    Existing(Box<IdempotencyRecord>),
 }
 
 /// Where a database URL points.
@@ -673,6 +673,12 @@ impl Store {
                             Err(e) => return Err(e.into()),
                         }
                     }
+                    // The payment row is written before anything is read: on
+                    // SQLite a transaction that reads first can be refused
+                    // its write (its snapshot went stale) instead of
+                    // waiting; writing first takes the write lock at once,
+                    // and serialises the writers of the payment's events.
+                    write_payment(conn, &p, expected_version, &[], &refunds)?;
                     if !events.is_empty() {
                         let last: Option<i64> = payment_events::table
                             .filter(payment_events::payment_id.eq(&p.id))
@@ -682,8 +688,8 @@ impl Store {
                         for (i, e) in events.iter_mut().enumerate() {
                             e.seq = base + i as i64 + 1;
                         }
+                        insert_events(conn, &events)?;
                     }
-                    write_payment(conn, &p, expected_version, &events, &refunds)?;
                     Ok(true)
                 })
             })
@@ -770,7 +776,7 @@ impl Store {
                 }
                 match get_idempotent(conn, &rec.merchant_id, &rec.key)? {
                     Some(existing) if existing.expires_at > now_ms => {
-                        return Ok(IdempotencyBegin::Existing(existing))
+                        return Ok(IdempotencyBegin::Existing(Box::new(existing)))
                     }
                     Some(_) => {
                         diesel::delete(

@@ -578,7 +578,7 @@ async fn every_function(store: Store) {
             .begin_idempotent(idem("mer_1", "key-A", "h2"), NOW_MS)
             .await
             .unwrap(),
-        IdempotencyBegin::Existing(rec.clone())
+        IdempotencyBegin::Existing(Box::new(rec.clone()))
     );
     // Keys are per merchant.
     assert_eq!(
@@ -614,7 +614,7 @@ async fn every_function(store: Store) {
             .begin_idempotent(idem("mer_1", "key-A", "h1"), NOW_MS)
             .await
             .unwrap(),
-        IdempotencyBegin::Existing(done.clone())
+        IdempotencyBegin::Existing(Box::new(done.clone()))
     );
     // A finished key is not forgotten; an in-progress one is.
     store.delete_idempotent("mer_1", "key-A").await.unwrap();
@@ -781,11 +781,11 @@ async fn idempotency_race(store: Store) {
         match (a, b) {
             (IdempotencyBegin::Started, IdempotencyBegin::Existing(rec)) => {
                 assert_eq!(rec.request_hash, "ha");
-                assert_eq!(stored, rec);
+                assert_eq!(stored, *rec);
             }
             (IdempotencyBegin::Existing(rec), IdempotencyBegin::Started) => {
                 assert_eq!(rec.request_hash, "hb");
-                assert_eq!(stored, rec);
+                assert_eq!(stored, *rec);
             }
             other => panic!("expected exactly one Started, got {other:?}"),
         }

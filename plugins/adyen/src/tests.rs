@@ -338,7 +338,10 @@ fn every_result_code_maps() {
             reason: "Error".into()
         }))
     );
-    assert_eq!(m("Cancelled", false, None), Ok(PaymentStatus::Canceled));
+    assert!(matches!(
+        m("Cancelled", false, None),
+        Ok(PaymentStatus::Refused(r)) if r.code == "Cancelled"
+    ));
     for pending in [
         "Pending",
         "Received",
@@ -495,7 +498,10 @@ fn redirect_then_complete() {
     for (answer, expected) in [
         (
             json!({"pspReference": "PSP0000000000003", "resultCode": "Cancelled"}),
-            PaymentStatus::Canceled,
+            PaymentStatus::Refused(Refusal {
+                code: "Cancelled".into(),
+                reason: "Cancelled".into(),
+            }),
         ),
         (
             json!({"pspReference": "PSP0000000000003", "resultCode": "Refused",

@@ -376,7 +376,11 @@ pub fn map_result_code(
         "Refused" => PaymentStatus::Refused(refusal("Refused")),
         // A final failure at Adyen or the acquirer: no money moved.
         "Error" => PaymentStatus::Refused(refusal("Error")),
-        "Cancelled" => PaymentStatus::Canceled,
+        // Cancelled before processing completed (the shopper left the
+        // authentication, say): no money moved. Reported as a refusal, not
+        // a cancellation: this answer comes back with the shopper's return,
+        // and Passerelle never lets a return cancel a payment.
+        "Cancelled" => PaymentStatus::Refused(refusal("Cancelled")),
         // Accepted; the AUTHORISATION webhook tells the outcome.
         "Pending" | "Received" => PaymentStatus::Pending,
         // Authentication-only results: no authorisation yet.
