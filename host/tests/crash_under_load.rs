@@ -30,6 +30,11 @@ struct Figures {
     requests: AtomicU64,
     retries: AtomicU64,
     flows_done: AtomicU64,
+    /// While the server restarts, storefronts hold their next request:
+    /// the restarted demo points the dummy account at its own sandbox
+    /// until the test points it back at the PSP outside (requests in
+    /// flight at the kill still die mid-call).
+    paused: std::sync::atomic::AtomicBool,
 }
 
 /// Sends one idempotent request until it has a definite answer (2xx or a
@@ -47,6 +52,9 @@ async fn until_answered(
     let deadline = Instant::now() + FLOW_DEADLINE;
     let mut pause = Duration::from_millis(50);
     loop {
+        while figures.paused.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         figures.requests.fetch_add(1, Ordering::Relaxed);
         let sent = http
             .post(format!("{base}{path}"))
@@ -197,10 +205,12 @@ async fn kill_under_load(backend: Backend) {
     // Then kill -9, mid-run, and start again (same port, same database).
     tokio::time::sleep(Duration::from_millis(800)).await;
     let done_before_kill = figures.flows_done.load(Ordering::Relaxed);
+    figures.paused.store(true, Ordering::SeqCst);
     server.stop();
     let killed_at = Instant::now();
     server.restart().await;
     let down_for = killed_at.elapsed();
+    figures.paused.store(false, Ordering::SeqCst);
     for client in clients {
         client.await.unwrap();
     }
