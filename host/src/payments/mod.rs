@@ -1063,6 +1063,11 @@ impl Payments {
         let _guard = self.lock(id).await?;
         let mut payment = self.load_owned(merchant_id, id).await?;
         let status = status_of(&payment);
+        if status == PaymentStatus::Canceled && idempotency_key.is_some() {
+            // The retry of a cancellation whose answer was lost, which the
+            // provider's notification already confirmed: it is done.
+            return self.view(payment).await;
+        }
         if !status.can_cancel() || payment.amount_captured > 0 {
             return Err(PaymentError::InvalidState {
                 code: "payment_not_cancelable",
