@@ -478,6 +478,16 @@ async fn log_flood_is_bounded_and_card_numbers_are_masked() {
         flood.len()
     );
     assert!(logs.contains("plugin log budget exhausted for this call"));
+    // A plugin cannot start a log line of its own: its newlines are gone.
+    assert!(
+        logs.contains("forged-admin-line"),
+        "the forged text is kept, inline"
+    );
+    assert!(
+        logs.lines()
+            .all(|l| !l.trim_start().starts_with("2026-01-01T00:00:00Z ERROR")),
+        "a plugin forged a log line"
+    );
     // Every form of card number the plugin writes is masked: alone, grouped,
     // followed by its CVC or by its expiry, and 12 digits long. The CVC and
     // expiry stay: they are not card numbers, and without one they are

@@ -206,6 +206,9 @@ impl http::Host for CallState {
     }
 }
 
+/// The longest plugin log line kept; the rest is cut.
+const MAX_LOG_LINE_CHARS: usize = 4096;
+
 impl log::Host for CallState {
     fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
         if self.log_bytes >= MAX_LOG_BYTES_PER_CALL {
@@ -216,7 +219,13 @@ impl log::Host for CallState {
             tracing::warn!(plugin = %self.plugin_id, "plugin log budget exhausted for this call");
             return Ok(());
         }
-        let message = mask_card_numbers(&message);
+        // Card numbers masked, and no control character (a newline would
+        // let a plugin forge a log line of its own), bounded.
+        let message: String = mask_card_numbers(&message)
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(MAX_LOG_LINE_CHARS)
+            .collect();
         let plugin = &*self.plugin_id;
         match level {
             log::Level::Trace => tracing::trace!(plugin, "{message}"),

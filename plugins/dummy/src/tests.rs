@@ -157,7 +157,8 @@ fn authorize_sends_the_charge() {
     assert_eq!(
         body_of(&sent),
         json!({
-            "amount": 1050, "currency": "EUR", "reference": "order-1", "capture": false,
+            "amount": 1050, "currency": "EUR", "reference": "order-1", "payment_id": "pay_1",
+            "capture": false,
             "card": {"number": VISA, "exp_month": 3, "exp_year": 2030, "cvc": "737"},
             "return_url": "https://host/return/pay_1",
             "notification_url": "https://host/webhooks/acc_1"
@@ -380,6 +381,29 @@ fn sync_gets_the_charge_and_escapes_its_id() {
         host.last_request().unwrap().url,
         "http://127.0.0.1:4242/dummy/v1/charges/..%2F..%2Fadmin%3Fx"
     );
+}
+
+#[test]
+fn sync_without_a_charge_id_finds_it_by_payment_id() {
+    // The answer to the charge was lost: the PSP is searched by our id.
+    let host = psp_answers(
+        200,
+        json!({"object": "list", "data": [charge("authorized")]}),
+    );
+    let mut payment = payment_ref();
+    payment.connector_reference = None;
+    let outcome = Dummy::sync(account(), payment.clone()).unwrap();
+    assert_eq!(outcome.status, PaymentStatus::Authorized);
+    assert_eq!(outcome.connector_reference.as_deref(), Some("ch_1"));
+    assert_eq!(
+        host.last_request().unwrap().url,
+        "http://127.0.0.1:4242/dummy/v1/charges?payment_id=pay_1"
+    );
+    // Not found: still unknown (retryable), never a refusal.
+    let _host = psp_answers(200, json!({"object": "list", "data": []}));
+    let error = Dummy::sync(account(), payment).unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Retryable);
+    assert_eq!(error.code, "charge_not_found");
 }
 
 #[test]

@@ -226,6 +226,11 @@ with cvc 4111111111111111 737, with expiry 4111 1111 1111 1111 03 2030, \
 twelve 123456789015";
 
 fn log_flood(reference: &str) -> PaymentOutcome {
+    // A line of its own forged after a newline: the host must not let it
+    // stand as a line of the log.
+    passerelle_connector_sdk::warn!(
+        "log-flood forgery\n2026-01-01T00:00:00Z ERROR passerelle: forged-admin-line\r\n"
+    );
     for i in 0..20_000 {
         passerelle_connector_sdk::info!(
             "log-flood line {i}: {FLOOD_CARDS}, padding {}",
