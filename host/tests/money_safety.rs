@@ -208,6 +208,33 @@ async fn a_notification_batch_loses_no_item(backend: Backend) {
     }
 }
 
+/// Notifications out of order: an older one (authorized) after a newer
+/// one (captured) changes nothing; the same one twice counts once.
+async fn notifications_out_of_order_never_move_back(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (status, p) = server
+        .post(
+            "/v1/payments",
+            payment_body(3_300, "EUR", CARD_OK, "manual"),
+        )
+        .await;
+    assert_eq!(status, 201, "{p}");
+    let id = p["id"].as_str().unwrap().to_string();
+    let authorized = psp_charge(&server, p["connector_reference"].as_str().unwrap()).await;
+    let mut captured = authorized.clone();
+    captured["status"] = json!("captured");
+    captured["amount_captured"] = json!(3_300);
+    let newer = charge_event("charge.captured", &captured);
+    let older = charge_event("charge.authorized", &authorized);
+    for notification in [&newer, &older, &newer, &older] {
+        let (status, answer) = server.dummy_notification(notification).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let (_, p) = server.get(&format!("/v1/payments/{id}")).await;
+    assert_eq!(p["status"], "succeeded", "{p}");
+    assert_eq!(p["amount_captured"], 3_300, "{p}");
+}
+
 // ---------------------------------------------------------------------------
 // 2. A retry after a failed write resumes the same payment or refund, under
 //    the same provider key: never a second authorization or refund.
@@ -696,6 +723,7 @@ async fn janitor_gives_up_after_the_window(backend: Backend) {
 both_backends!(
     notification_is_seen_only_once_applied,
     a_notification_batch_loses_no_item,
+    notifications_out_of_order_never_move_back,
     create_retried_after_a_failed_write_charges_once,
     refund_retried_after_a_failed_write_refunds_once,
     a_request_killed_mid_call_is_resumed_after_its_lease,
@@ -708,6 +736,27 @@ both_backends!(
     janitor_settles_a_lost_authorization,
     janitor_gives_up_after_the_window,
 );
+
+/// `count` POSTs of `body` to `path` at once, spread over `nodes`; their
+/// statuses.
+async fn at_once(nodes: &[&TestServer], path: &str, body: Value, count: usize) -> Vec<u16> {
+    let tasks: Vec<_> = (0..count)
+        .map(|i| {
+            let node = nodes[i % nodes.len()];
+            let request = node
+                .http
+                .post(node.url(path))
+                .bearer_auth(&node.secret_key)
+                .json(&body);
+            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    statuses
+}
 
 // ---------------------------------------------------------------------------
 // 7. Two nodes on one PostgreSQL database: operations on one payment are
@@ -744,27 +793,14 @@ async fn two_nodes_serialise_operations_on_one_payment() {
     };
 
     // 25 partial captures of 400 at once, over both nodes.
-    let mut tasks = Vec::new();
-    for i in 0..25 {
-        let node = if i % 2 == 0 { &node_a } else { &node_b };
-        let (http, url, key) = (
-            node.http.clone(),
-            node.url(&format!("/v1/payments/{id}/capture")),
-            node.secret_key.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let resp = http
-                .post(url)
-                .bearer_auth(key)
-                .json(&json!({"amount": 400}))
-                .send()
-                .await
-                .unwrap();
-            resp.status().as_u16()
-        }));
-    }
-    for task in tasks {
-        let status = task.await.unwrap();
+    for status in at_once(
+        &[&node_a, &node_b],
+        &format!("/v1/payments/{id}/capture"),
+        json!({"amount": 400}),
+        25,
+    )
+    .await
+    {
         assert!(status == 200 || status == 409, "{status}");
     }
     let (_, p) = node_a.get(&format!("/v1/payments/{id}")).await;
@@ -776,27 +812,14 @@ async fn two_nodes_serialise_operations_on_one_payment() {
     assert!(p["amount_captured"].as_i64().unwrap() <= 20_000);
 
     // Then 25 partial refunds of 300, over both nodes.
-    let mut tasks = Vec::new();
-    for i in 0..25 {
-        let node = if i % 2 == 0 { &node_a } else { &node_b };
-        let (http, url, key) = (
-            node.http.clone(),
-            node.url(&format!("/v1/payments/{id}/refunds")),
-            node.secret_key.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let resp = http
-                .post(url)
-                .bearer_auth(key)
-                .json(&json!({"amount": 300}))
-                .send()
-                .await
-                .unwrap();
-            resp.status().as_u16()
-        }));
-    }
-    for task in tasks {
-        let status = task.await.unwrap();
+    for status in at_once(
+        &[&node_a, &node_b],
+        &format!("/v1/payments/{id}/refunds"),
+        json!({"amount": 300}),
+        25,
+    )
+    .await
+    {
         assert!(status == 201 || status == 400 || status == 409, "{status}");
     }
     let (_, p) = node_a.get(&format!("/v1/payments/{id}")).await;

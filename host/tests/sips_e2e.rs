@@ -394,9 +394,16 @@ mod super_run {
 
     pub async fn shopper_cancel_on_the_payment_page(backend: Backend) {
         let server = TestServer::start(backend).await;
-        let (_, p) = paid(&server, sips_body(1050, "EUR", "manual"), Shopper::Cancel).await;
+        let (id, p) = paid(&server, sips_body(1050, "EUR", "manual"), Shopper::Cancel).await;
+        // The shopper's return never ends a payment: Sips' word by a server
+        // call (a sync) does.
+        assert_eq!(p["status"], "requires_action", "{p}");
+        let (status, p) = server
+            .post(&format!("/v1/payments/{id}/sync"), json!({}))
+            .await;
+        assert_eq!(status, 200, "{p}");
         assert_eq!(p["status"], "canceled", "{p}");
-        assert_eq!(p["provider_status"], "17");
+        assert_eq!(p["provider_status"], "ABORTED");
     }
 
     pub async fn merchant_cancel_releases_the_authorization(backend: Backend) {
@@ -526,7 +533,8 @@ mod super_run {
         assert_eq!(synced["status"], "requires_action", "{synced}");
         assert_eq!(synced["next_action"], p["next_action"]);
 
-        // A 5xx on capture: 502, nothing captured, a retry works.
+        // A 5xx on capture: 502, and the outcome is unknown, so the amount
+        // stays reserved (pending) rather than capturable twice.
         let (id, p) = paid(
             &server,
             sips_body(1000, "EUR", "manual"),
@@ -534,20 +542,22 @@ mod super_run {
         )
         .await;
         assert_eq!(p["status"], "requires_capture", "{p}");
+        let key = format!("capture-{}", rand_suffix());
         sips_fault(&server, "http_500", 1).await;
         let (status, err) = server
-            .post(&format!("/v1/payments/{id}/capture"), json!({}))
+            .post_with(&format!("/v1/payments/{id}/capture"), json!({}), Some(&key))
             .await;
         assert_eq!(status, 502, "{err}");
         assert_eq!(err["error"]["code"], "connector_unavailable");
         let p = get(&server, &id).await;
         assert_eq!(p["status"], "requires_capture");
+        assert_eq!(p["amount_capture_pending"], 1000, "{p}");
 
-        // The answer to a capture is lost after Sips validated: the payment
-        // stays put, and a sync finds it captured.
+        // The retry, under the same key, validates at Sips but its answer
+        // is lost: still unknown; a sync finds it captured.
         sips_fault(&server, "timeout_after_effect", 1).await;
         let (status, err) = server
-            .post(&format!("/v1/payments/{id}/capture"), json!({}))
+            .post_with(&format!("/v1/payments/{id}/capture"), json!({}), Some(&key))
             .await;
         assert_eq!(status, 502, "{err}");
         let p = get(&server, &id).await;
@@ -558,6 +568,7 @@ mod super_run {
         assert_eq!(status, 200, "{p}");
         assert_eq!(p["status"], "succeeded", "{p}");
         assert_eq!(p["amount_captured"], 1000);
+        assert_eq!(p["amount_capture_pending"], 0, "{p}");
         assert_eq!(p["provider_status"], "CAPTURED");
     }
 }

@@ -27,6 +27,7 @@ pub mod adyen;
 pub mod dummy;
 mod faults;
 pub mod hipay;
+pub mod luhn;
 pub mod openapi;
 pub mod paypal;
 pub mod sips;

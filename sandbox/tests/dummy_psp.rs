@@ -124,6 +124,44 @@ async fn expect_error(res: Response, status: StatusCode, code: &str, param: Opti
 }
 
 #[tokio::test]
+async fn charges_are_found_by_payment_id_and_listed_in_the_ledger() {
+    let env = env().await;
+    let mut body = charge_body("4111111111111111", false);
+    body["payment_id"] = json!("pay_42");
+    let charge = env.create(&body).await;
+    assert_eq!(charge["payment_id"], "pay_42");
+    let found: Value = env
+        .get("/v1/charges?payment_id=pay_42")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["data"][0]["id"], charge["id"]);
+    let none: Value = env
+        .get("/v1/charges?payment_id=pay_43")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none["data"], json!([]));
+    // The test-only ledger, by merchant reference.
+    let ledger: Value = env
+        .http
+        .get(env.url("/_sandbox/charges?reference=order-1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ledger["data"].as_array().unwrap().len(), 1);
+    assert_eq!(ledger["data"][0]["id"], charge["id"]);
+    body["payment_id"] = json!("");
+    let res = env.post("/v1/charges", Some(&body), None).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn test_cards() {
     let env = env().await;
 
@@ -326,12 +364,13 @@ async fn not_found_and_methods() {
         None,
     )
     .await;
+    // GET /v1/charges searches, and needs what to search by.
     let res = env.get("/v1/charges").await;
     expect_error(
         res,
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        None,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        Some("payment_id"),
     )
     .await;
     let res = env

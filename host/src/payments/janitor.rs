@@ -224,6 +224,17 @@ impl Payments {
         }
         let attempt = payment.reconcile_attempts + 1;
         let from = status_of(&payment);
+        let failed_attempt = |error: PaymentError| {
+            let e = event(
+                &payment,
+                0,
+                Some(from),
+                from,
+                "janitor",
+                json!({"attempt": attempt, "waiting_for": waiting_for, "error": error.to_string()}),
+            );
+            (payment.clone(), vec![e])
+        };
         let (mut next, mut events) = match self.ask_provider(&payment).await {
             Ok(Ok(outcome)) => {
                 let provider_status = outcome.provider_status.clone();
@@ -241,31 +252,9 @@ impl Payments {
                 }
                 (next, events)
             }
-            Ok(Err(error)) => {
-                let e = connector_error(error);
-                (
-                    payment.clone(),
-                    vec![event(
-                        &payment,
-                        0,
-                        Some(from),
-                        from,
-                        "janitor",
-                        json!({"attempt": attempt, "waiting_for": waiting_for, "error": e.to_string()}),
-                    )],
-                )
-            }
-            Err(e) => (
-                payment.clone(),
-                vec![event(
-                    &payment,
-                    0,
-                    Some(from),
-                    from,
-                    "janitor",
-                    json!({"attempt": attempt, "waiting_for": waiting_for, "error": e.to_string()}),
-                )],
-            ),
+            // Still unknown: the attempt is recorded, nothing changes.
+            Ok(Err(error)) => failed_attempt(connector_error(error)),
+            Err(error) => failed_attempt(error),
         };
         let now = now_unix_ms();
         let created = parse_rfc3339_ms(&payment.created_at).unwrap_or(now);

@@ -492,7 +492,8 @@ impl Payments {
         check_supported(&resolved.plugin, &request)?;
         let now = now_rfc3339();
         let payment_id = payment_id.to_string();
-        let (method_type, card_last4, wit_method) = wit_payment_method(request.payment_method);
+        let (method, request) = AuthorizeInput::split(request);
+        let (method_type, card_last4, wit_method) = wit_payment_method(method);
         let metadata_json = serde_json::to_string(&request.metadata)
             .map_err(|e| PaymentError::Internal(e.to_string()))?;
         // The payment exists before the provider hears of it, so that a
@@ -543,21 +544,7 @@ impl Payments {
             .insert_payment(payment.clone(), vec![created])
             .await?;
         tracing::info!(payment = %payment_id, connector = %payment.connector, amount = request.amount, currency = %request.currency, "payment created");
-        self.authorize(
-            payment,
-            resolved,
-            wit_method,
-            AuthorizeInput {
-                reference: request.reference,
-                amount: request.amount,
-                currency: request.currency,
-                capture_method: request.capture_method,
-                shopper: request.shopper,
-                metadata: request.metadata,
-                idempotency_key: request.idempotency_key,
-            },
-        )
-        .await
+        self.authorize(payment, resolved, wit_method, request).await
     }
 
     /// The retry of a creation whose outcome was unknown.
@@ -583,22 +570,9 @@ impl Payments {
         drop(lock);
         let resolved = self.account_by_id(&payment.connector_account_id).await?;
         tracing::info!(payment = %payment.id, "authorization sent again under the same provider key");
-        let wit_method = wit_payment_method(request.payment_method).2;
-        self.authorize(
-            payment,
-            resolved,
-            wit_method,
-            AuthorizeInput {
-                reference: request.reference,
-                amount: request.amount,
-                currency: request.currency,
-                capture_method: request.capture_method,
-                shopper: request.shopper,
-                metadata: request.metadata,
-                idempotency_key: request.idempotency_key,
-            },
-        )
-        .await
+        let (method, input) = AuthorizeInput::split(request);
+        let wit_method = wit_payment_method(method).2;
+        self.authorize(payment, resolved, wit_method, input).await
     }
 
     /// Sends the authorization of a stored payment and writes its outcome.
@@ -1665,13 +1639,35 @@ fn capture_attempts(events: &[PaymentEventRecord]) -> Vec<CaptureAttempt> {
 /// payment method (which is never stored, so a resumed creation takes it
 /// from the retried request).
 struct AuthorizeInput {
+    merchant_id: String,
     reference: String,
     amount: u64,
     currency: String,
     capture_method: CaptureMethod,
+    return_url: String,
     shopper: Option<ShopperInput>,
     metadata: BTreeMap<String, String>,
     idempotency_key: Option<String>,
+}
+
+impl AuthorizeInput {
+    /// The storefront's request as its payment method and the rest.
+    fn split(request: CreatePayment) -> (PaymentMethodInput, AuthorizeInput) {
+        (
+            request.payment_method,
+            AuthorizeInput {
+                merchant_id: request.merchant_id,
+                reference: request.reference,
+                amount: request.amount,
+                currency: request.currency,
+                capture_method: request.capture_method,
+                return_url: request.return_url,
+                shopper: request.shopper,
+                metadata: request.metadata,
+                idempotency_key: request.idempotency_key,
+            },
+        )
+    }
 }
 
 /// The payment method as the connector gets it, with what is stored of it
@@ -1948,7 +1944,10 @@ fn apply_outcome(
             if to != PaymentStatus::RequiresAction {
                 next.next_action = None;
             }
-            if !matches!(to, PaymentStatus::Failed | PaymentStatus::Processing) {
+            // A move to a good state clears an earlier failure; the same
+            // state told again (a repeated notification) keeps what the
+            // payment says (a capture after a cancellation, say).
+            if from != to && !matches!(to, PaymentStatus::Failed | PaymentStatus::Processing) {
                 next.failure_code = None;
                 next.failure_message = None;
             }

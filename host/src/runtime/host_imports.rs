@@ -23,13 +23,35 @@ const MAX_LOG_BYTES_PER_CALL: usize = 64 * 1024;
 const MAX_RANDOM_BYTES: u32 = 1024;
 const MAX_CACHE_VALUE_BYTES: usize = 16 * 1024;
 const MAX_CACHE_KEY_BYTES: usize = 256;
+/// Entries all plugins together may keep.
 const MAX_CACHE_ENTRIES: usize = 100_000;
+/// Entries one plugin may keep for one account: what a sender can make a
+/// connector store (a certificate URL, say) cannot crowd out the others.
+const MAX_CACHE_ENTRIES_PER_SCOPE: usize = 256;
+/// Bytes (keys and values) all plugins together may keep.
+const MAX_CACHE_BYTES: usize = 64 * 1024 * 1024;
 const MAX_CACHE_TTL: Duration = Duration::from_secs(24 * 3600);
 
-/// A cache shared by all plugins, keyed by plugin, account and the plugin's key.
+/// A cache shared by all plugins, keyed by plugin, account and the plugin's
+/// key, with a quota per (plugin, account) scope and a bound on its bytes.
 #[derive(Default)]
 pub struct PluginCache {
-    entries: DashMap<String, (String, Instant)>,
+    entries: DashMap<String, CacheEntry>,
+    /// Entries per scope (`plugin \0 account`).
+    per_scope: DashMap<String, usize>,
+    bytes: std::sync::atomic::AtomicUsize,
+}
+
+struct CacheEntry {
+    value: String,
+    expires: Instant,
+    scope: String,
+}
+
+impl CacheEntry {
+    fn size(&self, key: &str) -> usize {
+        key.len() + self.value.len()
+    }
 }
 
 impl PluginCache {
@@ -37,26 +59,79 @@ impl PluginCache {
         let hit = self
             .entries
             .get(key)
-            .map(|e| (e.value().0.clone(), e.value().1));
+            .map(|e| (e.value().value.clone(), e.value().expires));
         match hit {
             Some((value, expires)) if expires > Instant::now() => Some(value),
             Some(_) => {
-                self.entries.remove(key);
+                self.remove(key);
                 None
             }
             None => None,
         }
     }
 
-    fn set(&self, key: String, value: String, ttl: Duration) {
-        if self.entries.len() >= MAX_CACHE_ENTRIES {
-            let now = Instant::now();
-            self.entries.retain(|_, (_, expires)| *expires > now);
-            if self.entries.len() >= MAX_CACHE_ENTRIES {
-                return;
+    fn remove(&self, key: &str) {
+        if let Some((key, entry)) = self.entries.remove(key) {
+            self.forget(&key, &entry);
+        }
+    }
+
+    /// Accounts for an entry that left the map.
+    fn forget(&self, key: &str, entry: &CacheEntry) {
+        use std::sync::atomic::Ordering;
+        self.bytes.fetch_sub(entry.size(key), Ordering::Relaxed);
+        if let Some(mut count) = self.per_scope.get_mut(&entry.scope) {
+            *count = count.saturating_sub(1);
+        }
+    }
+
+    /// Drops every expired entry.
+    fn purge_expired(&self) {
+        let now = Instant::now();
+        let expired: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|e| e.value().expires <= now)
+            .map(|e| e.key().clone())
+            .collect();
+        for key in expired {
+            self.remove(&key);
+        }
+    }
+
+    /// Stores `value` unless its scope is at its quota or the cache at its
+    /// size (after expired entries are dropped); `false` if not stored.
+    fn set(&self, scope: String, key: String, value: String, ttl: Duration) -> bool {
+        use std::sync::atomic::Ordering;
+        // Replacing an entry frees its room first.
+        self.remove(&key);
+        let size = key.len() + value.len();
+        let full = |cache: &Self| {
+            cache.entries.len() >= MAX_CACHE_ENTRIES
+                || cache.bytes.load(Ordering::Relaxed) + size > MAX_CACHE_BYTES
+                || cache
+                    .per_scope
+                    .get(&scope)
+                    .is_some_and(|c| *c >= MAX_CACHE_ENTRIES_PER_SCOPE)
+        };
+        if full(self) {
+            self.purge_expired();
+            if full(self) {
+                return false;
             }
         }
-        self.entries.insert(key, (value, Instant::now() + ttl));
+        *self.per_scope.entry(scope.clone()).or_insert(0) += 1;
+        self.bytes.fetch_add(size, Ordering::Relaxed);
+        let entry = CacheEntry {
+            value,
+            expires: Instant::now() + ttl,
+            scope,
+        };
+        if let Some(old) = self.entries.insert(key.clone(), entry) {
+            // A concurrent set of the same key: account for the one replaced.
+            self.forget(&key, &old);
+        }
+        true
     }
 }
 
@@ -146,8 +221,13 @@ impl CallState {
     }
 
     fn cache_key(&self, key: &str) -> String {
+        format!("{}\u{0}{key}", self.cache_scope())
+    }
+
+    /// The plugin and account whose quota an entry counts against.
+    fn cache_scope(&self) -> String {
         format!(
-            "{}\u{0}{}\u{0}{key}",
+            "{}\u{0}{}",
             self.plugin_id,
             self.account_id.as_deref().unwrap_or("")
         )
@@ -272,12 +352,14 @@ impl cache::Host for CallState {
         }
         let ttl = Duration::from_secs(u64::from(ttl_seconds)).min(MAX_CACHE_TTL);
         let key = self.cache_key(&key);
-        self.cache.set(key, value, ttl);
+        if !self.cache.set(self.cache_scope(), key, value, ttl) {
+            tracing::warn!(plugin = %self.plugin_id, "cache quota reached; entry not stored");
+        }
         Ok(())
     }
 
     fn delete(&mut self, key: String) -> wasmtime::Result<()> {
-        self.cache.entries.remove(&self.cache_key(&key));
+        self.cache.remove(&self.cache_key(&key));
         Ok(())
     }
 }

@@ -384,38 +384,40 @@ impl TestServer {
     /// injection: triggers that make its writes fail).
     pub fn sql(&self, sql: &str) {
         use diesel::connection::SimpleConnection;
+        self.database().batch_execute(sql).unwrap();
+    }
+
+    /// A connection to the server's database, beside the server.
+    fn database(&self) -> passerelle::store::AnyConnection {
+        use diesel::connection::SimpleConnection;
         use diesel::Connection;
         match self.backend {
             Backend::Sqlite => {
                 let path = self.database_url.trim_start_matches("sqlite://");
                 let mut conn = diesel::SqliteConnection::establish(path).unwrap();
                 conn.batch_execute("PRAGMA busy_timeout = 10000;").unwrap();
-                conn.batch_execute(sql).unwrap();
+                passerelle::store::AnyConnection::Sqlite(conn)
             }
-            Backend::Postgres => {
-                let mut conn = diesel::PgConnection::establish(&self.database_url).unwrap();
-                conn.batch_execute(sql).unwrap();
-            }
+            Backend::Postgres => passerelle::store::AnyConnection::Postgresql(
+                diesel::PgConnection::establish(&self.database_url).unwrap(),
+            ),
         }
     }
 
     /// A number read from the server's database (`SELECT COUNT(*) AS n ...`).
     pub fn sql_count(&self, query: &str) -> i64 {
-        use diesel::{Connection, RunQueryDsl};
+        use diesel::RunQueryDsl;
         #[derive(diesel::QueryableByName)]
         struct Count {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
-        let count: Count = match self.backend {
-            Backend::Sqlite => {
-                let path = self.database_url.trim_start_matches("sqlite://");
-                let mut conn = diesel::SqliteConnection::establish(path).unwrap();
-                diesel::sql_query(query).get_result(&mut conn).unwrap()
+        let count: Count = match &mut self.database() {
+            passerelle::store::AnyConnection::Sqlite(conn) => {
+                diesel::sql_query(query).get_result(conn).unwrap()
             }
-            Backend::Postgres => {
-                let mut conn = diesel::PgConnection::establish(&self.database_url).unwrap();
-                diesel::sql_query(query).get_result(&mut conn).unwrap()
+            passerelle::store::AnyConnection::Postgresql(conn) => {
+                diesel::sql_query(query).get_result(conn).unwrap()
             }
         };
         count.n

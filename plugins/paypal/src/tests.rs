@@ -1363,6 +1363,11 @@ fn forged_replayed_and_malformed_webhooks() {
     let mut n = signed(&body, NOW_RFC3339);
     n.body.push(b' ');
     assert_eq!(kind(n), ErrorKind::InvalidSignature);
+    // What a sender's URL served is cached only once a webhook verified
+    // with it: a forged one leaves nothing behind.
+    let cert_key =
+        webhook::chain_cache_key(&format!("{BASE}/certs/CERT-passerelle-sandbox-paypal"));
+    assert_eq!(passerelle_connector_sdk::cache::get(&cert_key), None);
     // Replay of an old transmission.
     assert_eq!(
         kind(signed(&body, "2026-11-27T23:00:00Z")),
@@ -1427,9 +1432,10 @@ fn forged_replayed_and_malformed_webhooks() {
             .kind,
         ErrorKind::InvalidSignature
     );
-    // Correctly signed, but not an event.
+    // Correctly signed, but not an event (its chain verified: now cached).
     let e = Paypal::handle_notification(account(), signed(&json!({"hello": 1}), NOW_RFC3339))
         .unwrap_err();
+    assert!(passerelle_connector_sdk::cache::get(&cert_key).is_some());
     assert_eq!(
         (e.kind, e.field.as_deref()),
         (ErrorKind::InvalidRequest, Some("body"))

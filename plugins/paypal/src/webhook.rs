@@ -260,14 +260,44 @@ pub fn verify_chain(chain: &[Certificate], roots: &[Certificate], at_ms: u64) ->
     ))
 }
 
-/// The certificate chain at `url`: from the host cache, else fetched through
-/// the host and cached.
-pub fn fetch_chain(url: &str) -> Result<Vec<Certificate>> {
-    let key = format!("cert:{}", crypto::hex_encode(crypto::sha256(url)));
+/// The cache key of the certificate chain at `url`.
+pub fn chain_cache_key(url: &str) -> String {
+    format!("cert:{}", crypto::hex_encode(crypto::sha256(url)))
+}
+
+/// A certificate chain fetched from the sender's URL, with the text to
+/// cache once (and only once) it has verified: a sender must not be able
+/// to fill the cache with what it serves.
+pub struct FetchedChain {
+    pub chain: Vec<Certificate>,
+    /// `None` when it came from the cache (it was verified before).
+    to_cache: Option<String>,
+    key: String,
+}
+
+impl FetchedChain {
+    /// Keeps the chain for later notifications: call after it verified.
+    pub fn remember(&self) {
+        if let Some(text) = &self.to_cache {
+            if text.len() <= 16 * 1024 {
+                cache::set(&self.key, text, CERT_CACHE_TTL_SECS);
+            }
+        }
+    }
+}
+
+/// The certificate chain at `url`: from the host cache (where only
+/// verified chains go), else fetched through the host.
+pub fn fetch_chain(url: &str) -> Result<FetchedChain> {
+    let key = chain_cache_key(url);
     if let Some(pem) = cache::get(&key) {
         if let Ok(chain) = Certificate::load_pem_chain(pem.as_bytes()) {
             if !chain.is_empty() {
-                return Ok(chain);
+                return Ok(FetchedChain {
+                    chain,
+                    to_cache: None,
+                    key,
+                });
             }
         }
         cache::delete(&key);
@@ -288,11 +318,11 @@ pub fn fetch_chain(url: &str) -> Result<Vec<Certificate>> {
     if chain.is_empty() {
         return Err(forged("PAYPAL-CERT-URL serves no certificate"));
     }
-    let text = response.text();
-    if text.len() <= 16 * 1024 {
-        cache::set(&key, &text, CERT_CACHE_TTL_SECS);
-    }
-    Ok(chain)
+    Ok(FetchedChain {
+        chain,
+        to_cache: Some(response.text()),
+        key,
+    })
 }
 
 /// Checks the leaf is PayPal's message-verification certificate when the
@@ -345,14 +375,17 @@ pub fn verify(
         return Err(forged("PAYPAL-CERT-URL is not a PayPal host"));
     }
     let roots = trust_roots(configured_root)?;
-    let chain = fetch_chain(t.cert_url)?;
-    verify_chain(&chain, &roots, t.time_ms)?;
+    let fetched = fetch_chain(t.cert_url)?;
+    let chain = &fetched.chain;
+    verify_chain(chain, &roots, t.time_ms)?;
     if configured_root.is_none() {
         if let Some(leaf) = chain.first() {
             check_leaf_identity(leaf)?;
         }
     }
-    verify_signature(&t, webhook_id, &notification.body, &chain)
+    verify_signature(&t, webhook_id, &notification.body, chain)?;
+    fetched.remember();
+    Ok(())
 }
 
 /// Parses a PEM certificate (for `validate-config`).

@@ -44,6 +44,7 @@ pub(crate) struct Charge {
     pub currency: String,
     pub reference: String,
     /// The platform's own id for the payment, when it sends one: searchable.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_id: Option<String>,
     pub amount_captured: u64,
     pub amount_refunded: u64,

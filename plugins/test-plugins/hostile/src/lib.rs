@@ -23,6 +23,8 @@
 //!   and authorizes with a report of what it obtained in `connector-data`,
 //!   one `name=result` line per attempt (built for wasm32-unknown-unknown,
 //!   without WASI, it must obtain nothing; an attempt may also crash);
+//! - `cache-flood`: stores far more cache entries than its quota, and says
+//!   how many it can read back;
 //! - `log-flood`: logs far more than the host's per-call budget, with card
 //!   numbers in every line in the forms [`FLOOD_CARDS`] lists (the host must
 //!   mask them all), then authorizes;
@@ -225,6 +227,23 @@ const FLOOD_CARDS: &str = "card 4111111111111111, spaced 4111 1111 1111 1111, \
 with cvc 4111111111111111 737, with expiry 4111 1111 1111 1111 03 2030, \
 twelve 123456789015";
 
+/// Stores 2,000 cache entries of 1 KiB, then reports how many it can read
+/// back (`provider-status` `kept N`): the host keeps a quota per plugin and
+/// account.
+fn cache_flood(reference: &str) -> PaymentOutcome {
+    let value = "v".repeat(1024);
+    for i in 0..2_000 {
+        passerelle_connector_sdk::cache::set(&format!("flood-{i}"), &value, 3600);
+    }
+    let kept = (0..2_000)
+        .filter(|i| passerelle_connector_sdk::cache::get(&format!("flood-{i}")).is_some())
+        .count();
+    PaymentOutcome {
+        provider_status: Some(format!("kept {kept}")),
+        ..authorized(reference)
+    }
+}
+
 fn log_flood(reference: &str) -> PaymentOutcome {
     // A line of its own forged after a newline: the host must not let it
     // stand as a line of the log.
@@ -286,6 +305,7 @@ impl Connector for Hostile {
                 ..authorized(reference)
             }),
             "log-flood" => Ok(log_flood(reference)),
+            "cache-flood" => Ok(cache_flood(reference)),
             "card-like-reference" => Ok(PaymentOutcome {
                 provider_status: Some(CARD_LIKE_REFERENCE.into()),
                 ..authorized_as(CARD_LIKE_REFERENCE)
