@@ -764,7 +764,20 @@ async fn at_once(nodes: &[&TestServer], path: &str, body: Value, count: usize) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_serialise_operations_on_one_payment() {
-    let psp = external_dummy_psp().await;
+    // The PSP's notifications are not accepted here (another webhook
+    // secret): they would tell the host the PSP's totals and hide a capture
+    // or refund the host lost.
+    let psp = passerelle_sandbox::Sandbox::start(passerelle_sandbox::SandboxConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        specs: passerelle_sandbox::SpecSource::Off,
+        dummy: passerelle_sandbox::DummyConfig {
+            webhook_secret: "whsec_not_this_accounts".into(),
+            ..passerelle_sandbox::DummyConfig::default()
+        },
+        ..passerelle_sandbox::SandboxConfig::default()
+    })
+    .await
+    .unwrap();
     let master_key = "ab".repeat(32);
     let node_a =
         TestServer::start_with_args(Backend::Postgres, &["--master-key", &master_key]).await;
@@ -801,7 +814,7 @@ async fn two_nodes_serialise_operations_on_one_payment() {
     )
     .await
     {
-        assert!(status == 200 || status == 409, "{status}");
+        assert_eq!(status, 200, "each capture waits its turn, none is refused");
     }
     let (_, p) = node_a.get(&format!("/v1/payments/{id}")).await;
     let at_psp = ledger(psp.dummy_base_url()).await;
@@ -809,7 +822,7 @@ async fn two_nodes_serialise_operations_on_one_payment() {
         p["amount_captured"], at_psp["amount_captured"],
         "{p} / {at_psp}"
     );
-    assert!(p["amount_captured"].as_i64().unwrap() <= 20_000);
+    assert_eq!(p["amount_captured"], 10_000, "{p}");
 
     // Then 25 partial refunds of 300, over both nodes.
     for status in at_once(
@@ -820,7 +833,7 @@ async fn two_nodes_serialise_operations_on_one_payment() {
     )
     .await
     {
-        assert!(status == 201 || status == 400 || status == 409, "{status}");
+        assert_eq!(status, 201, "each refund waits its turn, none is refused");
     }
     let (_, p) = node_a.get(&format!("/v1/payments/{id}")).await;
     let at_psp = ledger(psp.dummy_base_url()).await;

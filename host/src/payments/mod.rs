@@ -554,7 +554,7 @@ impl Payments {
         request: CreatePayment,
     ) -> Result<PaymentView, PaymentError> {
         let lock = self.lock(&payment.id).await?;
-        let payment = self
+        let mut payment = self
             .store
             .get_payment(&payment.id)
             .await?
@@ -566,6 +566,18 @@ impl Payments {
         if answered {
             drop(lock);
             return self.view(payment).await;
+        }
+        // Ask the provider first, where it can find the payment by our id:
+        // what it made is the outcome, whatever its idempotency promises.
+        if let Ok(Ok(outcome)) = self.ask_provider(&payment).await {
+            if outcome.connector_reference.is_some()
+                && !matches!(outcome.status, wit::PaymentStatus::Pending)
+            {
+                let (next, events) = apply_outcome(&payment, outcome, "api.create");
+                self.save(&mut payment, next, events).await?;
+                drop(lock);
+                return self.view(payment).await;
+            }
         }
         drop(lock);
         let resolved = self.account_by_id(&payment.connector_account_id).await?;
