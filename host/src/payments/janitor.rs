@@ -96,13 +96,34 @@ impl JanitorSettings {
     }
 }
 
+/// What a payment's outcome waits on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Unsettled {
+    AuthorizationOutcome,
+    ShopperAction,
+    Capture,
+    Cancel,
+}
+
+impl Unsettled {
+    /// Its name in events and in the reconciliation listing.
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationOutcome => "authorization_outcome_unknown",
+            Self::ShopperAction => "shopper_action_pending",
+            Self::Capture => "capture_pending",
+            Self::Cancel => "cancel_pending",
+        }
+    }
+}
+
 /// What is unsettled about a payment, if anything.
-pub(super) fn unsettled(p: &PaymentRecord) -> Option<&'static str> {
+pub(super) fn unsettled(p: &PaymentRecord) -> Option<Unsettled> {
     match status_of(p) {
-        PaymentStatus::Processing => Some("authorization_outcome_unknown"),
-        PaymentStatus::RequiresAction => Some("shopper_action_pending"),
-        _ if p.amount_capture_pending > 0 => Some("capture_pending"),
-        _ if p.cancel_pending => Some("cancel_pending"),
+        PaymentStatus::Processing => Some(Unsettled::AuthorizationOutcome),
+        PaymentStatus::RequiresAction => Some(Unsettled::ShopperAction),
+        _ if p.amount_capture_pending > 0 => Some(Unsettled::Capture),
+        _ if p.cancel_pending => Some(Unsettled::Cancel),
         _ => None,
     }
 }
@@ -197,7 +218,7 @@ impl Payments {
     /// its lock, and writes what it learnt (or gives up past the window).
     async fn reconcile_payment(&self, payment: PaymentRecord) -> Result<(), PaymentError> {
         let mut payment = payment;
-        let Some(waiting_for) = unsettled(&payment) else {
+        let Some(unsettled_now) = unsettled(&payment) else {
             let settled = payment.clone();
             return self.save(&mut payment, settled, Vec::new()).await;
         };
@@ -222,6 +243,7 @@ impl Payments {
                 }
             }
         }
+        let waiting_for = unsettled_now.as_str();
         let attempt = payment.reconcile_attempts + 1;
         let from = status_of(&payment);
         let failed_attempt = |error: PaymentError| {
@@ -324,7 +346,7 @@ impl Payments {
             items.push(ReconciliationItem {
                 object: "payment",
                 id: p.id.clone(),
-                waiting_for: unsettled(&p).unwrap_or("settled"),
+                waiting_for: unsettled(&p).map_or("settled", Unsettled::as_str),
                 payment_id: p.id,
                 connector: p.connector,
                 status: p.status,
@@ -368,32 +390,28 @@ fn give_up(
     payment: &PaymentRecord,
     next: &mut PaymentRecord,
     events: &mut Vec<crate::store::models::PaymentEventRecord>,
-    what: &'static str,
+    what: Unsettled,
 ) {
     let from = status_of(next);
     let mut to = from;
-    let detail;
+    let mut detail = json!({"gave_up": what.as_str(), "failure_code": OUTCOME_UNKNOWN_EXPIRED});
     match what {
-        "authorization_outcome_unknown" | "shopper_action_pending" => {
+        Unsettled::AuthorizationOutcome | Unsettled::ShopperAction => {
             to = PaymentStatus::Failed;
             next.status = to.as_str().to_string();
             next.next_action = None;
             next.failure_code = Some(OUTCOME_UNKNOWN_EXPIRED.into());
-            next.failure_message = Some(if what == "shopper_action_pending" {
+            next.failure_message = Some(if what == Unsettled::ShopperAction {
                 "the shopper never completed the provider's step within its window".into()
             } else {
                 "the provider never settled this authorization within its window".into()
             });
-            detail = json!({"gave_up": what, "failure_code": OUTCOME_UNKNOWN_EXPIRED});
         }
-        "capture_pending" => {
-            detail = json!({"gave_up": what, "released": next.amount_capture_pending, "failure_code": OUTCOME_UNKNOWN_EXPIRED});
+        Unsettled::Capture => {
+            detail["released"] = json!(next.amount_capture_pending);
             next.amount_capture_pending = 0;
         }
-        _ => {
-            detail = json!({"gave_up": what, "failure_code": OUTCOME_UNKNOWN_EXPIRED});
-            next.cancel_pending = false;
-        }
+        Unsettled::Cancel => next.cancel_pending = false,
     }
     events.push(event(payment, 0, Some(from), to, "janitor", detail));
 }

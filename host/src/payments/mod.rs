@@ -1974,13 +1974,7 @@ fn apply_outcome(
         // canceled, but the amount counts, so the merchant sees it and can
         // refund it through the API.
         let mut late = payment.clone();
-        late.amount_captured = next.amount_captured;
-        late.failure_code = Some("captured_after_cancel".into());
-        late.failure_message = Some(format!(
-            "the provider captured {} after the payment was canceled; refund it if it is not owed",
-            next.amount_captured - payment.amount_captured
-        ));
-        tracing::warn!(payment = %payment.id, "capture confirmed on a canceled payment");
+        captured_after_cancel(&mut late, next.amount_captured - payment.amount_captured);
         let e = event(
             payment,
             0,
@@ -2013,6 +2007,18 @@ fn modification_label(status: &wit::ModificationStatus) -> serde_json::Value {
     }
 }
 
+/// Counts `amount` the provider captured on a canceled payment (a capture
+/// it had accepted before the cancellation): money was taken, so it shows,
+/// and the API can refund it. The payment stays canceled.
+fn captured_after_cancel(payment: &mut PaymentRecord, amount: i64) {
+    payment.amount_captured += amount;
+    payment.failure_code = Some("captured_after_cancel".into());
+    payment.failure_message = Some(format!(
+        "the provider captured {amount} after the payment was canceled; refund it if it is not owed"
+    ));
+    tracing::warn!(payment = %payment.id, amount, "capture confirmed on a canceled payment");
+}
+
 /// A provider confirms or refuses a capture it had accepted: move the
 /// amount from pending into captured, or release it.
 fn apply_capture_notification(
@@ -2038,14 +2044,8 @@ fn apply_capture_notification(
         // canceled, but the amount is counted, so the merchant sees it and
         // can refund it through the API.
         let room = (next.amount_authorized.max(next.amount) - next.amount_captured).max(0);
-        next.amount_captured += amount.min(room);
-        next.failure_code = Some("captured_after_cancel".into());
-        next.failure_message = Some(format!(
-            "the provider captured {} after the payment was canceled; refund it if it is not owed",
-            amount.min(room)
-        ));
+        captured_after_cancel(&mut next, amount.min(room));
         late = true;
-        tracing::warn!(payment = %payment.id, amount, "capture confirmed on a canceled payment");
     } else if matches!(capture_status, wit::ModificationStatus::Succeeded) && from.can_capture() {
         // A capture made in the provider's back office counts too, within
         // the authorization.

@@ -658,19 +658,11 @@ impl Store {
         let result = self
             .run(move |conn| {
                 conn.transaction(|conn| {
+                    // A delivery of the same notification that committed
+                    // first (perhaps concurrently) applied it already.
                     if let Some(seen) = &seen {
-                        // A concurrent delivery of the same notification that
-                        // commits first makes this insert fail: it applied it.
-                        match diesel::insert_into(notifications_seen::table)
-                            .values(seen)
-                            .execute(conn)
-                        {
-                            Ok(_) => {}
-                            Err(DieselError::DatabaseError(
-                                DatabaseErrorKind::UniqueViolation,
-                                _,
-                            )) => return Err(StoreError::AlreadySeen),
-                            Err(e) => return Err(e.into()),
+                        if !insert_seen(conn, seen)? {
+                            return Err(StoreError::AlreadySeen);
                         }
                     }
                     // The payment row is written before anything is read: on
@@ -1067,17 +1059,7 @@ impl Store {
         &self,
         rec: NotificationSeenRecord,
     ) -> Result<bool, StoreError> {
-        self.run(move |conn| {
-            match diesel::insert_into(notifications_seen::table)
-                .values(&rec)
-                .execute(conn)
-            {
-                Ok(_) => Ok(true),
-                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
-                Err(e) => Err(e.into()),
-            }
-        })
-        .await
+        self.run(move |conn| insert_seen(conn, &rec)).await
     }
 
     // ----- plugins ----------------------------------------------------------------
@@ -1487,6 +1469,21 @@ impl Store {
             Ok(out.join("\n"))
         })
         .await
+    }
+}
+
+/// Records a notification as seen; `false` if it was already.
+fn insert_seen(
+    conn: &mut AnyConnection,
+    seen: &NotificationSeenRecord,
+) -> Result<bool, StoreError> {
+    match diesel::insert_into(notifications_seen::table)
+        .values(seen)
+        .execute(conn)
+    {
+        Ok(_) => Ok(true),
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 
