@@ -322,12 +322,7 @@ impl TestServer {
             req = req.header("Idempotency-Key", key);
         }
         let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        answer(resp).await
     }
 
     pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
@@ -340,12 +335,7 @@ impl TestServer {
             .send()
             .await
             .unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        answer(resp).await
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
@@ -488,12 +478,7 @@ impl TestServer {
             .send()
             .await
             .unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        answer(resp).await
     }
 
     /// The admin API, GET.
@@ -545,6 +530,17 @@ impl Drop for TestServer {
             let _ = std::fs::remove_dir_all(&self.data_dir);
         }
     }
+}
+
+/// An answer's status and JSON body (its text as a JSON string when it is
+/// not JSON).
+async fn answer(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 pub fn rand_suffix() -> String {
