@@ -4,6 +4,7 @@ use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
+use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
@@ -56,8 +57,9 @@ pub struct SecretBox {
     cipher: Aes256Gcm,
     /// Derived from the master key: fingerprints of requests (idempotency)
     /// are keyed with it, so a stored fingerprint cannot be searched for
-    /// the card number that went into it without the master key.
-    fingerprint_key: [u8; 32],
+    /// the card number that went into it without the master key. Keyed
+    /// once, here; each fingerprint starts from a copy.
+    fingerprint_mac: Hmac<Sha256>,
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -75,10 +77,12 @@ impl SecretBox {
             BASE64.decode(text).map_err(|_| CryptoError::BadMasterKey)?
         };
         let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| CryptoError::BadMasterKey)?;
-        let fingerprint_key = derive_key(&bytes, b"passerelle/idempotency-fingerprint/v1");
+        let fingerprint_key = derive_key(&bytes, b"passerelle/idempotency-fingerprint/v1")?;
+        let fingerprint_mac = <Hmac<Sha256> as Mac>::new_from_slice(&fingerprint_key)
+            .map_err(|_| CryptoError::BadMasterKey)?;
         Ok(Self {
             cipher,
-            fingerprint_key,
+            fingerprint_mac,
         })
     }
 
@@ -103,9 +107,7 @@ impl SecretBox {
     /// HMAC-SHA-256 (hex) of `parts` under the fingerprint key, each part
     /// length-prefixed so that no two lists give the same input.
     pub fn fingerprint(&self, parts: &[&[u8]]) -> String {
-        use hmac::{Hmac, Mac};
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.fingerprint_key)
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        let mut mac = self.fingerprint_mac.clone();
         for part in parts {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part);
@@ -138,12 +140,11 @@ impl SecretBox {
 }
 
 /// A key for one purpose (`label`) derived from the master key.
-fn derive_key(master: &[u8], label: &[u8]) -> [u8; 32] {
-    use hmac::{Hmac, Mac};
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(master)
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+fn derive_key(master: &[u8], label: &[u8]) -> Result<[u8; 32], CryptoError> {
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(master).map_err(|_| CryptoError::BadMasterKey)?;
     mac.update(label);
-    mac.finalize().into_bytes().into()
+    Ok(mac.finalize().into_bytes().into())
 }
 
 /// Now, as Unix milliseconds.
