@@ -72,12 +72,30 @@ fn assert_sealed(answer: &Value) {
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    decode64(
+        text,
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+    )
+}
+
+fn base64url_decode(text: &str) -> Vec<u8> {
+    decode64(
+        text,
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+    )
+}
+
+fn decode64(text: &str, alphabet: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut acc = 0u32;
     let mut bits = 0;
     for c in text.bytes().filter(|c| *c != b'=') {
-        acc = (acc << 6) | ALPHABET.iter().position(|a| *a == c).unwrap() as u32;
+        acc = (acc << 6)
+            | alphabet
+                .iter()
+                .position(|a| *a == c)
+                .unwrap_or_else(|| panic!("{:?} is not in the alphabet", c as char))
+                as u32;
         bits += 6;
         if bits >= 8 {
             bits -= 8;
@@ -303,10 +321,11 @@ impl Env {
             sha_hex(&data, SECRET)
         };
         assert_eq!(seal, expected, "Data seal");
-        let plain = if hidden(&fields, "Encode") == "base64" {
-            String::from_utf8(base64_decode(&data)).unwrap()
-        } else {
-            data
+        let plain = match hidden(&fields, "Encode").as_str() {
+            "base64" => String::from_utf8(base64_decode(&data)).unwrap(),
+            "base64url" => String::from_utf8(base64url_decode(&data)).unwrap(),
+            "" => data,
+            other => panic!("Encode={other}"),
         };
         Outcome {
             action,
@@ -365,6 +384,21 @@ impl Env {
             StatusCode::NOT_FOUND => None,
             other => panic!("control answered {other}"),
         }
+    }
+
+    /// Moves the payment `days` back in time (simulated remittances run).
+    async fn age(&self, reference: &str, days: u64) -> Value {
+        let res = self
+            .http
+            .post(self.url(&format!(
+                "/_sandbox/transactions/{MERCHANT}/{reference}/age"
+            )))
+            .json(&json!({ "days": days }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.unwrap()
     }
 
     async fn fault(&self, mode: &str, count: u32) {
@@ -730,6 +764,36 @@ async fn hmac_data_seal_and_base64_encoding() {
 }
 
 #[tokio::test]
+async fn base64url_encoding_and_its_seal() {
+    let env = env().await;
+    let (notify_url, mut rx) = receiver().await;
+    let mut body = payment_request("b64url1", 990, "AUTHOR_CAPTURE", 0);
+    body["automaticResponseUrl"] = json!(notify_url);
+    body["responseEncoding"] = json!("base64url");
+    // The order id makes `Data` long enough for `-`/`_` and padding to matter.
+    body["returnContext"] = json!("????>>>>~~~~");
+    let (_, page) = env.start(body).await;
+    let html = env.pay(&page, "4111111111111111", "1", "2040").await;
+    // The seal is over Data as posted (encoded), SHA-256 by default.
+    let outcome = env.outcome(&html, false);
+    assert_eq!(hidden(&outcome.fields, "Encode"), "base64url");
+    let data = hidden(&outcome.fields, "Data");
+    assert!(!data.contains(['+', '/', '=']), "{data}");
+    assert_eq!(outcome.data["responseCode"], "00");
+    assert_eq!(outcome.data["returnContext"], "????>>>>~~~~");
+    let form = next_notification(&mut rx, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(form["Encode"], "base64url");
+    assert_eq!(form["Seal"], sha_hex(&form["Data"], SECRET));
+
+    // Any other encoding is a format error.
+    let mut body = payment_request("b64url2", 990, "AUTHOR_CAPTURE", 0);
+    body["responseEncoding"] = json!("hex");
+    assert_eq!(env.init(body).await["redirectionStatusCode"], "30");
+}
+
+#[tokio::test]
 async fn page_scenarios() {
     let env = env().await;
     let (notify_url, mut rx) = receiver().await;
@@ -788,7 +852,10 @@ async fn page_scenarios() {
     assert_eq!(status, StatusCode::OK);
     let o = env.outcome(&html, false);
     assert_eq!(o.data["responseCode"], "00");
-    assert_eq!(o.data["holderAuthentStatus"], "SUCCESS");
+    assert_eq!(o.data["holderAuthentStatus"], "3D_SUCCESS");
+    assert_eq!(o.data["guaranteeIndicator"], "Y");
+    assert_eq!(o.data["holderAuthentRelegation"], "N");
+    assert_eq!(o.data["holderAuthentProgram"], "3DS_V2");
     assert_eq!(o.data["maskedPan"], "############3220");
     next_notification(&mut rx, Duration::from_secs(5))
         .await
@@ -801,7 +868,20 @@ async fn page_scenarios() {
     let (_, html) = env.submit(&step_forms[1].1, &step_forms[1].2, &[]).await;
     let o = env.outcome(&html, false);
     assert_eq!(o.data["responseCode"], "05");
-    assert_eq!(o.data["holderAuthentStatus"], "FAILURE");
+    assert_eq!(o.data["holderAuthentStatus"], "3D_FAILURE");
+    assert_eq!(o.data["guaranteeIndicator"], "N");
+    next_notification(&mut rx, Duration::from_secs(5))
+        .await
+        .unwrap();
+
+    // 3-D Secure, abandoned on the step page: 17 with 3D_ABORT.
+    let (_, page) = env.start(request("sc4b")).await;
+    env.pay(&page, "4000000000003220", "12", "2035").await;
+    let cancel = forms(&page).remove(1);
+    let (_, html) = env.submit(&cancel.1, &cancel.2, &[]).await;
+    let o = env.outcome(&html, false);
+    assert_eq!(o.data["responseCode"], "17");
+    assert_eq!(o.data["holderAuthentStatus"], "3D_ABORT");
     next_notification(&mut rx, Duration::from_secs(5))
         .await
         .unwrap();
@@ -812,6 +892,7 @@ async fn page_scenarios() {
     let (_, html) = env.submit(&cancel.1, &cancel.2, &[]).await;
     let o = env.outcome(&html, false);
     assert_eq!(o.data["responseCode"], "17");
+    assert_eq!(o.data["holderAuthentStatus"], "");
     let n = notification_data(
         &next_notification(&mut rx, Duration::from_secs(5))
             .await
@@ -908,14 +989,110 @@ async fn office_validation_and_refunds() {
     assert_eq!(diag["creditedAmount"], 600);
     assert_eq!(diag["originAmount"], 1000);
 
-    // Validation with a captureDay: held TO_CAPTURE until the day comes.
+    // With VALIDATION, captureDay is the time left to validate: within it
+    // the validated amount is captured that day, not captureDay days later.
     env.paid("val2", 1000, "VALIDATION", 2).await;
+    env.age("val2", 2).await;
     let answer = env.operation("validate", "val2", 1000).await;
-    assert_eq!(answer["newStatus"], "TO_CAPTURE");
+    assert_eq!(answer["responseCode"], "00", "{answer}");
+    assert_eq!(answer["newStatus"], "CAPTURED");
     assert_eq!(
         env.operation("refund", "val2", 100).await["responseCode"],
+        "00"
+    );
+}
+
+#[tokio::test]
+async fn validation_window_expires_after_its_capture_day() {
+    let env = env().await;
+    // captureDay 0: the window closes with the payment day's remittance.
+    let outcome = env.paid("exp0", 1000, "VALIDATION", 0).await;
+    let paid_on = outcome.data["transactionDateTime"][..10].replace('-', "");
+    assert_eq!(outcome.data["captureLimitDate"], paid_on);
+    let tx = env.age("exp0", 1).await;
+    assert_eq!(tx["status"], "EXPIRED");
+    let answer = env.operation("validate", "exp0", 1000).await;
+    assert_eq!(answer["responseCode"], "24", "{answer}");
+    let diag = env.diagnostic("exp0").await;
+    assert_eq!(diag["transactionStatus"], "EXPIRED");
+    // The payment now dates from the day before, and so does its limit.
+    let aged_day = diag["transactionDateTime"].as_str().unwrap()[..10].replace('-', "");
+    assert_ne!(aged_day, paid_on);
+    assert_eq!(diag["captureLimitDate"], aged_day);
+
+    // captureDay 6: still valid six days later, expired on the seventh.
+    let outcome = env.paid("exp6", 1000, "VALIDATION", 6).await;
+    assert_ne!(outcome.data["captureLimitDate"], paid_on);
+    env.age("exp6", 6).await;
+    assert_eq!(
+        env.diagnostic("exp6").await["transactionStatus"],
+        "TO_VALIDATE"
+    );
+    env.age("exp6", 1).await;
+    assert_eq!(
+        env.operation("validate", "exp6", 500).await["responseCode"],
         "24"
     );
+    assert_eq!(
+        env.operation("cancel", "exp6", 500).await["responseCode"],
+        "24"
+    );
+
+    // A deferred AUTHOR_CAPTURE is captured by its day's remittance.
+    env.paid("def3", 700, "AUTHOR_CAPTURE", 3).await;
+    env.age("def3", 3).await;
+    assert_eq!(
+        env.diagnostic("def3").await["transactionStatus"],
+        "TO_CAPTURE"
+    );
+    let tx = env.age("def3", 1).await;
+    assert_eq!(tx["status"], "CAPTURED");
+    assert_eq!(tx["capturedAmount"], 700);
+
+    // The control endpoint checks what it is given.
+    let res = env
+        .http
+        .post(env.url(&format!("/_sandbox/transactions/{MERCHANT}/def3/age")))
+        .json(&json!({"days": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = env
+        .http
+        .post(env.url(&format!("/_sandbox/transactions/{MERCHANT}/nope/age")))
+        .json(&json!({"days": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn three_d_secure_results_by_card() {
+    let env = env().await;
+    for (reference, card, status, relegation, guarantee) in [
+        ("tds1", "4000000000001091", "3D_SUCCESS", "N", "Y"),
+        ("tds2", "4000000000001109", "3D_ATTEMPT", "N", "Y"),
+        ("tds3", "4000000000001125", "3D_NOTENROLLED", "N", "N"),
+        ("tds4", "4000000000001133", "3D_ERROR", "Y", "N"),
+        ("tds5", "4111111111111111", "NOT_PARTICIPATING", "N", "N"),
+    ] {
+        let (_, page) = env
+            .start(payment_request(reference, 1000, "VALIDATION", 6))
+            .await;
+        // No challenge page: the return form comes at once.
+        let html = env.pay(&page, card, "12", "2035").await;
+        let o = env.outcome(&html, false);
+        assert_eq!(o.data["responseCode"], "00", "{card}");
+        assert_eq!(o.data["holderAuthentStatus"], status, "{card}");
+        assert_eq!(o.data["holderAuthentRelegation"], relegation, "{card}");
+        assert_eq!(o.data["guaranteeIndicator"], guarantee, "{card}");
+        let diag = env.diagnostic(reference).await;
+        assert_eq!(diag["holderAuthentStatus"], status, "{card}");
+        assert_eq!(diag["guaranteeIndicator"], guarantee, "{card}");
+        assert_eq!(diag["holderAuthentRelegation"], relegation, "{card}");
+    }
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ use actix_web::{
 use serde_json::{json, Value};
 
 use super::state::{FaultMode, SipsState, Status};
+use crate::util;
 
 fn control_error(status: StatusCode, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(json!({"error": message}))
@@ -73,10 +74,54 @@ pub(crate) async fn get_transaction(
     path: Path<(String, String)>,
 ) -> HttpResponse {
     let (merchant, reference) = path.into_inner();
-    match state.lock().transaction(&merchant, &reference) {
-        Some(tx) => HttpResponse::Ok().json(tx),
+    let mut inner = state.lock();
+    match inner.transaction_mut(&merchant, &reference) {
+        Some(tx) => {
+            tx.catch_up(util::now_secs());
+            HttpResponse::Ok().json(&*tx)
+        }
         None => control_error(StatusCode::NOT_FOUND, "no such transaction"),
     }
+}
+
+/// Longest move back in time [`age`] accepts (ten years).
+const MAX_AGE_DAYS: u64 = 3650;
+
+/// `POST {base}/_sandbox/transactions/{merchantId}/{transactionReference}/age`
+/// `{"days": N}`: the payment happened N days earlier than it did (its
+/// `transactionDateTime` and the day its `captureDay` counts from move
+/// back), so that the remittances since then apply: a `VALIDATION`
+/// transaction whose capture limit date has passed expires, a deferred
+/// `AUTHOR_CAPTURE` one is captured. Answers the transaction.
+pub(crate) async fn age(
+    state: Data<SipsState>,
+    path: Path<(String, String)>,
+    body: Bytes,
+) -> HttpResponse {
+    let (merchant, reference) = path.into_inner();
+    let days = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(obj)) => obj
+            .get("days")
+            .and_then(Value::as_u64)
+            .filter(|d| (1..=MAX_AGE_DAYS).contains(d)),
+        _ => None,
+    };
+    let Some(days) = days else {
+        return control_error(
+            StatusCode::BAD_REQUEST,
+            "the body must be {\"days\": N} with N from 1 to 3650",
+        );
+    };
+    let mut inner = state.lock();
+    let Some(tx) = inner.transaction_mut(&merchant, &reference) else {
+        return control_error(StatusCode::NOT_FOUND, "no such transaction");
+    };
+    let Some(paid_at) = tx.paid_at_secs else {
+        return control_error(StatusCode::CONFLICT, "the shopper has not paid yet");
+    };
+    tx.paid_at_secs = Some(paid_at.saturating_sub(days * 86_400));
+    tx.catch_up(util::now_secs());
+    HttpResponse::Ok().json(&*tx)
 }
 
 /// `POST {base}/_sandbox/transactions/{merchantId}/{transactionReference}/capture`:

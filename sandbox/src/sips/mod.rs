@@ -104,6 +104,10 @@ impl Sips {
                 .route(
                     "/_sandbox/transactions/{merchant}/{reference}/capture",
                     web::post().to(control::run_capture),
+                )
+                .route(
+                    "/_sandbox/transactions/{merchant}/{reference}/age",
+                    web::post().to(control::age),
                 ),
         );
     }
@@ -206,6 +210,12 @@ pub(crate) fn iso_date_time(secs: u64) -> String {
     )
 }
 
+/// `YYYYMMDD` of a day count since 1970-01-01 (`captureLimitDate`).
+pub(crate) fn basic_date(day: u64) -> String {
+    let (y, m, d) = civil_from_days(i64::try_from(day).unwrap_or(0));
+    format!("{y:04}{m:02}{d:02}")
+}
+
 /// (year, month, day) of a day count since 1970-01-01 (H. Hinnant's algorithm).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -280,5 +290,7 @@ mod tests {
         assert_eq!(iso_date_time(0), "1970-01-01T00:00:00+00:00");
         // 2024-02-29T13:14:15Z
         assert_eq!(iso_date_time(1_709_212_455), "2024-02-29T13:14:15+00:00");
+        assert_eq!(basic_date(0), "19700101");
+        assert_eq!(basic_date(1_709_212_455 / 86_400), "20240229");
     }
 }

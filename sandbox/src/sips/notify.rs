@@ -7,8 +7,8 @@ use std::time::Duration;
 use actix_web::web::Data;
 
 use super::{
-    seal,
-    state::{FaultMode, Notification, SipsState, Transaction},
+    basic_date, iso_date_time, seal,
+    state::{FaultMode, Notification, ResponseEncoding, SipsState, Transaction},
 };
 
 /// How long `notification_out_of_order` holds a notification back at most.
@@ -16,6 +16,8 @@ pub const OUT_OF_ORDER_HOLD: Duration = Duration::from_secs(2);
 
 /// The `Data` field, before any encoding: `key=value|key=value|...`.
 pub(crate) fn response_data(tx: &Transaction) -> String {
+    let authentication = tx.authentication.as_ref();
+    let approved = tx.response_code.as_deref() == Some("00");
     let mut fields: Vec<(&str, String)> = vec![
         ("amount", tx.original_amount.to_string()),
         ("currencyCode", tx.currency_code.clone()),
@@ -33,13 +35,41 @@ pub(crate) fn response_data(tx: &Transaction) -> String {
         ),
         ("captureMode", tx.capture_mode.clone()),
         ("captureDay", tx.capture_day.to_string()),
+        // Only an authorisation has a capture window.
+        (
+            "captureLimitDate",
+            tx.capture_limit_day()
+                .filter(|_| approved)
+                .map(basic_date)
+                .unwrap_or_default(),
+        ),
         (
             "holderAuthentStatus",
-            tx.holder_authent_status.clone().unwrap_or_default(),
+            authentication
+                .map(|a| a.status.to_owned())
+                .unwrap_or_default(),
+        ),
+        (
+            "holderAuthentRelegation",
+            authentication
+                .map(|a| a.relegation.to_owned())
+                .unwrap_or_default(),
+        ),
+        (
+            "holderAuthentProgram",
+            authentication
+                .map(|a| a.program.to_owned())
+                .unwrap_or_default(),
+        ),
+        (
+            "guaranteeIndicator",
+            authentication
+                .map(|a| a.guarantee.to_owned())
+                .unwrap_or_default(),
         ),
         (
             "transactionDateTime",
-            tx.transaction_date_time.clone().unwrap_or_default(),
+            tx.paid_at_secs.map(iso_date_time).unwrap_or_default(),
         ),
         ("maskedPan", tx.masked_pan.clone().unwrap_or_default()),
         ("orderChannel", tx.order_channel.clone()),
@@ -80,11 +110,18 @@ fn response_interface_version(request_version: &str) -> String {
 /// The four form fields of the payment response, sealed with `secret`.
 pub(crate) fn response_form(secret: &str, tx: &Transaction) -> Vec<(&'static str, String)> {
     let plain = response_data(tx);
-    let (data, encode) = if tx.base64_data {
-        (seal::base64(plain.as_bytes()), "base64")
-    } else {
-        (plain, "")
+    let (data, encode) = match tx.response_encoding {
+        Some(encoding @ ResponseEncoding::Base64) => {
+            (seal::base64(plain.as_bytes()), encoding.name())
+        }
+        Some(encoding @ ResponseEncoding::Base64url) => {
+            (seal::base64url(plain.as_bytes()), encoding.name())
+        }
+        None => (plain, ""),
     };
+    // The seal covers `Data` as posted, i.e. after the encoding (Worldline's
+    // own samples check it before decoding: wl-sips/sips-paypage-json-php,
+    // Common/paymentResponse.php).
     let seal = seal::data_seal(secret, &data, tx.hmac_data_seal);
     vec![
         ("Data", data),

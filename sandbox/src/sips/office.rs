@@ -6,7 +6,7 @@ use rand::Rng;
 use serde_json::{json, Map, Value};
 
 use super::{
-    api_fault, iso_date_time,
+    api_fault, basic_date, iso_date_time,
     paypage::{check_seal_fields, parse_amount},
     sealed_json,
     state::{Operation, SipsState, Status, Transaction},
@@ -161,18 +161,23 @@ fn operate(
         Some((amount, currency))
     };
 
+    let now_secs = util::now_secs();
     let mut inner = state.lock();
     let tx = inner
         .transaction_mut(merchant_id, &reference)
         .filter(|tx| tx.status.is_known_to_office())
         .ok_or(OfficeError("25", None))?;
+    // The remittances due since the payment ran first: a transaction not
+    // validated by its capture limit date has expired, and validating it
+    // is refused like any operation its state does not allow (24).
+    tx.catch_up(now_secs);
     let Some((amount, currency)) = operation else {
         return Ok(transaction_data(tx));
     };
     if currency != tx.currency_code {
         return Err(OfficeError("12", Some("currencyCode")));
     }
-    let now = iso_date_time(util::now_secs());
+    let now = iso_date_time(now_secs);
     let mut body = Map::new();
     match op {
         Op::Validate => {
@@ -182,13 +187,16 @@ fn operate(
             if amount > tx.amount {
                 return Err(OfficeError("51", None));
             }
+            // One validation per transaction: what is not validated is
+            // released, and the transaction leaves TO_VALIDATE (Sips'
+            // "Validation" page: docs.sips.worldline-solutions.com/en/validation.html).
+            // With `VALIDATION`, `captureDay` is the time left to validate,
+            // not a delay after it: "the validated amount will be paid on
+            // the day it is validated". That day's remittance is simulated
+            // at once.
             tx.amount = amount;
-            tx.status = if tx.capture_day == 0 {
-                tx.captured_amount = amount;
-                Status::Captured
-            } else {
-                Status::ToCapture
-            };
+            tx.captured_amount = amount;
+            tx.status = Status::Captured;
             body.insert("acquirerResponseCode".into(), json!("00"));
             body.insert(
                 "authorisationId".into(),
@@ -265,8 +273,13 @@ fn transaction_data(tx: &Transaction) -> Map<String, Value> {
     put("captureMode", json!(tx.capture_mode));
     put("captureDay", json!(tx.capture_day));
     put("orderChannel", json!(tx.order_channel));
-    if let Some(v) = &tx.transaction_date_time {
-        put("transactionDateTime", json!(v));
+    if let Some(secs) = tx.paid_at_secs {
+        put("transactionDateTime", json!(iso_date_time(secs)));
+    }
+    if tx.response_code.as_deref() == Some("00") {
+        if let Some(day) = tx.capture_limit_day() {
+            put("captureLimitDate", json!(basic_date(day)));
+        }
     }
     if let Some(v) = &tx.masked_pan {
         put("maskedPan", json!(v));
@@ -279,8 +292,11 @@ fn transaction_data(tx: &Transaction) -> Map<String, Value> {
     if let Some(v) = &tx.acquirer_response_code {
         put("acquirerResponseCode", json!(v));
     }
-    if let Some(v) = &tx.holder_authent_status {
-        put("holderAuthentStatus", json!(v));
+    if let Some(a) = &tx.authentication {
+        put("holderAuthentStatus", json!(a.status));
+        put("holderAuthentRelegation", json!(a.relegation));
+        put("holderAuthentProgram", json!(a.program));
+        put("guaranteeIndicator", json!(a.guarantee));
     }
     if let Some(v) = &tx.response_code {
         put("transactionResponseCode", json!(v));

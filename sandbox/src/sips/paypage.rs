@@ -11,16 +11,28 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{
-    api_fault, currency_alpha, header_fault, iso_date_time, notify, seal, sealed_json,
-    state::{Notification, SipsState, Status, Transaction},
+    api_fault, currency_alpha, header_fault, notify, seal, sealed_json,
+    state::{Authentication, Notification, ResponseEncoding, SipsState, Status, Transaction},
     text_of, with_fault,
 };
 use crate::util::{self, format_amount, html_escape, html_page};
 
-/// Card numbers with a fixed outcome (anything else Luhn-valid is approved).
+/// Card numbers with a fixed outcome (anything else Luhn-valid is approved
+/// like [`CARD_APPROVED`]).
+/// Approved; the card takes no part in 3-D Secure (`NOT_PARTICIPATING`).
 pub const CARD_APPROVED: &str = "4111111111111111";
 pub const CARD_REFUSED: &str = "4000000000000002";
+/// 3-D Secure with a challenge page (approve: `3D_SUCCESS`, fail: `3D_FAILURE`).
 pub const CARD_3DS: &str = "4000000000003220";
+/// 3-D Secure, frictionless: approved with `3D_SUCCESS`, no page.
+pub const CARD_3DS_FRICTIONLESS: &str = "4000000000001091";
+/// 3-D Secure attempted (issuer not taking part): approved with `3D_ATTEMPT`.
+pub const CARD_3DS_ATTEMPT: &str = "4000000000001109";
+/// Not enrolled in 3-D Secure: approved with `3D_NOTENROLLED`.
+pub const CARD_3DS_NOT_ENROLLED: &str = "4000000000001125";
+/// The directory is unreachable: Sips goes on without 3-D Secure
+/// (`3D_ERROR`, `holderAuthentRelegation=Y`) and the bank approves.
+pub const CARD_3DS_UNAVAILABLE: &str = "4000000000001133";
 /// `49749341254978XX`: the last two digits are the `responseCode`.
 pub const CARD_CODE_PREFIX: &str = "49749341254978";
 
@@ -244,10 +256,11 @@ fn new_transaction(
             "Invalid field value: captureDay".to_owned(),
         ));
     }
-    let base64_data = match optional(request, "responseEncoding")? {
-        None => false,
-        Some(e) if e == "base64" => true,
-        Some(_) => return Err(format_error("responseEncoding")),
+    let response_encoding = match optional(request, "responseEncoding")? {
+        None => None,
+        Some(e) => {
+            Some(ResponseEncoding::parse(&e).ok_or_else(|| format_error("responseEncoding"))?)
+        }
     };
     let order_id = optional(request, "orderId")?;
     let customer_id = optional(request, "customerId")?;
@@ -276,11 +289,11 @@ fn new_transaction(
             refunded_amount: 0,
             response_code: None,
             acquirer_response_code: None,
-            holder_authent_status: None,
+            authentication: None,
             authorisation_id: None,
             masked_pan: None,
             card_last4: None,
-            transaction_date_time: None,
+            paid_at_secs: None,
             order_channel,
             order_id,
             customer_id,
@@ -290,7 +303,7 @@ fn new_transaction(
             interface_version,
             key_version,
             hmac_data_seal,
-            base64_data,
+            response_encoding,
             operations: Vec::new(),
         },
     );
@@ -401,7 +414,9 @@ fn card_page(
 <input type=\"hidden\" name=\"redirectionData\" value=\"{token}\">\n\
 <button class=\"fail\" type=\"submit\">Cancel and return to the shop</button>\n</form>\n\
 <p class=\"note\">Worldline Sips simulator: no real payment. Test cards: {CARD_APPROVED} (approved), \
-{CARD_REFUSED} (refused, 05), {CARD_3DS} (3-D Secure), {CARD_CODE_PREFIX}XX (responseCode XX).</p>",
+{CARD_REFUSED} (refused, 05), {CARD_3DS} (3-D Secure challenge), {CARD_3DS_FRICTIONLESS} (frictionless), \
+{CARD_3DS_ATTEMPT} (attempted), {CARD_3DS_NOT_ENROLLED} (not enrolled), {CARD_3DS_UNAVAILABLE} (3-D Secure \
+unavailable), {CARD_CODE_PREFIX}XX (responseCode XX).</p>",
         merchant = html_escape(&tx.merchant_id),
         reference = html_escape(&tx.transaction_reference),
         amount = html_escape(&amount_text(tx)),
@@ -463,7 +478,7 @@ pub(crate) async fn submit_card(
             token,
             "54",
             Some("54"),
-            Some("NOT_PARTICIPATING"),
+            Some(NO_3DS),
             Some(card),
         );
     }
@@ -488,6 +503,13 @@ pub(crate) async fn submit_card(
     } else {
         "00".to_owned()
     };
+    let authentication = match number.as_str() {
+        CARD_3DS_FRICTIONLESS => THREE_DS_SUCCESS,
+        CARD_3DS_ATTEMPT => THREE_DS_ATTEMPT,
+        CARD_3DS_NOT_ENROLLED => THREE_DS_NOT_ENROLLED,
+        CARD_3DS_UNAVAILABLE => THREE_DS_UNAVAILABLE,
+        _ => NO_3DS,
+    };
     let acquirer = (code != "60").then_some(code.as_str());
     finish(
         &state,
@@ -495,10 +517,59 @@ pub(crate) async fn submit_card(
         token,
         &code,
         acquirer,
-        Some("NOT_PARTICIPATING"),
+        Some(authentication),
         Some(card),
     )
 }
+
+// The 3-D Secure results the test cards produce, as Sips reports them
+// (`holderAuthentStatus` with its `3D_` prefix, as in the simulation
+// answers recorded in Worldline's SDK tests: worldline/sips-sdk-java
+// PaypageClientTest, worldline/sips-sdk-nodejs test/PaypageClient.test.js).
+
+/// No 3-D Secure: the card takes no part.
+const NO_3DS: Authentication = Authentication {
+    status: "NOT_PARTICIPATING",
+    relegation: "N",
+    guarantee: "N",
+    program: "NO_AUTHENT",
+};
+const THREE_DS_SUCCESS: Authentication = Authentication {
+    status: "3D_SUCCESS",
+    relegation: "N",
+    guarantee: "Y",
+    program: "3DS_V2",
+};
+const THREE_DS_FAILURE: Authentication = Authentication {
+    status: "3D_FAILURE",
+    relegation: "N",
+    guarantee: "N",
+    program: "3DS_V2",
+};
+const THREE_DS_ABORT: Authentication = Authentication {
+    status: "3D_ABORT",
+    relegation: "N",
+    guarantee: "N",
+    program: "3DS_V2",
+};
+const THREE_DS_ATTEMPT: Authentication = Authentication {
+    status: "3D_ATTEMPT",
+    relegation: "N",
+    guarantee: "Y",
+    program: "3DS_V2",
+};
+const THREE_DS_NOT_ENROLLED: Authentication = Authentication {
+    status: "3D_NOTENROLLED",
+    relegation: "N",
+    guarantee: "N",
+    program: "3DS_V2",
+};
+const THREE_DS_UNAVAILABLE: Authentication = Authentication {
+    status: "3D_ERROR",
+    relegation: "Y",
+    guarantee: "N",
+    program: "3DS_V2",
+};
 
 fn three_ds_page(state: &SipsState, tx: &Transaction, token: &str, last4: &str) -> HttpResponse {
     let base = html_escape(&state.base_url);
@@ -531,7 +602,15 @@ pub(crate) async fn approve_3ds(
     if let Err(response) = session_transaction(&state, token, Status::Authenticating) {
         return *response;
     }
-    finish(&state, &req, token, "00", Some("00"), Some("SUCCESS"), None)
+    finish(
+        &state,
+        &req,
+        token,
+        "00",
+        Some("00"),
+        Some(THREE_DS_SUCCESS),
+        None,
+    )
 }
 
 /// `POST {base}/payment/3ds/fail`
@@ -544,7 +623,15 @@ pub(crate) async fn fail_3ds(
     if let Err(response) = session_transaction(&state, token, Status::Authenticating) {
         return *response;
     }
-    finish(&state, &req, token, "05", None, Some("FAILURE"), None)
+    finish(
+        &state,
+        &req,
+        token,
+        "05",
+        None,
+        Some(THREE_DS_FAILURE),
+        None,
+    )
 }
 
 /// `POST {base}/payment/cancel`: the shopper gives up (`responseCode` 17).
@@ -554,12 +641,15 @@ pub(crate) async fn cancel(
     form: Form<Redirection>,
 ) -> HttpResponse {
     let token = form.redirection_data.as_str();
-    let ok = session_transaction(&state, token, Status::Initialized)
-        .or_else(|_| session_transaction(&state, token, Status::Authenticating));
-    if let Err(response) = ok {
-        return *response;
-    }
-    finish(&state, &req, token, "17", None, None, None)
+    // Giving up on the 3-D Secure step is an abandoned authentication.
+    let authentication = match session_transaction(&state, token, Status::Initialized) {
+        Ok(_) => None,
+        Err(_) => match session_transaction(&state, token, Status::Authenticating) {
+            Ok(_) => Some(THREE_DS_ABORT),
+            Err(response) => return *response,
+        },
+    };
+    finish(&state, &req, token, "17", None, authentication, None)
 }
 
 /// Records the outcome, answers with the auto-submitted return form and
@@ -570,7 +660,7 @@ fn finish(
     token: &str,
     code: &str,
     acquirer_code: Option<&str>,
-    authent: Option<&str>,
+    authentication: Option<Authentication>,
     card: Option<(String, String)>,
 ) -> HttpResponse {
     let (tx, form, notification): (
@@ -599,8 +689,8 @@ fn finish(
         }
         tx.response_code = Some(code.to_owned());
         tx.acquirer_response_code = acquirer_code.map(str::to_owned);
-        tx.holder_authent_status = authent.map(str::to_owned);
-        tx.transaction_date_time = Some(iso_date_time(util::now_secs()));
+        tx.authentication = authentication;
+        tx.paid_at_secs = Some(util::now_secs());
         tx.status = match code {
             "00" => {
                 tx.authorisation_id =
@@ -671,6 +761,14 @@ mod tests {
         assert!(util::is_card_number(CARD_APPROVED));
         assert!(util::is_card_number(CARD_REFUSED));
         assert!(util::is_card_number(CARD_3DS));
+        for card in [
+            CARD_3DS_FRICTIONLESS,
+            CARD_3DS_ATTEMPT,
+            CARD_3DS_NOT_ENROLLED,
+            CARD_3DS_UNAVAILABLE,
+        ] {
+            assert!(util::is_card_number(card), "{card}");
+        }
         assert!(!util::is_card_number("4111111111111112"));
     }
 

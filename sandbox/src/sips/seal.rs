@@ -115,7 +115,24 @@ pub(crate) fn seals_equal(expected: &str, given: &str) -> bool {
 
 /// Standard Base64 (with padding), for `responseEncoding: "base64"`.
 pub(crate) fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    encode64(
+        data,
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+        true,
+    )
+}
+
+/// URL-safe Base64 without padding (RFC 4648 section 5), for
+/// `responseEncoding: "base64url"`.
+pub(crate) fn base64url(data: &[u8]) -> String {
+    encode64(
+        data,
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+        false,
+    )
+}
+
+fn encode64(data: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
         let b = [
@@ -126,8 +143,8 @@ pub(crate) fn base64(data: &[u8]) -> String {
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
             if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
-            } else {
+                out.push(char::from(alphabet[((n >> shift) & 63) as usize]));
+            } else if pad {
                 out.push('=');
             }
         }
@@ -156,6 +173,10 @@ mod tests {
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        // The two alphabets differ at 62 and 63; base64url has no padding.
+        assert_eq!(base64(&[0xfb, 0xff]), "+/8=");
+        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
+        assert_eq!(base64url(b"f"), "Zg");
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub(crate) enum Status {
     Refused,
     AuthorisationRequested,
     Aborted,
+    /// Not validated before its capture limit date: nothing can be done
+    /// with it any more.
+    Expired,
 }
 
 impl Status {
@@ -41,6 +44,7 @@ impl Status {
             Status::Refused => "REFUSED",
             Status::AuthorisationRequested => "AUTHORISATION_REQUESTED",
             Status::Aborted => "ABORTED",
+            Status::Expired => "EXPIRED",
         }
     }
 
@@ -70,11 +74,14 @@ pub(crate) struct Transaction {
     pub refunded_amount: u64,
     pub response_code: Option<String>,
     pub acquirer_response_code: Option<String>,
-    pub holder_authent_status: Option<String>,
+    /// The 3-D Secure result of the payment, once the card was entered.
+    pub authentication: Option<Authentication>,
     pub authorisation_id: Option<String>,
     pub masked_pan: Option<String>,
     pub card_last4: Option<String>,
-    pub transaction_date_time: Option<String>,
+    /// When the shopper paid (Unix seconds): `transactionDateTime`, and the
+    /// day the capture day counts from. The control endpoint moves it back.
+    pub paid_at_secs: Option<u64>,
     pub order_channel: String,
     pub order_id: Option<String>,
     pub customer_id: Option<String>,
@@ -85,10 +92,87 @@ pub(crate) struct Transaction {
     pub key_version: u32,
     /// `Data` is sealed with HMAC-SHA256 (else SHA-256(Data + key)).
     pub hmac_data_seal: bool,
-    /// `Data` is Base64-encoded (`responseEncoding: "base64"`).
-    pub base64_data: bool,
+    /// How `Data` is encoded (`responseEncoding`), if at all.
+    pub response_encoding: Option<ResponseEncoding>,
     /// Office operations done, for inspection.
     pub operations: Vec<Operation>,
+}
+
+impl Transaction {
+    /// The day (days since 1970-01-01, UTC) the payment was made.
+    pub(crate) fn paid_day(&self) -> Option<u64> {
+        self.paid_at_secs.map(|secs| secs / 86_400)
+    }
+
+    /// The last day (days since 1970-01-01, UTC) of its capture window:
+    /// the day the capture day points at. A `VALIDATION` transaction not
+    /// validated by that day's remittance expires; an `AUTHOR_CAPTURE` one
+    /// is captured by it.
+    pub(crate) fn capture_limit_day(&self) -> Option<u64> {
+        self.paid_day().map(|day| day + u64::from(self.capture_day))
+    }
+
+    /// Applies the remittances that ran since the payment, as of `now_secs`
+    /// (the simulator has no nightly batch: it catches up whenever the
+    /// transaction is looked at).
+    pub(crate) fn catch_up(&mut self, now_secs: u64) {
+        let Some(limit) = self.capture_limit_day() else {
+            return;
+        };
+        if now_secs / 86_400 <= limit {
+            return;
+        }
+        match self.status {
+            Status::ToValidate => self.status = Status::Expired,
+            Status::ToCapture => {
+                self.status = Status::Captured;
+                self.captured_amount = self.amount;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `responseEncoding` of a payment request: how `Data` comes back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ResponseEncoding {
+    /// RFC 4648 section 4, with padding.
+    Base64,
+    /// RFC 4648 section 5 (`-` and `_`), without padding.
+    Base64url,
+}
+
+impl ResponseEncoding {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        match text {
+            "base64" => Some(ResponseEncoding::Base64),
+            "base64url" => Some(ResponseEncoding::Base64url),
+            _ => None,
+        }
+    }
+
+    /// The `Encode` form field naming it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ResponseEncoding::Base64 => "base64",
+            ResponseEncoding::Base64url => "base64url",
+        }
+    }
+}
+
+/// How 3-D Secure went for a payment, in Sips' words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Authentication {
+    /// `holderAuthentStatus`: `3D_SUCCESS`, `3D_ATTEMPT`, `3D_FAILURE`, ...
+    pub status: &'static str,
+    /// `holderAuthentRelegation`: `Y` when Sips went on without 3-D Secure.
+    pub relegation: &'static str,
+    /// `guaranteeIndicator`: `Y` (liability shifted), `N`, `U`.
+    pub guarantee: &'static str,
+    /// `holderAuthentProgram`: `3DS_V2`, or `NO_AUTHENT`.
+    pub program: &'static str,
 }
 
 /// One Office operation, for the inspection endpoint.
