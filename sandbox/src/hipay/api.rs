@@ -19,8 +19,8 @@ use super::{
     notify::{self, Pending},
     schema::{self, Endpoint},
     state::{
-        FaultMode, HipayState, HostedPage, Inner, OrderInfo, RememberedOperation, ReturnUrls,
-        StoredCard, ThreeDs, Transaction, TxState,
+        FaultMode, HipayState, HostedPage, Inner, LastOperation, MaintenanceRecord, OrderInfo,
+        ReturnUrls, StoredCard, ThreeDs, Transaction, TxState,
     },
     CARD_COUNTRY, FAULT_HEADER, ISSUER, MID,
 };
@@ -169,7 +169,7 @@ pub(crate) async fn token_create(
 ) -> Result<HttpResponse, HipayError> {
     authenticate(&state, &req)?;
     let form = Form::parse(&req, &body)?;
-    schema::check(state.spec.as_ref(), Endpoint::TokenCreate, &form)?;
+    schema::check(&state, Endpoint::TokenCreate, &form)?;
     let number: String = form
         .required("card_number")?
         .chars()
@@ -307,6 +307,14 @@ pub(crate) fn order_info(form: &Form) -> Result<OrderInfo, HipayError> {
         }
     };
     let text = |name: &str| form.get(name).unwrap_or("").to_owned();
+    // Both documents give 0 as the default (bypass 3-D Secure).
+    let authentication_indicator =
+        match form.get("authentication_indicator") {
+            None => 0,
+            Some(text) => text.parse::<u8>().ok().filter(|i| *i <= 2).ok_or_else(|| {
+                HipayError::invalid("authentication_indicator", "expected 0, 1 or 2")
+            })?,
+        };
     let cdata = (1..=10)
         .filter_map(|i| {
             let name = format!("cdata{i}");
@@ -327,6 +335,7 @@ pub(crate) fn order_info(form: &Form) -> Result<OrderInfo, HipayError> {
         ipaddr: text("ipaddr"),
         date_created: money::now_date(),
         operation: form.get("operation").unwrap_or("Authorization").to_owned(),
+        authentication_indicator,
         urls: ReturnUrls {
             accept: optional_url(form, "accept_url")?,
             decline: optional_url(form, "decline_url")?,
@@ -366,6 +375,12 @@ pub(crate) fn check_order_id(inner: &Inner, order_id: &str) -> Result<u32, Hipay
     Ok(u32::try_from(refs.len())
         .unwrap_or(u32::MAX)
         .saturating_add(1))
+}
+
+/// `threeDSecure` when 3-D Secure was bypassed (`authentication_indicator`
+/// 0): nothing was asked of the directory.
+fn not_checked() -> ThreeDs {
+    ThreeDs::default()
 }
 
 fn not_enrolled() -> ThreeDs {
@@ -419,6 +434,36 @@ pub(crate) fn authorize(tx: &mut Transaction) -> Vec<u16> {
     }
 }
 
+/// How a payment goes through 3-D Secure, from the card, the merchant's
+/// `authentication_indicator` and whether the browser data came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Authentication {
+    /// No 3-D Secure: bypassed (indicator 0), or the card is not enrolled.
+    None,
+    /// Challenge: `forwarding`, 140, the shopper goes to `forwardUrl`.
+    Challenge,
+    /// Authenticated without a challenge (3DS `Y`).
+    Frictionless,
+    /// The issuer requires strong authentication and got none: 178.
+    SoftDecline,
+}
+
+fn authentication(scenario: Scenario, indicator: u8, browser_info: bool) -> Authentication {
+    let asked = indicator > 0;
+    match scenario {
+        Scenario::Challenge if asked => Authentication::Challenge,
+        Scenario::ChallengeUnlessBrowserInfo if asked && browser_info => {
+            Authentication::Frictionless
+        }
+        Scenario::ChallengeUnlessBrowserInfo if asked => Authentication::Challenge,
+        Scenario::SoftDeclineUnlessAuthenticated if asked && browser_info => {
+            Authentication::Challenge
+        }
+        Scenario::SoftDeclineUnlessAuthenticated => Authentication::SoftDecline,
+        _ => Authentication::None,
+    }
+}
+
 /// Starts a payment of `order` with `card`: creates the transaction and
 /// runs the card's scenario. Answers the reference and the notifications.
 pub(crate) fn pay(
@@ -456,14 +501,22 @@ pub(crate) fn pay(
         fraud_result: "ACCEPTED",
         fraud_review: "",
         cancelled: false,
-        operations: Default::default(),
+        maintenance: Vec::new(),
+        last_operation: None,
     };
-    let challenge = match tx.card.scenario {
-        Scenario::Challenge => true,
-        Scenario::ChallengeUnlessBrowserInfo => !browser_info,
-        Scenario::Approve | Scenario::Refuse => false,
-    };
-    let statuses = if challenge {
+    if tx.order.authentication_indicator == 0 {
+        tx.three_ds = not_checked();
+    }
+    let authentication = authentication(
+        tx.card.scenario,
+        tx.order.authentication_indicator,
+        browser_info,
+    );
+    let statuses = if authentication == Authentication::SoftDecline {
+        tx.state = TxState::Declined;
+        tx.status = 178;
+        vec![178]
+    } else if authentication == Authentication::Challenge {
         let forward_id = random_hex(16);
         tx.state = TxState::Forwarding;
         tx.status = 140;
@@ -478,7 +531,7 @@ pub(crate) fn pay(
         inner.forwards.insert(forward_id, reference.clone());
         vec![140]
     } else {
-        if tx.card.scenario == Scenario::ChallengeUnlessBrowserInfo {
+        if authentication == Authentication::Frictionless {
             tx.three_ds = authenticated(tx.card.brand);
         }
         match tx.card.scenario {
@@ -617,7 +670,7 @@ pub(crate) async fn create_order(
 ) -> Result<HttpResponse, HipayError> {
     let account = authenticate(&state, &req)?;
     let form = Form::parse(&req, &body)?;
-    schema::check(state.spec.as_ref(), Endpoint::Order, &form)?;
+    schema::check(&state, Endpoint::Order, &form)?;
     let product = form.required("payment_product")?;
     if !cards::is_card_product(product) {
         return Err(HipayError::bad(
@@ -665,7 +718,7 @@ pub(crate) async fn create_hpayment(
 ) -> Result<HttpResponse, HipayError> {
     let account = authenticate(&state, &req)?;
     let form = Form::parse(&req, &body)?;
-    schema::check(state.spec.as_ref(), Endpoint::Hpayment, &form)?;
+    schema::check(&state, Endpoint::Hpayment, &form)?;
     let order = order_info(&form)?;
     let id = {
         let h = random_hex(16);
@@ -877,7 +930,7 @@ pub(crate) async fn maintenance(
 ) -> Result<HttpResponse, HipayError> {
     authenticate(&state, &req)?;
     let form = Form::parse(&req, &body)?;
-    schema::check(state.spec.as_ref(), Endpoint::Maintenance, &form)?;
+    schema::check(&state, Endpoint::Maintenance, &form)?;
     let operation = form.required("operation")?.to_owned();
     let (answer, pending) = {
         let mut inner = state.lock();
@@ -887,20 +940,14 @@ pub(crate) async fn maintenance(
             .ok_or_else(|| HipayError::unknown_transaction(&path))?;
         let operation_id = form.get("operation_id").map(str::to_owned);
         let amount_text = form.get("amount").map(str::to_owned);
-        if let Some(id) = &operation_id {
-            if let Some(done) = tx.operations.get(id) {
-                if done.operation == operation && done.amount == amount_text {
-                    tracing::debug!(reference = %tx.reference, operation_id = %id, "hipay: operation replayed");
-                    return Ok(HttpResponse::Ok()
-                        .content_type("application/json")
-                        .body(done.body.clone()));
-                }
-                return Err(HipayError::invalid(
-                    "operation_id",
-                    "this operation_id was already used for another operation",
-                ));
-            }
-        }
+        // `operation_id` is the merchant's label for the operation, echoed
+        // in its notifications (gateway.yaml `Maintenance.operation_id`):
+        // HiPay does not deduplicate on it, so a repeated request acts again.
+        tx.maintenance.push(MaintenanceRecord {
+            operation: operation.clone(),
+            operation_id: operation_id.clone(),
+            amount: amount_text.clone(),
+        });
         if let Some(currency) = form.get("currency") {
             if currency != tx.order.currency {
                 let code = if operation == "refund" {
@@ -928,20 +975,24 @@ pub(crate) async fn maintenance(
                 )
             })?),
         };
+        let (captured, refunded) = (tx.captured, tx.refunded);
         let (status, statuses) = maintain(tx, &operation, amount)?;
         tx.date_updated = money::now_date();
+        // Notifications carry `operation[...]` only about an operation
+        // sent with an `operation_id`.
+        tx.last_operation = operation_id.map(|id| LastOperation {
+            kind: operation.clone(),
+            id,
+            reference: random_digits(12),
+            amount: match operation.as_str() {
+                "capture" => tx.captured - captured,
+                "refund" => tx.refunded - refunded,
+                _ => tx.authorized,
+            },
+            date: tx.date_updated.clone(),
+        });
         let answer = operation_json(tx, &operation, status);
         let body = answer.to_string().into_bytes();
-        if let Some(id) = operation_id {
-            tx.operations.insert(
-                id,
-                RememberedOperation {
-                    operation: operation.clone(),
-                    amount: amount_text,
-                    body: body.clone(),
-                },
-            );
-        }
         tracing::debug!(reference = %tx.reference, %operation, status = tx.status, "hipay: maintenance");
         (body, notify::about(tx, &statuses))
     };
@@ -958,6 +1009,7 @@ pub(crate) async fn get_transaction(
     path: Path<String>,
 ) -> Result<HttpResponse, HipayError> {
     authenticate(&state, &req)?;
+    schema::check_lookup(&state, "GET", "/v1/transaction/{transaction_reference}")?;
     let inner = state.lock();
     let tx = inner
         .transactions
@@ -982,6 +1034,7 @@ pub(crate) async fn get_transactions(
     query: Query<OrderQuery>,
 ) -> Result<HttpResponse, HipayError> {
     authenticate(&state, &req)?;
+    schema::check_lookup(&state, "GET", "/v1/transaction")?;
     let order_id = query
         .orderid
         .as_deref()

@@ -9,16 +9,26 @@ pub(crate) enum Scenario {
     Challenge,
     /// Challenge unless `browser_info` was sent, then frictionless approval.
     ChallengeUnlessBrowserInfo,
+    /// A card of an EEA issuer that enforces PSD2 strong customer
+    /// authentication: without 3-D Secure (`authentication_indicator` 0 or
+    /// absent, or no `browser_info`) the issuer soft-declines (status 178);
+    /// with both it is a 3-D Secure challenge.
+    SoftDeclineUnlessAuthenticated,
     /// Refused by the issuer (status 163, reason 4010202).
     Refuse,
 }
 
-/// Outcome by card number: HiPay's published stage cards, and approval for
-/// any other Luhn-valid number.
+/// The sandbox's PSD2 card (HiPay publishes no soft-decline test card):
+/// a Visa of a German issuer (`276`) that requires strong authentication.
+pub(crate) const PSD2_CARD: &str = "4000027600000009";
+
+/// Outcome by card number: HiPay's published stage cards, the sandbox's
+/// PSD2 card, and approval for any other Luhn-valid number.
 pub(crate) fn scenario(number: &str) -> Scenario {
     match number {
         "4242424242424242" => Scenario::Challenge,
         "5300000000000006" => Scenario::ChallengeUnlessBrowserInfo,
+        PSD2_CARD => Scenario::SoftDeclineUnlessAuthenticated,
         "4150551403657424" | "5144144373781246" => Scenario::Refuse,
         _ => Scenario::Approve,
     }
@@ -93,6 +103,7 @@ mod tests {
             "5300000000000006",
             "4150551403657424",
             "5144144373781246",
+            PSD2_CARD,
         ] {
             assert!(crate::util::is_card_number(n), "{n}");
         }
@@ -103,5 +114,9 @@ mod tests {
         assert_eq!(brand("371449635398431"), "AMERICAN EXPRESS");
         assert_eq!(scenario("4111111111111111"), Scenario::Approve);
         assert_eq!(scenario("4150551403657424"), Scenario::Refuse);
+        assert_eq!(
+            scenario(PSD2_CARD),
+            Scenario::SoftDeclineUnlessAuthenticated
+        );
     }
 }

@@ -10,12 +10,14 @@ use serde_json::{json, Value};
 use super::{
     api::transaction_json,
     error::HipayError,
-    state::{FaultMode, HipayState},
+    state::{FaultMode, HipayState, PendingFault},
 };
 
 /// `POST {base}/_sandbox/faults`
-/// `{"account": "<api username>", "mode": "...", "count": 1}`: replaces the
-/// account's pending faults (`mode: "none"` clears them).
+/// `{"account": "<api username>", "mode": "...", "count": 1, "path":
+/// "/gateway/v1/maintenance/"}`: replaces the account's pending faults
+/// (`mode: "none"` clears them); with `path`, only requests whose path
+/// under `{base}` starts with it take them.
 pub(crate) async fn set_faults(
     state: Data<HipayState>,
     body: Bytes,
@@ -50,12 +52,28 @@ pub(crate) async fn set_faults(
             .filter(|c| *c >= 1)
             .ok_or_else(|| HipayError::invalid("count", "expected a positive integer"))?,
     };
+    let path_prefix = match value.get("path").filter(|v| !v.is_null()) {
+        None => None,
+        Some(v) => Some(
+            v.as_str()
+                .filter(|p| p.starts_with('/'))
+                .ok_or_else(|| HipayError::invalid("path", "expected a path such as /gateway/"))?
+                .to_owned(),
+        ),
+    };
     let answer = {
         let mut inner = state.lock();
         match mode {
             Some(mode) => {
-                inner.faults.insert(account.clone(), (mode, count));
-                json!({"account": account, "mode": mode.name(), "count": count})
+                inner.faults.insert(
+                    account.clone(),
+                    PendingFault {
+                        mode,
+                        remaining: count,
+                        path_prefix: path_prefix.clone(),
+                    },
+                );
+                json!({"account": account, "mode": mode.name(), "count": count, "path": path_prefix})
             }
             None => {
                 inner.faults.remove(&account);
@@ -88,7 +106,11 @@ pub(crate) async fn get_transaction(
                 "cancelled": tx.cancelled,
                 "cardLast4": tx.card.last4,
                 "notifyUrl": tx.order.notify_url.as_ref().map(|u| u.as_str()),
-                "operationIds": tx.operations.keys().collect::<Vec<_>>(),
+                "maintenance": tx.maintenance.iter().map(|m| json!({
+                    "operation": m.operation,
+                    "operationId": m.operation_id,
+                    "amount": m.amount,
+                })).collect::<Vec<_>>(),
             }),
         );
     }
@@ -112,4 +134,16 @@ pub(crate) async fn get_order(
         })
         .unwrap_or_default();
     Ok(HttpResponse::Ok().json(json!({"orderid": path.as_str(), "transactions": list})))
+}
+
+/// `GET {base}/_sandbox/validation`: whether HiPay's documents were loaded,
+/// how many requests each documented operation checked, and the latest
+/// refusals.
+pub(crate) async fn get_validation(state: Data<HipayState>) -> HttpResponse {
+    let inner = state.lock();
+    HttpResponse::Ok().json(json!({
+        "documents": state.spec.is_some(),
+        "checked": inner.validation.checked,
+        "violations": inner.validation.violations,
+    }))
 }

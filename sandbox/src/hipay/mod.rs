@@ -168,6 +168,10 @@ impl Hipay {
                 .route("/pay/{id}/cancel", web::post().to(pages::pay_cancel))
                 .route("/_sandbox/faults", web::post().to(control::set_faults))
                 .route(
+                    "/_sandbox/validation",
+                    web::get().to(control::get_validation),
+                )
+                .route(
                     "/_sandbox/transactions/{reference}",
                     web::get().to(control::get_transaction),
                 )
@@ -195,7 +199,8 @@ where
         .filter(|m| !m.is_notification());
     let mode = from_header.or_else(|| {
         let account = api::basic_user(req.request())?;
-        state.lock().take_fault(&account, false)
+        let path = req.path().strip_prefix(PATH_PREFIX).unwrap_or(req.path());
+        state.lock().take_fault(&account, false, Some(path))
     });
     let Some(mode) = mode else {
         return Box::pin(srv.call(req));

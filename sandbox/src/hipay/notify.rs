@@ -215,6 +215,18 @@ pub(crate) fn fields(tx: &Transaction, status: u16) -> Vec<(String, String)> {
     push("order[customer_id]", &tx.order.cid);
     push("order[language]", &tx.order.language);
     push("order[email]", &tx.order.email);
+    // HiPay adds the last maintenance operation when it was sent with an
+    // `operation_id` (HiPay Enterprise overview, server-to-server
+    // notification fields: operation type, id, reference, amount,
+    // currency, date).
+    if let Some(op) = &tx.last_operation {
+        push("operation[type]", &op.kind);
+        push("operation[id]", &op.id);
+        push("operation[reference]", &op.reference);
+        push("operation[amount]", &tx.amount(op.amount));
+        push("operation[currency]", &tx.order.currency);
+        push("operation[date]", &op.date);
+    }
     f
 }
 
@@ -256,7 +268,7 @@ pub(crate) fn dispatch(
     for p in pending {
         let fault = match request_fault.take() {
             Some(mode) => Some(mode),
-            None => state.lock().take_fault(&p.account, true),
+            None => state.lock().take_fault(&p.account, true, None),
         };
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(p.fields.iter())

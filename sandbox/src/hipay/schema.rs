@@ -7,7 +7,7 @@
 //! documents' constraints (required fields, enums, patterns, lengths, types,
 //! formats), run in any case, so validation also works without the files.
 
-use super::{error::HipayError, form::Form, money};
+use super::{error::HipayError, form::Form, money, state::HipayState};
 use crate::openapi::{form_value, ApiSpec, Violation, ViolationKind};
 
 /// The documents of the three HiPay hosts, under the specs folder.
@@ -180,13 +180,57 @@ const TOKEN_CREATE: &[Rule] = &[
     opt("generate_request_id", Kind::Enum(ZERO_ONE)),
 ];
 
-/// Checks a request body against the document of `endpoint`; a violation is
-/// answered with HiPay's validation error (400, code 10101xx/10102xx).
-pub(crate) fn check(
-    spec: Option<&ApiSpec>,
-    endpoint: Endpoint,
-    form: &Form,
+/// Checks a request body against the document of `endpoint`, and records
+/// the check for `GET /_sandbox/validation`; a violation is answered with
+/// HiPay's validation error (400, code 10101xx/10102xx).
+pub(crate) fn check(state: &HipayState, endpoint: Endpoint, form: &Form) -> Result<(), HipayError> {
+    let result = check_body(state.spec.as_ref(), endpoint, form);
+    let (method, path) = operation(endpoint);
+    state.lock().validation.record(
+        operation_label(method, path),
+        result.as_ref().err().map(|e| e.description.clone()),
+    );
+    result
+}
+
+/// Records a request without a body (a transaction lookup): it must name
+/// an operation of the documents when they are loaded.
+pub(crate) fn check_lookup(
+    state: &HipayState,
+    method: &'static str,
+    path: &'static str,
 ) -> Result<(), HipayError> {
+    let result = match &state.spec {
+        Some(spec) if !spec.has_operation(method, path) => Err(HipayError::new(
+            actix_web::http::StatusCode::NOT_FOUND,
+            404,
+            "Not Found",
+            format!("{method} {path} is not an operation of HiPay's documents"),
+        )),
+        _ => Ok(()),
+    };
+    state.lock().validation.record(
+        operation_label(method, path),
+        result.as_ref().err().map(|e| e.description.clone()),
+    );
+    result
+}
+
+/// "POST /v1/order", as a static label.
+fn operation_label(method: &str, path: &str) -> &'static str {
+    match (method, path) {
+        ("POST", "/v1/order") => "POST /v1/order",
+        ("POST", "/v1/hpayment") => "POST /v1/hpayment",
+        ("POST", "/create") => "POST /v2/token/create",
+        ("GET", "/v1/transaction") => "GET /v1/transaction",
+        ("GET", "/v1/transaction/{transaction_reference}") => {
+            "GET /v1/transaction/{transaction_reference}"
+        }
+        _ => "POST /v1/maintenance/transaction/{transaction_reference}",
+    }
+}
+
+fn check_body(spec: Option<&ApiSpec>, endpoint: Endpoint, form: &Form) -> Result<(), HipayError> {
     if let Some(spec) = spec {
         check_spec(spec, endpoint, form)?;
     }
@@ -243,7 +287,9 @@ fn check_spec(spec: &ApiSpec, endpoint: Endpoint, form: &Form) -> Result<(), Hip
         Err(violations) => {
             let usable: Vec<&Violation> = violations
                 .iter()
-                .filter(|v| v.kind != ViolationKind::UnknownOperation && !document_slip(v))
+                .filter(|v| {
+                    v.kind != ViolationKind::UnknownOperation && !length_written_as_bound(v, &value)
+                })
                 .collect();
             match usable.first() {
                 None => {
@@ -256,13 +302,31 @@ fn check_spec(spec: &ApiSpec, endpoint: Endpoint, form: &Form) -> Result<(), Hip
     }
 }
 
-/// Violations the real gateway does not raise, where gateway.yaml is wrong:
-/// under `browser_info` it writes lengths as `maximum` (`color_depth`
-/// "maximum: 2" while its enum goes to 48, `screen_height` "maximum: 6"),
-/// and the gateway takes `timezone` as a JSON number too.
-fn document_slip(v: &Violation) -> bool {
-    v.pointer.starts_with("/browser_info/")
-        && matches!(v.kind, ViolationKind::Range | ViolationKind::Type)
+/// gateway.yaml writes three lengths of `browser_info` as numeric bounds:
+/// `color_depth` "minimum: 1, maximum: 2" beside an enum that goes to 48,
+/// `screen_height` and `screen_width` "minimum: 1, maximum: 6" (a screen
+/// 1080 pixels high). For those three only, a bound is read as a number
+/// of digits, as the document means it; every other violation stands
+/// (a `timezone` sent as a JSON number, where the document says string,
+/// is refused).
+fn length_written_as_bound(v: &Violation, body: &serde_json::Value) -> bool {
+    let max_digits = match v.pointer.as_str() {
+        "/browser_info/color_depth" => 2,
+        "/browser_info/screen_height" | "/browser_info/screen_width" => 6,
+        _ => return false,
+    };
+    if v.kind != ViolationKind::Range {
+        return false;
+    }
+    let digits = match body.pointer(&v.pointer) {
+        Some(serde_json::Value::Number(n)) => n.as_u64().map(|n| n.to_string().len()),
+        Some(serde_json::Value::String(text)) => text
+            .parse::<u64>()
+            .ok()
+            .map(|_| text.trim_start_matches('0').len().max(1)),
+        _ => None,
+    };
+    digits.is_some_and(|d| (1..=max_digits).contains(&d))
 }
 
 /// HiPay's validation error for a violation of the documents.

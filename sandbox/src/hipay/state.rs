@@ -2,7 +2,7 @@
 //! transactions, hosted pages, 3-D Secure forwards and pending faults.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap, VecDeque},
     sync::{Mutex, MutexGuard},
 };
 
@@ -76,6 +76,8 @@ pub(crate) fn status_message(status: u16) -> &'static str {
         142 => "Authorization Requested",
         163 => "Authorization Refused",
         175 => "Authorization Cancellation requested",
+        177 => "Challenge Requested",
+        178 => "Soft Declined",
         _ => "",
     }
 }
@@ -97,6 +99,9 @@ pub(crate) struct OrderInfo {
     pub date_created: String,
     /// `Authorization` or `Sale`.
     pub operation: String,
+    /// `authentication_indicator`: 0 (the documented default) bypasses
+    /// 3-D Secure, 1 asks for it when available, 2 makes it mandatory.
+    pub authentication_indicator: u8,
     pub urls: ReturnUrls,
     pub notify_url: Option<Url>,
     pub cdata: Vec<(String, String)>,
@@ -122,12 +127,27 @@ pub(crate) struct ThreeDs {
     pub eci: &'static str,
 }
 
-/// A maintenance answer remembered for its `operation_id`.
+/// A maintenance request as received (for `/_sandbox` inspection): the
+/// amount exactly as sent, `None` when the request had none (a full
+/// operation).
 #[derive(Clone, Debug)]
-pub(crate) struct RememberedOperation {
+pub(crate) struct MaintenanceRecord {
     pub operation: String,
+    pub operation_id: Option<String>,
     pub amount: Option<String>,
-    pub body: Vec<u8>,
+}
+
+/// The last maintenance operation sent with an `operation_id`, echoed in
+/// notifications as `operation[...]` (HiPay's notification fields).
+#[derive(Clone, Debug)]
+pub(crate) struct LastOperation {
+    pub kind: String,
+    pub id: String,
+    /// HiPay's own reference of the operation.
+    pub reference: String,
+    /// What the operation moved, in minor units.
+    pub amount: u64,
+    pub date: String,
 }
 
 /// A payment attempt of an order.
@@ -155,7 +175,9 @@ pub(crate) struct Transaction {
     pub fraud_result: &'static str,
     pub fraud_review: &'static str,
     pub cancelled: bool,
-    pub operations: HashMap<String, RememberedOperation>,
+    /// Every maintenance request received, oldest first.
+    pub maintenance: Vec<MaintenanceRecord>,
+    pub last_operation: Option<LastOperation>,
 }
 
 impl Transaction {
@@ -181,6 +203,40 @@ pub(crate) struct HostedPage {
 
 pub(crate) use crate::faults::FaultMode;
 
+/// Faults pending for an account.
+#[derive(Clone, Debug)]
+pub(crate) struct PendingFault {
+    pub mode: FaultMode,
+    pub remaining: u32,
+    /// Only requests whose path (under the simulator's prefix) starts with
+    /// this take the fault, e.g. `/gateway/v1/maintenance/`.
+    pub path_prefix: Option<String>,
+}
+
+/// What request validation did, for `GET /_sandbox/validation`.
+#[derive(Default)]
+pub(crate) struct ValidationLog {
+    /// Requests checked, by operation ("POST /v1/order").
+    pub checked: BTreeMap<&'static str, u64>,
+    /// The latest refusals, oldest first (at most [`MAX_VIOLATIONS_KEPT`]).
+    pub violations: VecDeque<String>,
+}
+
+/// How many refusals `/_sandbox/validation` keeps.
+pub(crate) const MAX_VIOLATIONS_KEPT: usize = 50;
+
+impl ValidationLog {
+    pub fn record(&mut self, operation: &'static str, violation: Option<String>) {
+        *self.checked.entry(operation).or_insert(0) += 1;
+        if let Some(v) = violation {
+            if self.violations.len() == MAX_VIOLATIONS_KEPT {
+                self.violations.pop_front();
+            }
+            self.violations.push_back(format!("{operation}: {v}"));
+        }
+    }
+}
+
 /// Everything behind the lock.
 #[derive(Default)]
 pub(crate) struct Inner {
@@ -191,20 +247,32 @@ pub(crate) struct Inner {
     /// 3-D Secure forward id → transaction reference.
     pub forwards: HashMap<String, String>,
     pub hosted: HashMap<String, HostedPage>,
-    /// Account → (mode, remaining count).
-    pub faults: HashMap<String, (FaultMode, u32)>,
+    /// Account → its pending faults.
+    pub faults: HashMap<String, PendingFault>,
+    pub validation: ValidationLog,
 }
 
 impl Inner {
-    /// Consumes one pending fault of `account` of the wanted kind.
-    pub fn take_fault(&mut self, account: &str, notification: bool) -> Option<FaultMode> {
+    /// Consumes one pending fault of `account` of the wanted kind, for a
+    /// request to `path` (`None` for a notification).
+    pub fn take_fault(
+        &mut self,
+        account: &str,
+        notification: bool,
+        path: Option<&str>,
+    ) -> Option<FaultMode> {
         let entry = self.faults.get_mut(account)?;
-        if entry.0.is_notification() != notification {
+        if entry.mode.is_notification() != notification {
             return None;
         }
-        let mode = entry.0;
-        entry.1 = entry.1.saturating_sub(1);
-        if entry.1 == 0 {
+        if let (Some(prefix), Some(path)) = (&entry.path_prefix, path) {
+            if !path.starts_with(prefix.as_str()) {
+                return None;
+            }
+        }
+        let mode = entry.mode;
+        entry.remaining = entry.remaining.saturating_sub(1);
+        if entry.remaining == 0 {
             self.faults.remove(account);
         }
         Some(mode)
