@@ -13,10 +13,11 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::{
+    currency,
     notify::{self, Item},
     state::{
         psp_reference, AdyenState, Fault, Inner, LateFailure, Modification, Payment, ResultCode,
-        StoredAnswer,
+        StoredAnswer, ThreeDs,
     },
     validate::Operation,
     FAULT_DELAY,
@@ -278,8 +279,19 @@ async fn pipeline(
     op: Operation,
     psp: Option<String>,
 ) -> HttpResponse {
-    let parsed = parse_object(&body);
-    let account = account_of(&state, parsed.as_ref().ok(), psp.as_deref());
+    let idem_key = req
+        .headers()
+        .get(IDEMPOTENCY_KEY)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_owned());
+    // Authentication and validation come first, faults or not: a request
+    // the real Adyen would refuse is refused here too, so a fault cannot
+    // hide a malformed request from a test.
+    let obj = match check_request(&state, &req, &body, op) {
+        Ok(obj) => obj,
+        Err(err) => return error_response(&err, idem_key.as_deref()),
+    };
+    let account = account_of(&state, Some(&obj), psp.as_deref());
     let from_header = header_fault(&req);
     let api_fault = match from_header {
         Some(f) if !f.is_notification() => Some(f),
@@ -313,30 +325,13 @@ async fn pipeline(
         Some(Fault::Delay(ms)) => tokio::time::sleep(Duration::from_millis(ms)).await,
         _ => {}
     }
-    let idem_key = req
-        .headers()
-        .get(IDEMPOTENCY_KEY)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.trim().to_owned());
-    let result = process(&state, &req, &body, parsed, op, psp.as_deref());
+    let result = process(&state, &req, &body, &obj, op, psp.as_deref());
     let response = match result {
         Ok((status, body, items)) => {
             notify::dispatch(&state, items, notification_fault);
             json_response(status, body, idem_key.as_deref())
         }
-        Err(err) => {
-            let mut response = err.error_response();
-            if let Some(key) = idem_key
-                .as_deref()
-                .and_then(|k| HeaderValue::from_str(k).ok())
-            {
-                response.headers_mut().insert(
-                    actix_web::http::header::HeaderName::from_static("idempotency-key"),
-                    key,
-                );
-            }
-            response
-        }
+        Err(err) => error_response(&err, idem_key.as_deref()),
     };
     if api_fault == Some(Fault::TimeoutAfterEffect) {
         tokio::time::sleep(FAULT_DELAY).await;
@@ -344,24 +339,48 @@ async fn pipeline(
     response
 }
 
-/// Authentication, validation and the idempotent operation; the answer body
-/// and the webhooks to send.
-fn process(
+/// An error answer, echoing the request's `Idempotency-Key`.
+fn error_response(err: &ApiError, idem_key: Option<&str>) -> HttpResponse {
+    let mut response = err.error_response();
+    if let Some(key) = idem_key.and_then(|k| HeaderValue::from_str(k).ok()) {
+        response.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("idempotency-key"),
+            key,
+        );
+    }
+    response
+}
+
+/// Authentication, the body as a JSON object, its validation against the
+/// official document and the merchant account: everything Adyen checks
+/// before it acts.
+fn check_request(
     state: &AdyenState,
     req: &HttpRequest,
     body: &[u8],
-    parsed: Result<Map<String, Value>, ApiError>,
     op: Operation,
-    psp: Option<&str>,
-) -> Result<(StatusCode, Vec<u8>, Vec<Item>), ApiError> {
+) -> Result<Map<String, Value>, ApiError> {
     authenticate(state, req)?;
-    let obj = parsed?;
+    let obj = parse_object(body)?;
     state.validator.check(op, &obj)?;
     if let Some(account) = obj.get("merchantAccount").and_then(Value::as_str) {
         if account != state.config.merchant_account {
             return Err(ApiError::invalid_merchant_account());
         }
     }
+    Ok(obj)
+}
+
+/// The idempotent operation on a checked request; the answer body and the
+/// webhooks to send.
+fn process(
+    state: &AdyenState,
+    req: &HttpRequest,
+    body: &[u8],
+    obj: &Map<String, Value>,
+    op: Operation,
+    psp: Option<&str>,
+) -> Result<(StatusCode, Vec<u8>, Vec<Item>), ApiError> {
     let idem = idempotency(req, body)?;
     let mut inner = state.lock();
     if let Some(idem) = &idem {
@@ -376,7 +395,7 @@ fn process(
             return Ok((status, stored.body.clone(), Vec::new()));
         }
     }
-    let (status, answer, items) = run_op(state, &mut inner, op, &obj, psp)?;
+    let (status, answer, items) = run_op(state, &mut inner, op, obj, psp)?;
     let answer = serde_json::to_vec(&answer).map_err(|e| ApiError::internal(e.to_string()))?;
     if let Some(idem) = idem {
         inner.idempotency.insert(
@@ -401,7 +420,7 @@ fn run_op(
     match op {
         Operation::Payments => create_payment(state, inner, obj),
         Operation::PaymentDetails => payment_details(inner, obj),
-        Operation::StandaloneCancels => standalone_cancel(state, inner, obj),
+        Operation::StandaloneCancels => standalone_cancel(inner, obj),
         Operation::Captures | Operation::Cancels | Operation::Refunds | Operation::Reversals => {
             modify(state, inner, op, obj, psp.unwrap_or_default())
         }
@@ -556,7 +575,8 @@ fn create_payment(state: &AdyenState, inner: &mut Inner, obj: &Map<String, Value
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    let auto_capture = obj.get("captureDelayHours").and_then(Value::as_i64) == Some(0);
+    let (auto_capture, capture_delay_hours) = capture_delay(obj)?;
+    let browser_info = has_browser_info(obj);
 
     let mut result = ResultCode::Authorised;
     let mut refusal: Option<(&str, &str)> = None;
@@ -576,6 +596,13 @@ fn create_payment(state: &AdyenState, inner: &mut Inner, obj: &Map<String, Value
         // A wrong CVC or expiry on a test card gives a generic refusal.
         result = ResultCode::Refused;
         refusal = Some(("Refused", "2"));
+    } else if number == THREE_DS_CARD && !browser_info {
+        // The issuer wants 3-D Secure 2, which a browser flow cannot run
+        // without the browser's data: the issuer's soft decline, which
+        // Adyen answers with refusal reason 38 "Authentication required"
+        // (docs.adyen.com/development-resources/refusal-reasons).
+        result = ResultCode::Refused;
+        refusal = Some(("Authentication required", "38"));
     } else if number == THREE_DS_CARD {
         result = ResultCode::RedirectShopper;
     }
@@ -591,6 +618,7 @@ fn create_payment(state: &AdyenState, inner: &mut Inner, obj: &Map<String, Value
         merchant_account,
         merchant_reference: reference,
         value,
+        formatted_amount: currency::format_amount(value, &currency),
         currency,
         result_code: result,
         refusal_reason: refusal.map(|r| r.0.to_owned()),
@@ -602,6 +630,12 @@ fn create_payment(state: &AdyenState, inner: &mut Inner, obj: &Map<String, Value
         cancelled: false,
         capture_closed: false,
         auto_capture,
+        capture_delay_hours,
+        // Known once the payment has a final result: no authentication
+        // for a card outside 3-D Secure, the page's outcome otherwise.
+        three_ds: (result != ResultCode::RedirectShopper && result != ResultCode::Received)
+            .then_some(ThreeDs::NotOffered),
+        browser_info,
         return_url,
         modifications: Vec::new(),
         late_failure,
@@ -637,19 +671,69 @@ fn create_payment(state: &AdyenState, inner: &mut Inner, obj: &Map<String, Value
     Ok((StatusCode::OK, answer, items))
 }
 
-/// Marks a payment authorised (captured at once with `captureDelayHours: 0`).
+/// Adyen's longest `captureDelayHours`: "Maximum value: **672** (28 days)"
+/// (the v71 document, `PaymentRequest.captureDelayHours`).
+pub(crate) const MAX_CAPTURE_DELAY_HOURS: i64 = 672;
+
+/// `captureDelayHours`: (captured at once, delayed by these hours). Without
+/// it the account's default applies, which is manual capture here.
+fn capture_delay(obj: &Map<String, Value>) -> Result<(bool, Option<u32>), ApiError> {
+    let Some(hours) = obj.get("captureDelayHours").filter(|v| !v.is_null()) else {
+        return Ok((false, None));
+    };
+    match hours.as_i64() {
+        Some(0) => Ok((true, None)),
+        Some(h @ 1..=MAX_CAPTURE_DELAY_HOURS) => Ok((true, u32::try_from(h).ok())),
+        _ => Err(ApiError::validation(
+            "000",
+            format!("Field 'captureDelayHours' is not valid: 0 to {MAX_CAPTURE_DELAY_HOURS} hours"),
+        )),
+    }
+}
+
+/// Whether `browserInfo` has every member the v71 document requires of it
+/// (checked by the schema too when the documents are loaded).
+fn has_browser_info(obj: &Map<String, Value>) -> bool {
+    const REQUIRED: &[&str] = &[
+        "acceptHeader",
+        "colorDepth",
+        "javaEnabled",
+        "language",
+        "screenHeight",
+        "screenWidth",
+        "timeZoneOffset",
+        "userAgent",
+    ];
+    obj.get("browserInfo")
+        .and_then(Value::as_object)
+        .is_some_and(|info| {
+            REQUIRED
+                .iter()
+                .all(|k| info.get(*k).is_some_and(|v| !v.is_null()))
+        })
+}
+
+/// Marks a payment authorised: captured at once with `captureDelayHours:
+/// 0`, captured when the delay elapses with more.
 pub(crate) fn authorise(payment: &mut Payment) {
     payment.result_code = ResultCode::Authorised;
     payment.refusal_reason = None;
     payment.refusal_reason_code = None;
-    if payment.auto_capture {
+    if payment.auto_capture && payment.capture_delay_hours.is_none() {
         payment.captured = payment.value;
         payment.capture_closed = true;
     }
 }
 
 /// The `/payments` (or `/payments/details`) answer for the payment as it is.
+/// An answer with an action (`RedirectShopper`) carries no `pspReference`:
+/// v71 gives it "in the `/payments/details` response" for payment methods
+/// that need an action (the document's `PaymentResponse.pspReference`, and
+/// its `ideal` and `card-3d-secure-2-web` examples).
 pub(crate) fn payment_answer(payment: &Payment) -> Value {
+    if payment.result_code == ResultCode::RedirectShopper {
+        return json!({"resultCode": payment.result_code.as_str()});
+    }
     let mut answer = json!({
         "pspReference": payment.psp_reference,
         "resultCode": payment.result_code.as_str(),
@@ -660,10 +744,19 @@ pub(crate) fn payment_answer(payment: &Payment) -> Value {
         answer["refusalReason"] = Value::String(reason.clone());
         answer["refusalReasonCode"] = Value::String(code.clone());
     }
+    let mut additional = Map::new();
     if payment.result_code == ResultCode::Authorised {
         answer["paymentMethod"] = json!({"brand": payment.brand, "type": "scheme"});
-        answer["additionalData"] =
-            json!({"cardSummary": payment.card_summary, "authCode": "064123"});
+        additional.insert("cardSummary".into(), json!(payment.card_summary));
+        additional.insert("authCode".into(), json!("064123"));
+    }
+    if let Some(three_ds) = payment.three_ds {
+        for (key, value) in three_ds.additional_data() {
+            additional.insert((*key).into(), json!(value));
+        }
+    }
+    if !additional.is_empty() {
+        answer["additionalData"] = Value::Object(additional);
     }
     answer
 }
@@ -721,8 +814,12 @@ fn payment_details(inner: &mut Inner, obj: &Map<String, Value>) -> Outcome {
         return Ok((StatusCode::OK, answer.clone(), Vec::new()));
     }
     match payment.redirect_outcome {
-        Some(super::state::RedirectOutcome::Approved) => authorise(payment),
+        Some(super::state::RedirectOutcome::Approved) => {
+            payment.three_ds = Some(ThreeDs::Authenticated);
+            authorise(payment);
+        }
         Some(super::state::RedirectOutcome::Failed) => {
+            payment.three_ds = Some(ThreeDs::Failed);
             payment.result_code = ResultCode::Refused;
             payment.refusal_reason = Some("3D Not Authenticated".into());
             payment.refusal_reason_code = Some("11".into());
@@ -769,6 +866,12 @@ fn modify(
         .and_then(Value::as_str)
         .map(str::to_owned);
     let mod_psp = inner.new_psp_reference();
+    let account = inner
+        .payments
+        .get(psp)
+        .map(|p| p.merchant_account.clone())
+        .ok_or_else(ApiError::unknown_payment)?;
+    let multiple_partial_captures = state.multiple_partial_captures(inner, &account);
     let payment = inner
         .payments
         .get_mut(psp)
@@ -785,19 +888,28 @@ fn modify(
     if let Some((value, currency)) = &amount {
         answer["amount"] = json!({"value": value, "currency": currency});
     }
-    let items = apply_modification(state, payment, op, amount, reference, &mod_psp);
+    let items = apply_modification(
+        payment,
+        op,
+        amount,
+        reference,
+        &mod_psp,
+        multiple_partial_captures,
+    );
     Ok((StatusCode::CREATED, answer, items))
 }
 
 /// Applies a modification (the outcome Adyen would notify) and returns the
-/// webhook items.
-fn apply_modification(
-    state: &AdyenState,
+/// webhook items. `multiple_partial_captures`: the account's setting;
+/// without it "any unclaimed amount after a partial capture gets
+/// cancelled" (the v71 document, `POST /payments/{paymentPspReference}/captures`).
+pub(crate) fn apply_modification(
     payment: &mut Payment,
     op: Operation,
     amount: Option<(u64, String)>,
     reference: Option<String>,
     mod_psp: &str,
+    multiple_partial_captures: bool,
 ) -> Vec<Item> {
     let authorised = payment.result_code == ResultCode::Authorised;
     let same_currency = amount
@@ -818,7 +930,10 @@ fn apply_modification(
                 Err(INSUFFICIENT_BALANCE)
             } else {
                 payment.captured += value;
-                if !state.config.multiple_partial_captures || payment.captured == payment.value {
+                // A capture made before a delayed automatic capture ran
+                // replaces it.
+                payment.capture_delay_hours = None;
+                if !multiple_partial_captures || payment.captured == payment.value {
                     payment.capture_closed = true;
                 }
                 if payment.late_failure == Some(LateFailure::Capture) {
@@ -852,6 +967,7 @@ fn apply_modification(
             {
                 payment.cancelled = true;
                 payment.capture_closed = true;
+                payment.capture_delay_hours = None;
                 Ok(())
             } else {
                 Err(INSUFFICIENT_BALANCE)
@@ -865,6 +981,7 @@ fn apply_modification(
             } else if payment.captured == 0 && !payment.capture_closed {
                 payment.cancelled = true;
                 payment.capture_closed = true;
+                payment.capture_delay_hours = None;
                 extra.push(("modification.action", "cancel".into()));
                 Ok(())
             } else if payment.captured > payment.refunded {
@@ -940,7 +1057,7 @@ fn apply_modification(
     items
 }
 
-fn standalone_cancel(state: &AdyenState, inner: &mut Inner, obj: &Map<String, Value>) -> Outcome {
+fn standalone_cancel(inner: &mut Inner, obj: &Map<String, Value>) -> Outcome {
     let account = obj["merchantAccount"]
         .as_str()
         .unwrap_or_default()
@@ -972,12 +1089,12 @@ fn standalone_cancel(state: &AdyenState, inner: &mut Inner, obj: &Map<String, Va
         .map(|p| p.psp_reference.clone());
     let items = match target.and_then(|psp| inner.payments.get_mut(&psp)) {
         Some(payment) => apply_modification(
-            state,
             payment,
             Operation::StandaloneCancels,
             None,
             reference,
             &mod_psp,
+            false,
         ),
         None => vec![notify::item(
             "CANCELLATION",

@@ -8,9 +8,10 @@ use actix_web::{
 use serde_json::{json, Value};
 
 use super::{
-    api::{authorisation_item, authorise},
+    api::{apply_modification, authorisation_item, authorise},
     notify,
     state::{AdyenState, Fault, ResultCode},
+    validate::Operation,
 };
 
 fn bad_request(message: &str) -> HttpResponse {
@@ -151,5 +152,61 @@ pub(crate) async fn settle(
         )
     };
     notify::dispatch(&state, vec![item], None);
+    HttpResponse::Ok().json(answer)
+}
+
+/// `POST {base}/_sandbox/settings` `{"merchantAccount", "multiplePartialCaptures": bool}`:
+/// the account's "multiple partial captures" setting (Adyen's support
+/// enables it per merchant account; off by default).
+pub(crate) async fn set_settings(state: Data<AdyenState>, body: Bytes) -> HttpResponse {
+    let obj = match parse(&body) {
+        Ok(obj) => obj,
+        Err(res) => return *res,
+    };
+    let Some(account) = obj.get("merchantAccount").and_then(Value::as_str) else {
+        return bad_request("merchantAccount is required");
+    };
+    let Some(multiple) = obj.get("multiplePartialCaptures").and_then(Value::as_bool) else {
+        return bad_request("multiplePartialCaptures must be true or false");
+    };
+    state
+        .lock()
+        .multiple_partial_captures
+        .insert(account.to_owned(), multiple);
+    HttpResponse::Ok()
+        .json(json!({"merchantAccount": account, "multiplePartialCaptures": multiple}))
+}
+
+/// `POST {base}/_sandbox/payments/{pspReference}/capture-delay-elapsed`:
+/// the payment's `captureDelayHours` have passed: Adyen captures what is
+/// left and sends a CAPTURE webhook. 409 if no delayed capture is due.
+pub(crate) async fn capture_delay_elapsed(
+    state: Data<AdyenState>,
+    path: Path<String>,
+) -> HttpResponse {
+    let (answer, items) = {
+        let mut inner = state.lock();
+        let mod_psp = inner.new_psp_reference();
+        let Some(payment) = inner.payments.get_mut(path.as_str()) else {
+            return HttpResponse::NotFound().json(json!({"status": 404, "errorCode": "000", "message": "no such payment", "errorType": "validation"}));
+        };
+        if payment.capture_delay_hours.is_none() || payment.result_code != ResultCode::Authorised {
+            return HttpResponse::build(StatusCode::CONFLICT).json(json!({"status": 409, "errorCode": "000", "message": "no delayed capture is due", "errorType": "validation"}));
+        }
+        let rest = (payment.value - payment.captured, payment.currency.clone());
+        let items = apply_modification(
+            payment,
+            Operation::Captures,
+            Some(rest),
+            None,
+            &mod_psp,
+            false,
+        );
+        (
+            serde_json::to_value(&*payment).unwrap_or(Value::Null),
+            items,
+        )
+    };
+    notify::dispatch(&state, items, None);
     HttpResponse::Ok().json(answer)
 }

@@ -8,6 +8,7 @@
 
 mod api;
 mod control;
+mod currency;
 mod notify;
 mod redirect;
 /// Adyen's HMAC of webhook items (tests sign their own notifications).
@@ -92,6 +93,11 @@ impl Adyen {
                 .route(
                     "/_sandbox/payments/{psp}/settle",
                     web::post().to(control::settle),
+                )
+                .route("/_sandbox/settings", web::post().to(control::set_settings))
+                .route(
+                    "/_sandbox/payments/{psp}/capture-delay-elapsed",
+                    web::post().to(control::capture_delay_elapsed),
                 )
                 .route("/threeDS/redirect/{psp}", web::get().to(redirect::page))
                 .route(

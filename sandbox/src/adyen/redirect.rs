@@ -9,8 +9,9 @@ use actix_web::{
 };
 use rand::{distr::Alphanumeric, Rng};
 
+use super::currency::format_amount;
 use super::state::{AdyenState, Payment, RedirectOutcome, ResultCode};
-use crate::util::{format_amount, html_escape, html_page};
+use crate::util::{html_escape, html_page};
 
 fn pending(payment: &Payment) -> bool {
     payment.result_code == ResultCode::RedirectShopper && payment.redirect_outcome.is_none()

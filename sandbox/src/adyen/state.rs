@@ -36,6 +36,57 @@ impl ResultCode {
     }
 }
 
+/// How 3-D Secure went for a payment, as Adyen reports it in the
+/// answer's `additionalData` (the v71 document's `ResponseAdditionalDataCommon`:
+/// `threeDOffered`, `threeDOfferedResponse`, `threeDAuthenticated`,
+/// `threeDAuthenticatedResponse`, `liabilityShift`, `eci`, `threeDSVersion`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) enum ThreeDs {
+    /// No authentication took place (a card outside 3-D Secure, or a
+    /// payment refused before it could start); the values of the v71
+    /// document's own example answer (`split-balanceplatform`).
+    NotOffered,
+    /// The shopper authenticated on the issuer's page.
+    Authenticated,
+    /// The shopper failed the authentication (or the issuer refused it).
+    Failed,
+}
+
+impl ThreeDs {
+    /// The `additionalData` members that report it.
+    pub(crate) fn additional_data(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            ThreeDs::NotOffered => &[
+                ("threeDOffered", "false"),
+                ("threeDOfferedResponse", "N/A"),
+                ("threeDAuthenticated", "false"),
+                ("threeDAuthenticatedResponse", "N/A"),
+                ("liabilityShift", "false"),
+                ("eci", "N/A"),
+            ],
+            ThreeDs::Authenticated => &[
+                ("threeDOffered", "true"),
+                ("threeDOfferedResponse", "Y"),
+                ("threeDAuthenticated", "true"),
+                ("threeDAuthenticatedResponse", "Y"),
+                ("liabilityShift", "true"),
+                ("eci", "05"),
+                ("threeDSVersion", "2.2.0"),
+            ],
+            ThreeDs::Failed => &[
+                ("threeDOffered", "true"),
+                ("threeDOfferedResponse", "Y"),
+                ("threeDAuthenticated", "false"),
+                ("threeDAuthenticatedResponse", "N"),
+                ("liabilityShift", "false"),
+                ("eci", "N/A"),
+                ("threeDSVersion", "2.2.0"),
+            ],
+        }
+    }
+}
+
 /// A modification that later fails at the acquirer (holder names
 /// `capture failed` / `refund failed`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,8 +115,11 @@ pub(crate) struct Payment {
     pub psp_reference: String,
     pub merchant_account: String,
     pub merchant_reference: String,
+    /// In Adyen's minor units (`docs/sandbox/adyen.md`, "Amounts").
     pub value: u64,
     pub currency: String,
+    /// `value` read with Adyen's decimals: `15000 IDR`, `10.50 EUR`.
+    pub formatted_amount: String,
     pub result_code: ResultCode,
     pub refusal_reason: Option<String>,
     pub refusal_reason_code: Option<String>,
@@ -78,6 +132,15 @@ pub(crate) struct Payment {
     /// multiple partial captures, cancel, full capture).
     pub capture_closed: bool,
     pub auto_capture: bool,
+    /// A delayed automatic capture (`captureDelayHours` > 0) not run yet:
+    /// the hours Adyen waits before capturing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture_delay_hours: Option<u32>,
+    /// How 3-D Secure went, once known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub three_ds: Option<ThreeDs>,
+    /// The request carried a complete `browserInfo`.
+    pub browser_info: bool,
     pub return_url: String,
     pub modifications: Vec<Modification>,
     /// `MM/YYYY`.
@@ -124,6 +187,9 @@ pub(crate) struct Inner {
     pub faults: HashMap<String, (Fault, u32)>,
     /// Webhook URL per merchant account (overrides the config).
     pub webhooks: HashMap<String, String>,
+    /// "Multiple partial captures" per merchant account (overrides the
+    /// config's `multiple_partial_captures`).
+    pub multiple_partial_captures: HashMap<String, bool>,
     /// A notification held back by `notification_out_of_order`, with its generation.
     pub held: Option<(u64, super::notify::Outgoing)>,
     pub held_generation: u64,
@@ -193,6 +259,15 @@ impl AdyenState {
             validator,
             inner: Mutex::new(Inner::default()),
         })
+    }
+
+    /// Whether `account` has Adyen's "multiple partial captures" enabled.
+    pub(crate) fn multiple_partial_captures(&self, inner: &Inner, account: &str) -> bool {
+        inner
+            .multiple_partial_captures
+            .get(account)
+            .copied()
+            .unwrap_or(self.config.multiple_partial_captures)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
