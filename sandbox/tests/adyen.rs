@@ -1614,3 +1614,30 @@ async fn answers_conform_to_the_official_document() {
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     check("/payments", 422, &res.json().await.unwrap());
 }
+
+/// `GET /_sandbox/validation` counts what was checked and keeps the
+/// refusals, so a test of a connector can assert that all it sent passed.
+#[tokio::test]
+async fn validation_report() {
+    let mut env = env().await;
+    env.authorised(1000).await;
+    let mut body = payment_body("4111111111111111", "John Smith", 1000);
+    body.as_object_mut().unwrap().remove("reference");
+    let res = env.post("/payments", &body).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let report: Value = env
+        .http
+        .get(env.url("/_sandbox/validation"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["documents"], specs_dir().is_some(), "{report}");
+    assert_eq!(report["checked"]["POST /payments"], 2, "{report}");
+    let violations = report["violations"].as_array().unwrap();
+    assert_eq!(violations.len(), 1, "{report}");
+    assert_eq!(violations[0]["errorCode"], "130");
+    assert_eq!(violations[0]["operation"], "POST /payments");
+}

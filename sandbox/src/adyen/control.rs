@@ -210,3 +210,9 @@ pub(crate) async fn capture_delay_elapsed(
     notify::dispatch(&state, items, None);
     HttpResponse::Ok().json(answer)
 }
+
+/// `GET {base}/_sandbox/validation`: whether the official document is
+/// loaded, how many requests each operation checked, the latest refusals.
+pub(crate) async fn validation(state: Data<AdyenState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.validator.report())
+}

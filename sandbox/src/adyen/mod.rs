@@ -95,6 +95,7 @@ impl Adyen {
                     web::post().to(control::settle),
                 )
                 .route("/_sandbox/settings", web::post().to(control::set_settings))
+                .route("/_sandbox/validation", web::get().to(control::validation))
                 .route(
                     "/_sandbox/payments/{psp}/capture-delay-elapsed",
                     web::post().to(control::capture_delay_elapsed),

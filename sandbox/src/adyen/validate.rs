@@ -6,7 +6,12 @@
 //! codes), then validates the body against `adyen/CheckoutService-v71.json`
 //! through [`crate::openapi`] when the documents are available.
 
-use serde_json::{Map, Value};
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::{Arc, Mutex},
+};
+
+use serde_json::{json, Map, Value};
 
 use super::api::ApiError;
 use crate::openapi::{ApiSpec, Violation, ViolationKind};
@@ -54,22 +59,66 @@ impl Operation {
     }
 }
 
+/// How many refusals [`Validator::report`] keeps.
+const KEPT_REFUSALS: usize = 50;
+
+/// What the validator saw, for `GET {base}/_sandbox/validation`.
+#[derive(Default)]
+struct Seen {
+    /// Requests checked, by `"POST /payments"`-style operation.
+    checked: BTreeMap<String, u64>,
+    /// The latest refusals, oldest first.
+    refusals: VecDeque<Value>,
+}
+
 /// Validates request bodies.
 #[derive(Clone, Default)]
 pub(crate) struct Validator {
     /// The official document; `None`: schema validation is off.
     spec: Option<ApiSpec>,
+    seen: Arc<Mutex<Seen>>,
 }
 
 impl Validator {
     pub(crate) fn new(specs: &crate::SpecSource) -> std::io::Result<Self> {
         Ok(Validator {
             spec: ApiSpec::load(specs, &[SPEC_FILE])?,
+            seen: Arc::default(),
         })
     }
 
-    /// Checks `body` (already parsed as a JSON object) for `op`.
+    /// Whether the documents were loaded, how many requests each operation
+    /// checked, and the latest refusals: lets a test assert that everything
+    /// a connector sent was checked against the official document and passed.
+    pub(crate) fn report(&self) -> Value {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        json!({
+            "documents": self.spec.is_some(),
+            "document": SPEC_FILE,
+            "checked": seen.checked,
+            "violations": seen.refusals,
+        })
+    }
+
+    /// Checks `body` (already parsed as a JSON object) for `op`, and
+    /// records the outcome for [`Validator::report`].
     pub(crate) fn check(&self, op: Operation, body: &Map<String, Value>) -> Result<(), ApiError> {
+        let outcome = self.check_body(op, body);
+        let operation = format!("POST {}", op.openapi_path());
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        *seen.checked.entry(operation.clone()).or_default() += 1;
+        if let Err(err) = &outcome {
+            if seen.refusals.len() == KEPT_REFUSALS {
+                seen.refusals.pop_front();
+            }
+            let mut refusal = err.body();
+            refusal["operation"] = Value::String(operation);
+            seen.refusals.push_back(refusal);
+        }
+        outcome
+    }
+
+    fn check_body(&self, op: Operation, body: &Map<String, Value>) -> Result<(), ApiError> {
         // Required members first, in the order Adyen reports them.
         let required: &[&str] = match op {
             Operation::Payments => &[
