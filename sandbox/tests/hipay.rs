@@ -1853,6 +1853,10 @@ async fn fault_http_500_and_malformed() {
     let env = env().await;
     let reference = env.paid("Authorization", "50.00").await;
     env.fault("http_500", 1).await;
+    // A request HiPay would refuse is refused, fault or not, and leaves the
+    // fault for the next valid one.
+    let res = env.maintenance(&reference, &[("operation", "void")]).await;
+    expect_error(res, StatusCode::BAD_REQUEST, 1_010_201).await;
     let res = env
         .maintenance(&reference, &[("operation", "capture")])
         .await;

@@ -14,6 +14,7 @@ use url::Url;
 use super::{
     cards::{self, Scenario},
     error::HipayError,
+    fault::ApiFault,
     form::Form,
     money,
     notify::{self, Pending},
@@ -31,11 +32,6 @@ const MAX_ATTEMPTS: usize = 3;
 
 // ---------------------------------------------------------------------------
 // Authentication and headers
-
-/// The Basic user name of a request, whatever the password (for faults).
-pub(crate) fn basic_user(req: &HttpRequest) -> Option<String> {
-    basic_credentials(req).map(|(user, _)| user)
-}
 
 fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -167,65 +163,69 @@ pub(crate) async fn token_create(
     req: HttpRequest,
     body: Bytes,
 ) -> Result<HttpResponse, HipayError> {
-    authenticate(&state, &req)?;
+    let account = authenticate(&state, &req)?;
     let form = Form::parse(&req, &body)?;
     schema::check(&state, Endpoint::TokenCreate, &form)?;
-    let number: String = form
-        .required("card_number")?
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    if !crate::util::is_card_number(&number) {
-        return Err(HipayError::invalid("card_number", "invalid card number"));
-    }
-    let month: u32 = form
-        .required("card_expiry_month")?
-        .parse()
-        .ok()
-        .filter(|m| (1..=12).contains(m))
-        .ok_or_else(|| HipayError::invalid("card_expiry_month", "expected 1 to 12"))?;
-    let mut year: i64 = form
-        .required("card_expiry_year")?
-        .parse()
-        .map_err(|_| HipayError::invalid("card_expiry_year", "expected a year"))?;
-    if (0..100).contains(&year) {
-        year += 2000;
-    }
-    let (now_year, now_month) = util::current_year_month();
-    if !(1000..=9999).contains(&year) || (year, month) < (now_year, now_month) {
-        return Err(HipayError::invalid(
-            "card_expiry_year",
-            "the card is expired or the date is invalid",
-        ));
-    }
-    let brand = cards::brand(&number);
-    let card = StoredCard {
-        token: random_hex(32),
-        request_id: "0".to_owned(),
-        card_hash: random_hex(20),
-        card_id: {
-            let h = random_hex(16);
-            format!(
-                "{}-{}-{}-{}-{}",
-                &h[..8],
-                &h[8..12],
-                &h[12..16],
-                &h[16..20],
-                &h[20..]
-            )
-        },
-        brand,
-        last4: number[number.len() - 4..].to_owned(),
-        holder: form.required("card_holder")?.to_owned(),
-        expiry_month: format!("{month:02}"),
-        expiry_year: format!("{year:04}"),
-        multi_use: form.get("multi_use") == Some("1"),
-        scenario: cards::scenario(&number),
-    };
-    let answer = token_json(&card);
-    tracing::debug!(token = %card.token, brand, last4 = %card.last4, "hipay: card tokenized");
-    state.lock().tokens.insert(card.token.clone(), card);
-    Ok(json_response(StatusCode::CREATED, &answer))
+    let fault = ApiFault::begin(&state, &req, &account).await?;
+    let answer = (|| -> Result<HttpResponse, HipayError> {
+        let number: String = form
+            .required("card_number")?
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        if !crate::util::is_card_number(&number) {
+            return Err(HipayError::invalid("card_number", "invalid card number"));
+        }
+        let month: u32 = form
+            .required("card_expiry_month")?
+            .parse()
+            .ok()
+            .filter(|m| (1..=12).contains(m))
+            .ok_or_else(|| HipayError::invalid("card_expiry_month", "expected 1 to 12"))?;
+        let mut year: i64 = form
+            .required("card_expiry_year")?
+            .parse()
+            .map_err(|_| HipayError::invalid("card_expiry_year", "expected a year"))?;
+        if (0..100).contains(&year) {
+            year += 2000;
+        }
+        let (now_year, now_month) = util::current_year_month();
+        if !(1000..=9999).contains(&year) || (year, month) < (now_year, now_month) {
+            return Err(HipayError::invalid(
+                "card_expiry_year",
+                "the card is expired or the date is invalid",
+            ));
+        }
+        let brand = cards::brand(&number);
+        let card = StoredCard {
+            token: random_hex(32),
+            request_id: "0".to_owned(),
+            card_hash: random_hex(20),
+            card_id: {
+                let h = random_hex(16);
+                format!(
+                    "{}-{}-{}-{}-{}",
+                    &h[..8],
+                    &h[8..12],
+                    &h[12..16],
+                    &h[16..20],
+                    &h[20..]
+                )
+            },
+            brand,
+            last4: number[number.len() - 4..].to_owned(),
+            holder: form.required("card_holder")?.to_owned(),
+            expiry_month: format!("{month:02}"),
+            expiry_year: format!("{year:04}"),
+            multi_use: form.get("multi_use") == Some("1"),
+            scenario: cards::scenario(&number),
+        };
+        let answer = token_json(&card);
+        tracing::debug!(token = %card.token, brand, last4 = %card.last4, "hipay: card tokenized");
+        state.lock().tokens.insert(card.token.clone(), card);
+        Ok(json_response(StatusCode::CREATED, &answer))
+    })();
+    fault.finish(answer).await
 }
 
 fn token_not_found() -> HipayError {
@@ -243,16 +243,20 @@ pub(crate) async fn token_lookup(
     req: HttpRequest,
     path: Path<String>,
 ) -> Result<HttpResponse, HipayError> {
-    authenticate(&state, &req)?;
-    let query = Form::from_bytes(req.query_string().as_bytes());
-    let request_id = query.required("request_id")?;
-    let inner = state.lock();
-    let card = inner
-        .tokens
-        .get(path.as_str())
-        .filter(|c| c.request_id == request_id)
-        .ok_or_else(token_not_found)?;
-    Ok(json_response(StatusCode::OK, &token_json(card)))
+    let account = authenticate(&state, &req)?;
+    let fault = ApiFault::begin(&state, &req, &account).await?;
+    let answer = (|| -> Result<HttpResponse, HipayError> {
+        let query = Form::from_bytes(req.query_string().as_bytes());
+        let request_id = query.required("request_id")?;
+        let inner = state.lock();
+        let card = inner
+            .tokens
+            .get(path.as_str())
+            .filter(|c| c.request_id == request_id)
+            .ok_or_else(token_not_found)?;
+        Ok(json_response(StatusCode::OK, &token_json(card)))
+    })();
+    fault.finish(answer).await
 }
 
 /// `DELETE {base}/vault/v2/token/` with `card_token`
@@ -261,13 +265,17 @@ pub(crate) async fn token_delete(
     req: HttpRequest,
     body: Bytes,
 ) -> Result<HttpResponse, HipayError> {
-    authenticate(&state, &req)?;
+    let account = authenticate(&state, &req)?;
     let form = Form::parse(&req, &body)?;
-    let token = form.required("card_token")?;
-    match state.lock().tokens.remove(token) {
-        Some(_) => Ok(HttpResponse::NoContent().finish()),
-        None => Err(token_not_found()),
-    }
+    let fault = ApiFault::begin(&state, &req, &account).await?;
+    let answer = (|| -> Result<HttpResponse, HipayError> {
+        let token = form.required("card_token")?;
+        match state.lock().tokens.remove(token) {
+            Some(_) => Ok(HttpResponse::NoContent().finish()),
+            None => Err(token_not_found()),
+        }
+    })();
+    fault.finish(answer).await
 }
 
 // ---------------------------------------------------------------------------
@@ -671,43 +679,47 @@ pub(crate) async fn create_order(
     let account = authenticate(&state, &req)?;
     let form = Form::parse(&req, &body)?;
     schema::check(&state, Endpoint::Order, &form)?;
-    let product = form.required("payment_product")?;
-    if !cards::is_card_product(product) {
-        return Err(HipayError::bad(
-            1_020_001,
-            "No route to acquirer",
-            format!("The payment product {product} is not configured for this sandbox account"),
-        ));
-    }
-    let order = order_info(&form)?;
-    let browser_info = form.has_group("browser_info");
-    let (answer, pending) = {
-        let mut inner = state.lock();
-        let token = form.required("cardtoken")?;
-        let card = inner.tokens.get(token).cloned().ok_or_else(|| {
-            HipayError::bad(
-                3_040_001,
-                "Unknown Token",
-                "The specified token was not found in the secure vault.",
-            )
-        })?;
-        let (reference, pending) = pay(
-            &state,
-            &mut inner,
-            &account,
-            order,
-            product,
-            card,
-            browser_info,
-        )?;
-        let tx = inner
-            .transactions
-            .get(&reference)
-            .ok_or_else(|| HipayError::internal("transaction vanished"))?;
-        (transaction_json(tx), pending)
-    };
-    notify::dispatch(&state, pending, request_fault(&req));
-    Ok(json_response(StatusCode::OK, &answer))
+    let fault = ApiFault::begin(&state, &req, &account).await?;
+    let answer = (|| -> Result<HttpResponse, HipayError> {
+        let product = form.required("payment_product")?;
+        if !cards::is_card_product(product) {
+            return Err(HipayError::bad(
+                1_020_001,
+                "No route to acquirer",
+                format!("The payment product {product} is not configured for this sandbox account"),
+            ));
+        }
+        let order = order_info(&form)?;
+        let browser_info = form.has_group("browser_info");
+        let (answer, pending) = {
+            let mut inner = state.lock();
+            let token = form.required("cardtoken")?;
+            let card = inner.tokens.get(token).cloned().ok_or_else(|| {
+                HipayError::bad(
+                    3_040_001,
+                    "Unknown Token",
+                    "The specified token was not found in the secure vault.",
+                )
+            })?;
+            let (reference, pending) = pay(
+                &state,
+                &mut inner,
+                &account,
+                order,
+                product,
+                card,
+                browser_info,
+            )?;
+            let tx = inner
+                .transactions
+                .get(&reference)
+                .ok_or_else(|| HipayError::internal("transaction vanished"))?;
+            (transaction_json(tx), pending)
+        };
+        notify::dispatch(&state, pending, request_fault(&req));
+        Ok(json_response(StatusCode::OK, &answer))
+    })();
+    fault.finish(answer).await
 }
 
 /// `POST {base}/api/v1/hpayment`
@@ -719,40 +731,44 @@ pub(crate) async fn create_hpayment(
     let account = authenticate(&state, &req)?;
     let form = Form::parse(&req, &body)?;
     schema::check(&state, Endpoint::Hpayment, &form)?;
-    let order = order_info(&form)?;
-    let id = {
-        let h = random_hex(16);
-        format!(
-            "{}-{}-{}-{}-{}",
-            &h[..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..]
-        )
-    };
-    let answer = {
-        let mut inner = state.lock();
-        check_order_id(&inner, &order.id)?;
-        let answer = json!({
-            "forwardUrl": format!("{}/pay/{id}", state.base_url),
-            "test": "true",
-            "mid": MID,
-            "order": order_json(&order, 0),
-        });
-        inner.hosted.insert(
-            id.clone(),
-            HostedPage {
-                id,
-                account,
-                order,
-                transaction: None,
-                cancelled: false,
-            },
-        );
-        answer
-    };
-    Ok(json_response(StatusCode::OK, &answer))
+    let fault = ApiFault::begin(&state, &req, &account).await?;
+    let answer = (|| -> Result<HttpResponse, HipayError> {
+        let order = order_info(&form)?;
+        let id = {
+            let h = random_hex(16);
+            format!(
+                "{}-{}-{}-{}-{}",
+                &h[..8],
+                &h[8..12],
+                &h[12..16],
+                &h[16..20],
+                &h[20..]
+            )
+        };
+        let answer = {
+            let mut inner = state.lock();
+            check_order_id(&inner, &order.id)?;
+            let answer = json!({
+                "forwardUrl": format!("{}/pay/{id}", state.base_url),
+                "test": "true",
+                "mid": MID,
+                "order": order_json(&order, 0),
+            });
+            inner.hosted.insert(
+                id.clone(),
+                HostedPage {
+                    id,
+                    account,
+                    order,
+                    transaction: None,
+                    cancelled: false,
+                },
+            );
+            answer
+        };
+        Ok(json_response(StatusCode::OK, &answer))
+    })();
+    fault.finish(answer).await
 }
 
 fn wrong_status(code: u32, message: &str, tx: &Transaction) -> HipayError {
@@ -928,78 +944,82 @@ pub(crate) async fn maintenance(
     path: Path<String>,
     body: Bytes,
 ) -> Result<HttpResponse, HipayError> {
-    authenticate(&state, &req)?;
+    let account = authenticate(&state, &req)?;
     let form = Form::parse(&req, &body)?;
     schema::check(&state, Endpoint::Maintenance, &form)?;
-    let operation = form.required("operation")?.to_owned();
-    let (answer, pending) = {
-        let mut inner = state.lock();
-        let tx = inner
-            .transactions
-            .get_mut(path.as_str())
-            .ok_or_else(|| HipayError::unknown_transaction(&path))?;
-        let operation_id = form.get("operation_id").map(str::to_owned);
-        let amount_text = form.get("amount").map(str::to_owned);
-        // `operation_id` is the merchant's label for the operation, echoed
-        // in its notifications (gateway.yaml `Maintenance.operation_id`):
-        // HiPay does not deduplicate on it, so a repeated request acts again.
-        tx.maintenance.push(MaintenanceRecord {
-            operation: operation.clone(),
-            operation_id: operation_id.clone(),
-            amount: amount_text.clone(),
-        });
-        if let Some(currency) = form.get("currency") {
-            if currency != tx.order.currency {
-                let code = if operation == "refund" {
-                    3_020_205
-                } else {
-                    3_020_105
-                };
-                return Err(HipayError::bad(
-                    code,
-                    "Currency Mismatch",
-                    format!("the transaction is in {}", tx.order.currency),
-                ));
+    let fault = ApiFault::begin(&state, &req, &account).await?;
+    let answer = (|| -> Result<HttpResponse, HipayError> {
+        let operation = form.required("operation")?.to_owned();
+        let (answer, pending) = {
+            let mut inner = state.lock();
+            let tx = inner
+                .transactions
+                .get_mut(path.as_str())
+                .ok_or_else(|| HipayError::unknown_transaction(&path))?;
+            let operation_id = form.get("operation_id").map(str::to_owned);
+            let amount_text = form.get("amount").map(str::to_owned);
+            // `operation_id` is the merchant's label for the operation, echoed
+            // in its notifications (gateway.yaml `Maintenance.operation_id`):
+            // HiPay does not deduplicate on it, so a repeated request acts again.
+            tx.maintenance.push(MaintenanceRecord {
+                operation: operation.clone(),
+                operation_id: operation_id.clone(),
+                amount: amount_text.clone(),
+            });
+            if let Some(currency) = form.get("currency") {
+                if currency != tx.order.currency {
+                    let code = if operation == "refund" {
+                        3_020_205
+                    } else {
+                        3_020_105
+                    };
+                    return Err(HipayError::bad(
+                        code,
+                        "Currency Mismatch",
+                        format!("the transaction is in {}", tx.order.currency),
+                    ));
+                }
             }
-        }
-        let amount = match &amount_text {
-            None => None,
-            Some(text) => Some(money::parse(text, tx.order.decimals).ok_or_else(|| {
-                HipayError::bad(
-                    1_010_205,
-                    "Invalid Parameter",
-                    format!(
-                        "amount: {text:?} is not a valid amount in {}",
-                        tx.order.currency
-                    ),
-                )
-            })?),
+            let amount = match &amount_text {
+                None => None,
+                Some(text) => Some(money::parse(text, tx.order.decimals).ok_or_else(|| {
+                    HipayError::bad(
+                        1_010_205,
+                        "Invalid Parameter",
+                        format!(
+                            "amount: {text:?} is not a valid amount in {}",
+                            tx.order.currency
+                        ),
+                    )
+                })?),
+            };
+            let (captured, refunded) = (tx.captured, tx.refunded);
+            let (status, statuses) = maintain(tx, &operation, amount)?;
+            tx.date_updated = money::now_date();
+            // Notifications carry `operation[...]` only about an operation
+            // sent with an `operation_id`.
+            tx.last_operation = operation_id.map(|id| LastOperation {
+                kind: operation.clone(),
+                id,
+                reference: random_digits(12),
+                amount: match operation.as_str() {
+                    "capture" => tx.captured - captured,
+                    "refund" => tx.refunded - refunded,
+                    _ => tx.authorized,
+                },
+                date: tx.date_updated.clone(),
+            });
+            let answer = operation_json(tx, &operation, status);
+            let body = answer.to_string().into_bytes();
+            tracing::debug!(reference = %tx.reference, %operation, status = tx.status, "hipay: maintenance");
+            (body, notify::about(tx, &statuses))
         };
-        let (captured, refunded) = (tx.captured, tx.refunded);
-        let (status, statuses) = maintain(tx, &operation, amount)?;
-        tx.date_updated = money::now_date();
-        // Notifications carry `operation[...]` only about an operation
-        // sent with an `operation_id`.
-        tx.last_operation = operation_id.map(|id| LastOperation {
-            kind: operation.clone(),
-            id,
-            reference: random_digits(12),
-            amount: match operation.as_str() {
-                "capture" => tx.captured - captured,
-                "refund" => tx.refunded - refunded,
-                _ => tx.authorized,
-            },
-            date: tx.date_updated.clone(),
-        });
-        let answer = operation_json(tx, &operation, status);
-        let body = answer.to_string().into_bytes();
-        tracing::debug!(reference = %tx.reference, %operation, status = tx.status, "hipay: maintenance");
-        (body, notify::about(tx, &statuses))
-    };
-    notify::dispatch(&state, pending, request_fault(&req));
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .body(answer))
+        notify::dispatch(&state, pending, request_fault(&req));
+        Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(answer))
+    })();
+    fault.finish(answer).await
 }
 
 /// `GET {base}/gateway/v1/transaction/{reference}`
@@ -1008,17 +1028,21 @@ pub(crate) async fn get_transaction(
     req: HttpRequest,
     path: Path<String>,
 ) -> Result<HttpResponse, HipayError> {
-    authenticate(&state, &req)?;
+    let account = authenticate(&state, &req)?;
     schema::check_lookup(&state, "GET", "/v1/transaction/{transaction_reference}")?;
-    let inner = state.lock();
-    let tx = inner
-        .transactions
-        .get(path.as_str())
-        .ok_or_else(|| HipayError::unknown_transaction(&path))?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"transaction": transaction_json(tx)}),
-    ))
+    let fault = ApiFault::begin(&state, &req, &account).await?;
+    let answer = (|| -> Result<HttpResponse, HipayError> {
+        let inner = state.lock();
+        let tx = inner
+            .transactions
+            .get(path.as_str())
+            .ok_or_else(|| HipayError::unknown_transaction(&path))?;
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({"transaction": transaction_json(tx)}),
+        ))
+    })();
+    fault.finish(answer).await
 }
 
 #[derive(serde::Deserialize)]
@@ -1033,39 +1057,43 @@ pub(crate) async fn get_transactions(
     req: HttpRequest,
     query: Query<OrderQuery>,
 ) -> Result<HttpResponse, HipayError> {
-    authenticate(&state, &req)?;
+    let account = authenticate(&state, &req)?;
     schema::check_lookup(&state, "GET", "/v1/transaction")?;
-    let order_id = query
-        .orderid
-        .as_deref()
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-        .ok_or_else(|| HipayError::missing("orderid"))?;
-    let inner = state.lock();
-    let list: Vec<Value> = inner
-        .orders
-        .get(order_id)
-        .map(|refs| {
-            refs.iter()
-                .filter_map(|r| inner.transactions.get(r))
-                .map(transaction_json)
-                .collect()
-        })
-        .unwrap_or_default();
-    let transaction = match list.len() {
-        0 => {
-            return Err(HipayError::new(
-                StatusCode::NOT_FOUND,
-                3_000_001,
-                "Unknown Order",
-                format!("Order not found: {order_id}"),
-            ))
-        }
-        1 => list.into_iter().next().unwrap_or(Value::Null),
-        _ => Value::Array(list),
-    };
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"transaction": transaction}),
-    ))
+    let fault = ApiFault::begin(&state, &req, &account).await?;
+    let answer = (|| -> Result<HttpResponse, HipayError> {
+        let order_id = query
+            .orderid
+            .as_deref()
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .ok_or_else(|| HipayError::missing("orderid"))?;
+        let inner = state.lock();
+        let list: Vec<Value> = inner
+            .orders
+            .get(order_id)
+            .map(|refs| {
+                refs.iter()
+                    .filter_map(|r| inner.transactions.get(r))
+                    .map(transaction_json)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let transaction = match list.len() {
+            0 => {
+                return Err(HipayError::new(
+                    StatusCode::NOT_FOUND,
+                    3_000_001,
+                    "Unknown Order",
+                    format!("Order not found: {order_id}"),
+                ))
+            }
+            1 => list.into_iter().next().unwrap_or(Value::Null),
+            _ => Value::Array(list),
+        };
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({"transaction": transaction}),
+        ))
+    })();
+    fault.finish(answer).await
 }

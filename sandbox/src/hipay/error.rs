@@ -11,6 +11,8 @@ pub(crate) struct HipayError {
     pub code: u32,
     pub message: String,
     pub description: String,
+    /// A body sent as is instead of the JSON error (the `malformed` fault).
+    pub raw_body: Option<&'static str>,
 }
 
 impl HipayError {
@@ -25,6 +27,16 @@ impl HipayError {
             code,
             message: message.into(),
             description: description.into(),
+            raw_body: None,
+        }
+    }
+
+    /// A 200 `application/json` answer whose body is `body`, not JSON (the
+    /// `malformed` fault).
+    pub fn malformed(body: &'static str) -> Self {
+        HipayError {
+            raw_body: Some(body),
+            ..Self::new(StatusCode::OK, 0, "malformed", "simulated malformed answer")
         }
     }
 
@@ -107,6 +119,11 @@ impl ResponseError for HipayError {
     }
 
     fn error_response(&self) -> HttpResponse<BoxBody> {
+        if let Some(body) = self.raw_body {
+            return HttpResponse::build(self.status)
+                .content_type("application/json")
+                .body(body);
+        }
         error_response(self.status, self.code, &self.message, &self.description)
     }
 }

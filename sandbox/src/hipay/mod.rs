@@ -11,6 +11,7 @@ mod api;
 mod cards;
 mod control;
 mod error;
+mod fault;
 mod form;
 mod money;
 mod notify;
@@ -19,16 +20,10 @@ mod schema;
 pub mod sign;
 mod state;
 
-use actix_web::{
-    body::BoxBody,
-    dev::{Service, ServiceRequest, ServiceResponse},
-    http::StatusCode,
-    web,
-};
+use actix_web::web;
 
-use crate::faults::{apply_request_fault, ApiFuture, FaultAnswers};
 pub use sign::{notification_signature, redirect_hash, Algorithm, SIGNATURE_HEADER};
-use state::{FaultMode, HipayState};
+use state::HipayState;
 
 /// Path under which this simulator is mounted on the sandbox listener.
 pub const PATH_PREFIX: &str = "/hipay";
@@ -95,9 +90,7 @@ impl Hipay {
 
     /// Registers the routes under [`PATH_PREFIX`].
     pub(crate) fn configure(&self, cfg: &mut web::ServiceConfig) {
-        let faults = self.0.clone();
         let gateway = web::scope(GATEWAY_PATH)
-            .wrap_fn(move |req, srv| apply_fault(&faults, req, srv))
             .service(
                 web::resource("/v1/order")
                     .post(api::create_order)
@@ -119,18 +112,14 @@ impl Hipay {
                     .default_service(web::to(api::method_not_allowed)),
             )
             .default_service(web::to(api::not_found));
-        let faults = self.0.clone();
         let hosted = web::scope(API_PATH)
-            .wrap_fn(move |req, srv| apply_fault(&faults, req, srv))
             .service(
                 web::resource("/v1/hpayment")
                     .post(api::create_hpayment)
                     .default_service(web::to(api::method_not_allowed)),
             )
             .default_service(web::to(api::not_found));
-        let faults = self.0.clone();
         let vault = web::scope(VAULT_PATH)
-            .wrap_fn(move |req, srv| apply_fault(&faults, req, srv))
             .service(
                 web::resource("/v2/token/create")
                     .post(api::token_create)
@@ -182,50 +171,3 @@ impl Hipay {
         );
     }
 }
-
-/// Middleware of the API scopes: applies the request's `X-Sandbox-Fault`,
-/// else consumes one pending fault of the request's account (Basic user).
-/// Notification faults are left to the handlers.
-fn apply_fault<S>(state: &HipayState, req: ServiceRequest, srv: &S) -> ApiFuture
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = actix_web::Error>,
-    S::Future: 'static,
-{
-    let from_header = req
-        .headers()
-        .get(FAULT_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(FaultMode::parse)
-        .filter(|m| !m.is_notification());
-    let mode = from_header.or_else(|| {
-        let account = api::basic_user(req.request())?;
-        let path = req.path().strip_prefix(PATH_PREFIX).unwrap_or(req.path());
-        state.lock().take_fault(&account, false, Some(path))
-    });
-    let Some(mode) = mode else {
-        return Box::pin(srv.call(req));
-    };
-    tracing::debug!(fault = %mode.name(), path = %req.path(), "hipay: injecting fault");
-    apply_request_fault(mode, req, srv, &FAULT_ANSWERS)
-}
-
-/// HiPay's own error shapes for the faults that answer in its place.
-const FAULT_ANSWERS: FaultAnswers = FaultAnswers {
-    timeout: || {
-        error::error_response(
-            StatusCode::GATEWAY_TIMEOUT,
-            1_000_008,
-            "Temporarily Unavailable",
-            "simulated timeout: the request had no effect",
-        )
-    },
-    internal_error: || {
-        error::error_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            1_000_008,
-            "Temporarily Unavailable",
-            "simulated internal error: the request had no effect",
-        )
-    },
-    malformed_body: "<html><body>502 Bad Gateway</body></html>\u{0}{\"state\":\"compl",
-};
