@@ -19,10 +19,10 @@ use serde::Serialize;
 use crate::egress::Egress;
 use crate::package::{Package, PackagePolicy};
 use crate::runtime::bindings::types::{
-    Account, AuthorizeRequest, CancelRequest, CaptureMethod, CaptureRequest, Card, ConnectorError,
-    ConnectorInfo, Environment, ErrorKind, HttpHeader, ModificationOutcome, ModificationStatus,
-    Money, Notification, Operation, OtherMethod, PaymentMethod, PaymentOutcome, PaymentRef,
-    PaymentStatus, RefundRequest,
+    Account, AuthorizeRequest, BrowserInfo, CancelRequest, CaptureMethod, CaptureRequest, Card,
+    ConnectorError, ConnectorInfo, Environment, ErrorKind, HttpHeader, ModificationOutcome,
+    ModificationStatus, Money, Notification, Operation, OtherMethod, PaymentMethod, PaymentOutcome,
+    PaymentRef, PaymentStatus, RefundRequest, Shopper,
 };
 use crate::runtime::manifest::operation_name;
 use crate::runtime::{LoadedPlugin, PluginError, PluginRuntime, RuntimeLimits};
@@ -547,8 +547,26 @@ impl Kit {
             reference: reference.clone(),
             amount: money.clone(),
             capture_method: CaptureMethod::Manual,
+            capture_delay_hours: None,
             payment_method: self.payment_method(),
-            shopper: None,
+            // What a browser reports: providers that authenticate (3-D
+            // Secure 2) refuse or soft-decline without it.
+            shopper: Some(Shopper {
+                email: Some("shopper@example.com".into()),
+                ip_address: Some("192.0.2.10".into()),
+                browser: Some(BrowserInfo {
+                    accept_header: "text/html,application/xhtml+xml".into(),
+                    user_agent: "Mozilla/5.0 (X11; Linux x86_64) Passerelle-conformance".into(),
+                    language: "fr-FR".into(),
+                    color_depth: 24,
+                    screen_height: 1080,
+                    screen_width: 1920,
+                    time_zone_offset: -60,
+                    java_enabled: false,
+                    javascript_enabled: true,
+                }),
+                origin: Some("https://shop.example".into()),
+            }),
             return_url: format!("https://shop.example/return/{payment_id}"),
             // Simulators post notifications here: the discard port of the
             // loopback, so they fail at once instead of going to the network.

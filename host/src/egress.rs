@@ -23,8 +23,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use url::{Host, Url};
 
-use crate::runtime::bindings::passerelle::connector::http::{HttpError, Request, Response};
 use crate::runtime::bindings::types::HttpHeader;
+use crate::runtime::bindings::v1_1::passerelle::connector::http::{HttpError, Request, Response};
 
 /// Largest request or response body a plugin may exchange (1 MiB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

@@ -334,8 +334,8 @@ async fn idempotent_create_calls_psp_once(backend: Backend) {
     assert_eq!(ids.len(), 1, "all duplicates got the same payment");
     assert_eq!(
         server.plugin_calls("dummy").await - calls_before,
-        1,
-        "one connector call"
+        2,
+        "one authorization (and the account's capabilities, asked once)"
     );
 
     // A later capture with its own key is also applied once.
@@ -517,8 +517,9 @@ async fn bad_input_gets_4xx_naming_field(backend: Backend) {
         .await;
     assert_eq!(status, 400);
     assert_eq!(err["error"]["param"], "amount");
-    // Only the one valid payment reached the connector.
-    assert_eq!(server.plugin_calls("dummy").await - calls_before, 1);
+    // Only the one valid payment reached the connector (its authorization,
+    // and the account's capabilities, asked once for a manual payment).
+    assert_eq!(server.plugin_calls("dummy").await - calls_before, 2);
 }
 
 async fn authentication_is_required(backend: Backend) {

@@ -185,6 +185,7 @@ fn authorize_request(reference: &str) -> wit::AuthorizeRequest {
             currency: "EUR".into(),
         },
         capture_method: wit::CaptureMethod::Automatic,
+        capture_delay_hours: None,
         payment_method: wit::PaymentMethod::Card(wit::Card {
             number: PAN.into(),
             exp_month: 12,

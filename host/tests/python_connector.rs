@@ -136,6 +136,7 @@ fn authorize_request(
         reference,
         amount: money(amount),
         capture_method: capture,
+        capture_delay_hours: None,
         payment_method: wit::PaymentMethod::Card(wit::Card {
             number: card.into(),
             exp_month: 12,
@@ -1001,6 +1002,20 @@ async fn python_dummy_through_the_server() {
         installed.to_string().contains("python-dummy"),
         "{installed}"
     );
+    // Contract 1.0.0 and 1.1.0 components side by side on one host: the
+    // Python component was built against 1.0.0 and is called unchanged;
+    // the bundled connectors speak 1.1.0.
+    for (plugin, contract) in [
+        ("python-dummy", "1.0.0"),
+        ("dummy", "1.1.0"),
+        ("adyen", "1.1.0"),
+    ] {
+        let (status, view) = server
+            .admin_get(&format!("/v1/admin/plugins/{plugin}"))
+            .await;
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(view["contract"], contract, "{plugin}: {view}");
+    }
 
     // A connector account of the demo merchant, at the demo's dummy PSP.
     let psp = &server.demo["sandbox"]["dummy"];

@@ -12,8 +12,8 @@ use super::error::ApiError;
 use super::{idempotency, AppState};
 use crate::money;
 use crate::payments::{
-    CaptureMethod, CardInput, CreatePayment, PaymentError, PaymentMethodInput, RefundRequest,
-    ShopperInput,
+    BrowserInput, CaptureMethod, CardInput, CreatePayment, PaymentError, PaymentMethodInput,
+    RefundRequest, ShopperInput, MAX_CAPTURE_DELAY_HOURS,
 };
 use crate::redact::is_valid_card_number;
 
@@ -28,6 +28,9 @@ struct CreateBody {
     reference: String,
     #[serde(default = "automatic")]
     capture_method: CaptureMethod,
+    /// With `automatic_delayed`: hours between authorization and capture.
+    #[serde(default)]
+    capture_delay_hours: Option<u32>,
     payment_method: PaymentMethodBody,
     return_url: String,
     #[serde(default)]
@@ -71,9 +74,135 @@ struct CardBody {
 struct ShopperBody {
     email: Option<String>,
     ip_address: Option<String>,
-    user_agent: Option<String>,
-    accept_header: Option<String>,
-    language: Option<String>,
+    /// The shop's origin, `https://shop.example` (3-D Secure 2).
+    origin: Option<String>,
+    browser: Option<BrowserBody>,
+}
+
+/// What the shopper's browser reports (its JavaScript collects it): every
+/// field is required, as 3-D Secure 2's browser flow requires them.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BrowserBody {
+    accept_header: String,
+    user_agent: String,
+    language: String,
+    color_depth: u8,
+    screen_height: u32,
+    screen_width: u32,
+    /// Minutes from local time to UTC (`Date.getTimezoneOffset()`).
+    time_zone_offset: i32,
+    java_enabled: bool,
+    javascript_enabled: bool,
+}
+
+/// `screen.colorDepth` values that EMV 3-D Secure accepts.
+const COLOR_DEPTHS: [u8; 9] = [1, 4, 8, 15, 16, 24, 30, 32, 48];
+
+fn validate_shopper(s: ShopperBody) -> Result<ShopperInput, ApiError> {
+    if let Some(email) = &s.email {
+        check_len("shopper.email", email, 254)?;
+        let valid = email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
+        if !valid || email.chars().any(char::is_whitespace) {
+            return Err(ApiError::invalid(
+                "shopper.email",
+                "shopper.email must be an email address",
+            ));
+        }
+    }
+    if let Some(ip) = &s.ip_address {
+        if ip.parse::<std::net::IpAddr>().is_err() {
+            return Err(ApiError::invalid(
+                "shopper.ip_address",
+                "shopper.ip_address must be an IPv4 or IPv6 address",
+            ));
+        }
+    }
+    let origin = match &s.origin {
+        None => None,
+        Some(origin) => {
+            let parsed = url::Url::parse(origin)
+                .ok()
+                .filter(|u| {
+                    matches!(u.scheme(), "http" | "https")
+                        && u.host_str().is_some()
+                        && u.path() == "/"
+                        && u.query().is_none()
+                        && u.fragment().is_none()
+                        && u.username().is_empty()
+                        && origin.len() <= 255
+                })
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "shopper.origin",
+                        "shopper.origin must be an origin: scheme, host and optional port (https://shop.example)",
+                    )
+                })?;
+            // The canonical form, without the trailing slash URL parsing adds.
+            Some(parsed.origin().ascii_serialization())
+        }
+    };
+    let browser = match s.browser {
+        None => None,
+        Some(b) => {
+            check_len("shopper.browser.accept_header", &b.accept_header, 2048)?;
+            check_len("shopper.browser.user_agent", &b.user_agent, 2048)?;
+            let language_ok = (1..=35).contains(&b.language.len())
+                && b.language.starts_with(|c: char| c.is_ascii_alphabetic())
+                && b.language
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !language_ok {
+                return Err(ApiError::invalid(
+                    "shopper.browser.language",
+                    "shopper.browser.language must be a BCP 47 language tag (navigator.language, \"fr-FR\")",
+                ));
+            }
+            if !COLOR_DEPTHS.contains(&b.color_depth) {
+                return Err(ApiError::invalid(
+                    "shopper.browser.color_depth",
+                    format!("shopper.browser.color_depth must be one of {COLOR_DEPTHS:?} (screen.colorDepth)"),
+                ));
+            }
+            for (param, value) in [
+                ("shopper.browser.screen_height", b.screen_height),
+                ("shopper.browser.screen_width", b.screen_width),
+            ] {
+                if !(1..=65_535).contains(&value) {
+                    return Err(ApiError::invalid(
+                        param,
+                        format!("{param} must be 1 to 65535 pixels"),
+                    ));
+                }
+            }
+            // UTC+14 (Kiribati) to UTC-12: -840 to 720 minutes.
+            if !(-840..=720).contains(&b.time_zone_offset) {
+                return Err(ApiError::invalid(
+                    "shopper.browser.time_zone_offset",
+                    "shopper.browser.time_zone_offset must be -840 to 720 minutes (Date.getTimezoneOffset())",
+                ));
+            }
+            Some(BrowserInput {
+                accept_header: b.accept_header,
+                user_agent: b.user_agent,
+                language: b.language,
+                color_depth: b.color_depth,
+                screen_height: b.screen_height,
+                screen_width: b.screen_width,
+                time_zone_offset: b.time_zone_offset,
+                java_enabled: b.java_enabled,
+                javascript_enabled: b.javascript_enabled,
+            })
+        }
+    };
+    Ok(ShopperInput {
+        email: s.email,
+        ip_address: s.ip_address,
+        browser,
+        origin,
+    })
 }
 
 #[derive(Deserialize)]
@@ -232,32 +361,34 @@ fn validate_create(
             }
         }
     };
-    if let Some(s) = &body.shopper {
-        for (param, value) in [
-            ("shopper.email", &s.email),
-            ("shopper.ip_address", &s.ip_address),
-            ("shopper.user_agent", &s.user_agent),
-            ("shopper.accept_header", &s.accept_header),
-            ("shopper.language", &s.language),
-        ] {
-            if let Some(value) = value {
-                check_len(param, value, 2048)?;
-            }
+    let shopper = body.shopper.map(validate_shopper).transpose()?;
+    let capture_delay_hours = match (body.capture_method, body.capture_delay_hours) {
+        (CaptureMethod::AutomaticDelayed, Some(hours))
+            if (1..=MAX_CAPTURE_DELAY_HOURS).contains(&hours) =>
+        {
+            Some(hours)
         }
-    }
-    let shopper = body.shopper.map(|s| ShopperInput {
-        email: s.email,
-        ip_address: s.ip_address,
-        user_agent: s.user_agent,
-        accept_header: s.accept_header,
-        language: s.language,
-    });
+        (CaptureMethod::AutomaticDelayed, _) => {
+            return Err(ApiError::invalid(
+                "capture_delay_hours",
+                format!("capture_method \"automatic_delayed\" needs capture_delay_hours, 1 to {MAX_CAPTURE_DELAY_HOURS}"),
+            ))
+        }
+        (_, Some(_)) => {
+            return Err(ApiError::invalid(
+                "capture_delay_hours",
+                "capture_delay_hours goes with capture_method \"automatic_delayed\" only",
+            ))
+        }
+        (_, None) => None,
+    };
     Ok(CreatePayment {
         merchant_id,
         amount: body.amount,
         currency: code,
         reference: body.reference,
         capture_method: body.capture_method,
+        capture_delay_hours,
         payment_method,
         return_url: return_url.to_string(),
         connector: body.connector,

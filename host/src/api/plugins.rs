@@ -89,6 +89,9 @@ fn loaded_json(plugin: &LoadedPlugin) -> Value {
     json!({
         "name": plugin.manifest.name,
         "wit": plugin.manifest.wit,
+        // The contract the component exports, read from the component
+        // itself (the manifest's `wit` is the author's word).
+        "contract": plugin.contract.as_str(),
         "description": plugin.manifest.description,
         "component_digest": plugin.digest,
         "operations": plugin.info.operations.iter().map(|o| operation_name(*o)).collect::<Vec<_>>(),

@@ -76,14 +76,29 @@ impl JanitorSettings {
     }
 
     /// Keeps `reconcile_after` in step with the payment about to be
-    /// written: set (after the grace) when its outcome is unsettled,
-    /// cleared when it is settled.
-    pub(super) fn schedule(&self, next: &mut PaymentRecord, now_ms: i64) {
-        if unsettled(next).is_none() {
+    /// written: set (after the grace) when its outcome is unsettled; at the
+    /// time of its next timed work (a delayed capture, the end of its
+    /// authorization) when settled; cleared when nothing is left to do.
+    pub(super) fn schedule(&self, current: &PaymentRecord, next: &mut PaymentRecord, now_ms: i64) {
+        if unsettled(next).is_some() {
+            if next.reconcile_after.is_none() {
+                next.reconcile_after = Some(now_ms + self.grace_ms());
+            }
+            return;
+        }
+        let Some((_, at)) = timed_work(next, self.grace_ms()) else {
             next.reconcile_after = None;
             next.reconcile_attempts = 0;
-        } else if next.reconcile_after.is_none() {
-            next.reconcile_after = Some(now_ms + self.grace_ms());
+            return;
+        };
+        // A look that failed keeps its backoff; anything else (the outcome
+        // just settled, the work changed) starts from the work's own time.
+        let backing_off = unsettled(current).is_none()
+            && next.reconcile_attempts > 0
+            && next.reconcile_after.is_some_and(|after| after > at);
+        if !backing_off {
+            next.reconcile_attempts = 0;
+            next.reconcile_after = Some(at);
         }
     }
 
@@ -127,6 +142,55 @@ pub(super) fn unsettled(p: &PaymentRecord) -> Option<Unsettled> {
         _ => None,
     }
 }
+
+/// Work that falls due at a time on a settled, authorized payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TimedWork {
+    /// An `automatic_delayed` capture the host holds.
+    DelayedCapture,
+    /// The provider's own delayed capture should have happened: ask.
+    ProviderCaptureCheck,
+    /// The authorization lapses: confirm with the provider, then cancel.
+    AuthorizationExpiry,
+}
+
+impl TimedWork {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::DelayedCapture => "delayed_capture",
+            Self::ProviderCaptureCheck => "provider_capture_check",
+            Self::AuthorizationExpiry => "authorization_expiry",
+        }
+    }
+}
+
+/// The next timed work of a payment and when it falls due (Unix ms).
+pub(super) fn timed_work(p: &PaymentRecord, grace_ms: i64) -> Option<(TimedWork, i64)> {
+    if status_of(p) != PaymentStatus::RequiresCapture {
+        return None;
+    }
+    match p.delayed_capture() {
+        Some(delayed) if !delayed.done => {
+            let at = delayed.at_ms?;
+            Some(if delayed.by_provider {
+                // The provider captures; it lets the host know (a
+                // notification, a sync) a little after.
+                (TimedWork::ProviderCaptureCheck, at.saturating_add(grace_ms))
+            } else {
+                (TimedWork::DelayedCapture, at)
+            })
+        }
+        // A capture the provider holds is never "expired" by the host: the
+        // money may have moved; only the provider's word settles it.
+        Some(delayed) if delayed.by_provider => None,
+        _ => p
+            .capture_before_ms
+            .map(|before| (TimedWork::AuthorizationExpiry, before)),
+    }
+}
+
+/// `failure_code` of an authorization that lapsed before any capture.
+pub const AUTHORIZATION_EXPIRED: &str = "authorization_expired";
 
 /// One line of the operator's view of what the janitor waits on.
 #[derive(Debug, Serialize)]
@@ -219,6 +283,11 @@ impl Payments {
     async fn reconcile_payment(&self, payment: PaymentRecord) -> Result<(), PaymentError> {
         let mut payment = payment;
         let Some(unsettled_now) = unsettled(&payment) else {
+            if let Some((work, at)) = timed_work(&payment, self.janitor.grace_ms()) {
+                if at <= now_unix_ms() {
+                    return self.do_timed_work(payment, work).await;
+                }
+            }
             let settled = payment.clone();
             return self.save(&mut payment, settled, Vec::new()).await;
         };
@@ -293,6 +362,101 @@ impl Payments {
         self.save(&mut payment, next, events).await
     }
 
+    /// A delayed capture falling due, a provider's delayed capture to
+    /// confirm, or an authorization lapsing.
+    async fn do_timed_work(
+        &self,
+        mut payment: PaymentRecord,
+        work: TimedWork,
+    ) -> Result<(), PaymentError> {
+        let attempt = payment.reconcile_attempts + 1;
+        let from = status_of(&payment);
+        let retry_later = |payment: &PaymentRecord, error: String| {
+            let mut next = payment.clone();
+            next.reconcile_attempts = attempt;
+            next.reconcile_after = Some(now_unix_ms() + self.janitor.backoff_ms(attempt));
+            let e = event(
+                payment,
+                0,
+                Some(from),
+                from,
+                "janitor",
+                json!({"attempt": attempt, "work": work.as_str(), "error": error}),
+            );
+            (next, vec![e])
+        };
+        match work {
+            TimedWork::DelayedCapture => {
+                let key = super::psp_idempotency_key(&payment.id, "capture-delayed", None);
+                let result = self
+                    .capture_locked(&mut payment, None, true, Some(key), "janitor")
+                    .await;
+                // Sent: whatever came back (done, pending, refused, unknown)
+                // is now the capture's own business (a pending or unknown
+                // capture is followed up like any other).
+                let mut next = payment.clone();
+                if let Some(mut delayed) = next.delayed_capture() {
+                    delayed.done = true;
+                    next.set_delayed_capture(Some(delayed));
+                }
+                let mut events = Vec::new();
+                if let Err(error) = &result {
+                    tracing::warn!(payment = %payment.id, %error, "delayed capture not made");
+                    events.push(event(
+                        &payment,
+                        0,
+                        Some(status_of(&payment)),
+                        status_of(&payment),
+                        "janitor",
+                        json!({"work": work.as_str(), "error": error.to_string()}),
+                    ));
+                }
+                self.save(&mut payment, next, events).await
+            }
+            TimedWork::ProviderCaptureCheck => {
+                let (next, events) = match self.ask_provider(&payment).await {
+                    Ok(Ok(outcome)) => {
+                        let (next, events) = apply_outcome(&payment, outcome, "janitor");
+                        if status_of(&next) == PaymentStatus::RequiresCapture {
+                            retry_later(
+                                &next,
+                                "the provider does not report the capture yet".into(),
+                            )
+                        } else {
+                            (next, events)
+                        }
+                    }
+                    Ok(Err(error)) => retry_later(&payment, connector_error(error).to_string()),
+                    Err(error) => retry_later(&payment, error.to_string()),
+                };
+                self.save(&mut payment, next, events).await
+            }
+            TimedWork::AuthorizationExpiry => {
+                let (next, events) = match self.ask_provider(&payment).await {
+                    Ok(Ok(outcome)) => {
+                        let (next, events) = apply_outcome(&payment, outcome, "janitor");
+                        if status_of(&next) == PaymentStatus::RequiresCapture {
+                            expire(&payment, next)
+                        } else {
+                            // The provider knew better (captured, canceled).
+                            (next, events)
+                        }
+                    }
+                    // Nothing to ask: the declared validity is the word.
+                    Ok(Err(error))
+                        if error.kind
+                            == crate::runtime::bindings::types::ErrorKind::Unsupported =>
+                    {
+                        expire(&payment, payment.clone())
+                    }
+                    Ok(Err(error)) => retry_later(&payment, connector_error(error).to_string()),
+                    Err(error) => retry_later(&payment, error.to_string()),
+                };
+                self.save(&mut payment, next, events).await
+            }
+        }
+    }
+
     /// Sends a pending refund again under its own key (the provider answers
     /// the first one, never makes a second) or, past the window, gives it up.
     async fn reconcile_refund(&self, refund: RefundRecord) -> Result<(), PaymentError> {
@@ -346,7 +510,10 @@ impl Payments {
             items.push(ReconciliationItem {
                 object: "payment",
                 id: p.id.clone(),
-                waiting_for: unsettled(&p).map_or("settled", Unsettled::as_str),
+                waiting_for: unsettled(&p)
+                    .map(Unsettled::as_str)
+                    .or_else(|| timed_work(&p, self.janitor.grace_ms()).map(|(w, _)| w.as_str()))
+                    .unwrap_or("settled"),
                 payment_id: p.id,
                 connector: p.connector,
                 status: p.status,
@@ -383,6 +550,30 @@ impl Payments {
             .len();
         Ok((items, stale_claims))
     }
+}
+
+/// The authorization lapsed with nothing captured: the payment is canceled
+/// (the provider released the funds), saying why.
+fn expire(
+    payment: &PaymentRecord,
+    mut next: PaymentRecord,
+) -> (PaymentRecord, Vec<crate::store::models::PaymentEventRecord>) {
+    let from = status_of(payment);
+    next.status = PaymentStatus::Canceled.as_str().to_string();
+    next.failure_code = Some(AUTHORIZATION_EXPIRED.into());
+    next.failure_message = Some(format!(
+        "the authorization lapsed at {} without a capture",
+        crate::crypto::format_unix_ms(payment.capture_before_ms.unwrap_or_default())
+    ));
+    let e = event(
+        payment,
+        0,
+        Some(from),
+        PaymentStatus::Canceled,
+        AUTHORIZATION_EXPIRED,
+        json!({"capture_before": payment.capture_before_ms.map(crate::crypto::format_unix_ms)}),
+    );
+    (next, vec![e])
 }
 
 /// Past the provider's window: the outcome is given up, plainly.

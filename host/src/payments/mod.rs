@@ -26,7 +26,8 @@ use crate::crypto::{new_id, now_rfc3339, now_unix_ms, SecretBox};
 use crate::runtime::bindings::types as wit;
 use crate::runtime::{LoadedPlugin, PluginError, PluginRuntime};
 use crate::store::models::{
-    ConnectorAccountRecord, NotificationSeenRecord, PaymentEventRecord, PaymentRecord, RefundRecord,
+    ConnectorAccountRecord, DelayedCapture, NotificationSeenRecord, PaymentEventRecord,
+    PaymentRecord, RefundRecord,
 };
 use crate::store::{Store, StoreError};
 pub use janitor::{JanitorSettings, ReconciliationItem};
@@ -90,6 +91,10 @@ impl PaymentError {
 pub enum CaptureMethod {
     Automatic,
     Manual,
+    /// Captured in full `capture_delay_hours` after authorization, unless
+    /// canceled before: by the provider where it has a native delay, by
+    /// the host's janitor otherwise.
+    AutomaticDelayed,
 }
 
 impl CaptureMethod {
@@ -97,9 +102,13 @@ impl CaptureMethod {
         match self {
             Self::Automatic => "automatic",
             Self::Manual => "manual",
+            Self::AutomaticDelayed => "automatic_delayed",
         }
     }
 }
+
+/// The longest delay `automatic_delayed` accepts: a week.
+pub const MAX_CAPTURE_DELAY_HOURS: u32 = 168;
 
 pub struct CardInput {
     pub number: String,
@@ -133,9 +142,23 @@ pub enum PaymentMethodInput {
 pub struct ShopperInput {
     pub email: Option<String>,
     pub ip_address: Option<String>,
-    pub user_agent: Option<String>,
-    pub accept_header: Option<String>,
-    pub language: Option<String>,
+    pub browser: Option<BrowserInput>,
+    /// The shop's origin (scheme, host and port).
+    pub origin: Option<String>,
+}
+
+/// The shopper's browser as its JavaScript reports it (3-D Secure 2).
+#[derive(Debug, Clone)]
+pub struct BrowserInput {
+    pub accept_header: String,
+    pub user_agent: String,
+    pub language: String,
+    pub color_depth: u8,
+    pub screen_height: u32,
+    pub screen_width: u32,
+    pub time_zone_offset: i32,
+    pub java_enabled: bool,
+    pub javascript_enabled: bool,
 }
 
 /// A validated request to create a payment.
@@ -146,6 +169,8 @@ pub struct CreatePayment {
     pub currency: String,
     pub reference: String,
     pub capture_method: CaptureMethod,
+    /// With `AutomaticDelayed`: 1 to [`MAX_CAPTURE_DELAY_HOURS`].
+    pub capture_delay_hours: Option<u32>,
     pub payment_method: PaymentMethodInput,
     pub return_url: String,
     /// The connector account's name; `None` routes to the merchant's default.
@@ -194,6 +219,9 @@ pub struct Payments {
     public_url: String,
     stripes: Vec<Arc<tokio::sync::Mutex<()>>>,
     janitor: JanitorSettings,
+    /// Each account's capabilities, by plugin version (digest), account id
+    /// and the account's last change: asked once, not on every payment.
+    capabilities: dashmap::DashMap<(String, String, String), wit::AccountCapabilities>,
 }
 
 /// How long a payment's lock lease lasts without renewal: what a node that
@@ -245,6 +273,7 @@ impl Payments {
                 .map(|_| Arc::new(tokio::sync::Mutex::new(())))
                 .collect(),
             janitor,
+            capabilities: dashmap::DashMap::new(),
         }
     }
 
@@ -258,6 +287,34 @@ impl Payments {
 
     pub fn notification_url_for(&self, account_id: &str) -> String {
         format!("{}/v1/webhooks/{account_id}", self.public_url)
+    }
+
+    /// What the account's provider allows around capture (asked once per
+    /// plugin version and account change).
+    async fn capabilities_of(
+        &self,
+        resolved: &ResolvedAccount,
+    ) -> Result<wit::AccountCapabilities, PaymentError> {
+        let key = (
+            resolved.plugin.digest.clone(),
+            resolved.record.id.clone(),
+            resolved.record.updated_at.clone(),
+        );
+        if let Some(known) = self.capabilities.get(&key) {
+            return Ok(known.clone());
+        }
+        let capabilities = self
+            .runtime
+            .capabilities(&resolved.plugin, resolved.account.clone())
+            .await?
+            .map_err(connector_error)?;
+        // Bounded: one entry per account version; a changed account leaves
+        // its old entry behind, so start over when it grows past reason.
+        if self.capabilities.len() > 10_000 {
+            self.capabilities.clear();
+        }
+        self.capabilities.insert(key, capabilities.clone());
+        Ok(capabilities)
     }
 
     /// Takes the lock of an existing payment: first its in-process stripe
@@ -490,10 +547,20 @@ impl Payments {
             .route(&request.merchant_id, request.connector.as_deref())
             .await?;
         check_supported(&resolved.plugin, &request)?;
+        // An automatic capture needs nothing of the capture window: the
+        // connector is not asked.
+        let capabilities = if request.capture_method == CaptureMethod::Automatic {
+            crate::runtime::default_capabilities()
+        } else {
+            self.capabilities_of(&resolved).await?
+        };
         let now = now_rfc3339();
+        let now_ms = now_unix_ms();
         let payment_id = payment_id.to_string();
         let (method, request) = AuthorizeInput::split(request);
         let (method_type, card_last4, wit_method) = wit_payment_method(method);
+        let validity_hours = authorization_validity_hours(&capabilities, &method_type);
+        let plan = capture_plan(&request, &capabilities, validity_hours)?;
         let metadata_json = serde_json::to_string(&request.metadata)
             .map_err(|e| PaymentError::Internal(e.to_string()))?;
         // The payment exists before the provider hears of it, so that a
@@ -529,9 +596,23 @@ impl Payments {
             cancel_pending: false,
             // Until the provider's answer is written, a crash would leave
             // the outcome unknown: the janitor looks at it after its grace.
-            reconcile_after: Some(now_unix_ms() + self.janitor.grace_ms()),
+            reconcile_after: Some(now_ms + self.janitor.grace_ms()),
             reconcile_attempts: 0,
+            three_ds: None,
+            // Counted from the creation, a little before the provider's
+            // authorization: the host never lets a capture reach the
+            // provider after the authorization lapsed.
+            capture_before_ms: (request.capture_method != CaptureMethod::Automatic)
+                .then(|| now_ms.saturating_add(i64::from(validity_hours) * 3_600_000)),
+            delayed_capture: None,
         };
+        let mut payment = payment;
+        payment.set_delayed_capture(plan.delay_hours.map(|hours| DelayedCapture {
+            hours,
+            by_provider: plan.by_provider,
+            at_ms: None,
+            done: false,
+        }));
         let created = event(
             &payment,
             1,
@@ -600,10 +681,31 @@ impl Payments {
         let shopper = request.shopper.map(|s| wit::Shopper {
             email: s.email,
             ip_address: s.ip_address,
-            user_agent: s.user_agent,
-            accept_header: s.accept_header,
-            language: s.language,
+            browser: s.browser.map(|b| wit::BrowserInfo {
+                accept_header: b.accept_header,
+                user_agent: b.user_agent,
+                language: b.language,
+                color_depth: b.color_depth,
+                screen_height: b.screen_height,
+                screen_width: b.screen_width,
+                time_zone_offset: b.time_zone_offset,
+                java_enabled: b.java_enabled,
+                javascript_enabled: b.javascript_enabled,
+            }),
+            origin: s.origin,
         });
+        // What the provider is asked follows the stored payment (a resumed
+        // creation sends exactly what the first attempt sent): a delayed
+        // capture the provider does not hold itself is an authorization
+        // the host captures later.
+        let (capture_method, capture_delay_hours) =
+            match (payment.capture_method.as_str(), payment.delayed_capture()) {
+                ("automatic", _) => (wit::CaptureMethod::Automatic, None),
+                (_, Some(delayed)) if delayed.by_provider => {
+                    (wit::CaptureMethod::Automatic, Some(delayed.hours))
+                }
+                _ => (wit::CaptureMethod::Manual, None),
+            };
         let authorize = wit::AuthorizeRequest {
             payment_id: payment_id.clone(),
             reference: request.reference,
@@ -611,10 +713,8 @@ impl Payments {
                 minor_units: request.amount,
                 currency: request.currency,
             },
-            capture_method: match request.capture_method {
-                CaptureMethod::Automatic => wit::CaptureMethod::Automatic,
-                CaptureMethod::Manual => wit::CaptureMethod::Manual,
-            },
+            capture_method,
+            capture_delay_hours,
             payment_method: wit_method,
             shopper,
             return_url: self.return_url_for(&payment_id),
@@ -695,7 +795,16 @@ impl Payments {
     ) -> Result<bool, PaymentError> {
         next.version = current.version + 1;
         next.updated_at = now_rfc3339();
-        self.janitor.schedule(&mut next, now_unix_ms());
+        let now_ms = now_unix_ms();
+        // A delayed capture's clock starts at the authorization, whichever
+        // path (answer, return, notification, sync) brought it.
+        if let Some(mut delayed) = next.delayed_capture() {
+            if delayed.at_ms.is_none() && status_of(&next) == PaymentStatus::RequiresCapture {
+                delayed.at_ms = Some(now_ms.saturating_add(i64::from(delayed.hours) * 3_600_000));
+                next.set_delayed_capture(Some(delayed));
+            }
+        }
+        self.janitor.schedule(current, &mut next, now_ms);
         let written = self
             .store
             .save_payment(next.clone(), current.version, events, refunds, seen)
@@ -853,7 +962,37 @@ impl Payments {
                 return self.view(payment).await;
             }
         }
-        let status = status_of(&payment);
+        if let Some(delayed) = payment.delayed_capture() {
+            if delayed.by_provider {
+                return Err(PaymentError::InvalidState {
+                    code: "capture_scheduled",
+                    message: "the provider captures this payment itself when its delay ends; cancel it to release it instead".into(),
+                });
+            }
+        }
+        self.capture_locked(
+            &mut payment,
+            amount,
+            final_capture,
+            keyed_psp_key,
+            "api.capture",
+        )
+        .await?;
+        self.view(payment).await
+    }
+
+    /// Reserves and sends a capture of a payment whose lock the caller
+    /// holds: the merchant's (`api.capture`) or a delayed capture falling
+    /// due (`janitor`).
+    async fn capture_locked(
+        &self,
+        payment: &mut PaymentRecord,
+        amount: Option<u64>,
+        final_capture: bool,
+        keyed_psp_key: Option<String>,
+        cause: &str,
+    ) -> Result<(), PaymentError> {
+        let status = status_of(payment);
         if !status.can_capture() {
             return Err(PaymentError::InvalidState {
                 code: "payment_not_capturable",
@@ -876,7 +1015,21 @@ impl Payments {
                 message: format!("amount must be between 1 and the capturable {capturable}"),
             });
         }
-        let final_capture = final_capture || amount == capturable;
+        // Checked here, not left to the provider: a capture it would refuse
+        // must not be reserved first.
+        if payment
+            .capture_before_ms
+            .is_some_and(|before| now_unix_ms() >= before)
+        {
+            return Err(PaymentError::InvalidState {
+                code: "authorization_expired",
+                message: format!(
+                    "the authorization could be captured until {}; it has lapsed",
+                    crate::crypto::format_unix_ms(payment.capture_before_ms.unwrap_or_default())
+                ),
+            });
+        }
+        let mut final_capture = final_capture || amount == capturable;
         // Without the merchant's key, each capture needs a key of its own:
         // what is captured and what is pending (Adyen answers every capture
         // as pending) both move with every capture, so a second partial
@@ -900,6 +1053,23 @@ impl Payments {
                 wit::Operation::Capture
             },
         )?;
+        if !self
+            .capabilities_of(&resolved)
+            .await?
+            .multiple_partial_captures
+        {
+            if payment.amount_captured > 0 || payment.amount_capture_pending > 0 {
+                return Err(PaymentError::InvalidState {
+                    code: "multiple_captures_unsupported",
+                    message: format!(
+                        "connector {} captures a payment once: the rest of this authorization was released by the first capture",
+                        payment.connector
+                    ),
+                });
+            }
+            // One capture only: whatever it leaves is released.
+            final_capture = true;
+        }
         // Reserved before the provider hears of it: a lost answer or a
         // crash leaves a pending capture that the janitor (or the
         // merchant's retry) sends again under the same key, never a
@@ -914,17 +1084,15 @@ impl Payments {
         let mut reserved = payment.clone();
         reserved.amount_capture_pending += amount as i64;
         let e = event(
-            &payment,
+            payment,
             0,
             Some(status),
             status,
-            "api.capture",
+            cause,
             attempt.detail(json!({"in_flight": true})),
         );
-        self.save(&mut payment, reserved, vec![e]).await?;
-        self.send_capture(&mut payment, &resolved, attempt, "api.capture")
-            .await?;
-        self.view(payment).await
+        self.save(payment, reserved, vec![e]).await?;
+        self.send_capture(payment, &resolved, attempt, cause).await
     }
 
     /// Sends a reserved capture to the provider and writes the outcome:
@@ -1465,6 +1633,8 @@ impl Payments {
                     amount_authorized: None,
                     amount_captured,
                     connector_data: None,
+                    three_ds: None,
+                    capture_before_ms: None,
                 };
                 let (next, events) = apply_outcome(&payment, outcome, "notification");
                 (next, events, Vec::new())
@@ -1656,6 +1826,7 @@ struct AuthorizeInput {
     amount: u64,
     currency: String,
     capture_method: CaptureMethod,
+    capture_delay_hours: Option<u32>,
     return_url: String,
     shopper: Option<ShopperInput>,
     metadata: BTreeMap<String, String>,
@@ -1673,6 +1844,7 @@ impl AuthorizeInput {
                 amount: request.amount,
                 currency: request.currency,
                 capture_method: request.capture_method,
+                capture_delay_hours: request.capture_delay_hours,
                 return_url: request.return_url,
                 shopper: request.shopper,
                 metadata: request.metadata,
@@ -1706,6 +1878,79 @@ fn wit_payment_method(method: PaymentMethodInput) -> (String, Option<String>, wi
             }),
         ),
     }
+}
+
+/// How a delayed capture is carried out.
+struct CapturePlan {
+    delay_hours: Option<u32>,
+    /// The provider applies the delay (its native capture delay).
+    by_provider: bool,
+}
+
+/// Checks `automatic_delayed` against the connector's capabilities: the
+/// delay must fall inside the authorization's validity; the provider holds
+/// it where its native delay reaches that far, the host otherwise.
+fn capture_plan(
+    request: &AuthorizeInput,
+    capabilities: &wit::AccountCapabilities,
+    validity_hours: u32,
+) -> Result<CapturePlan, PaymentError> {
+    let Some(hours) = request.capture_delay_hours else {
+        return Ok(CapturePlan {
+            delay_hours: None,
+            by_provider: false,
+        });
+    };
+    if hours >= validity_hours {
+        return Err(PaymentError::Invalid {
+            param: "capture_delay_hours".into(),
+            message: format!(
+                "the connector keeps an authorization {validity_hours} hours: capture_delay_hours must be less"
+            ),
+        });
+    }
+    Ok(CapturePlan {
+        delay_hours: Some(hours),
+        by_provider: capabilities
+            .native_capture_delay_max_hours
+            .is_some_and(|max| hours <= max),
+    })
+}
+
+/// The validity a connector declares for a payment method type ("*" for
+/// the rest); a connector that declares none gets the 1.0.0 default.
+fn authorization_validity_hours(capabilities: &wit::AccountCapabilities, method: &str) -> u32 {
+    let find = |name: &str| {
+        capabilities
+            .authorization_validity
+            .iter()
+            .find(|v| v.payment_method == name)
+            .map(|v| v.hours)
+    };
+    find(method)
+        .or_else(|| find("*"))
+        .unwrap_or(DEFAULT_AUTHORIZATION_VALIDITY_HOURS)
+}
+
+/// Seven days: what the host assumes when a connector does not say.
+const DEFAULT_AUTHORIZATION_VALIDITY_HOURS: u32 = 7 * 24;
+
+/// The 3-D Secure result as the payment view shows it.
+fn three_ds_json(result: &wit::ThreeDsResult) -> serde_json::Value {
+    let status = match result.status {
+        wit::ThreeDsStatus::Authenticated => "authenticated",
+        wit::ThreeDsStatus::Attempted => "attempted",
+        wit::ThreeDsStatus::NotEnrolled => "not_enrolled",
+        wit::ThreeDsStatus::Failed => "failed",
+        wit::ThreeDsStatus::Unavailable => "unavailable",
+        wit::ThreeDsStatus::NotPerformed => "not_performed",
+    };
+    json!({
+        "status": status,
+        "version": result.version.as_deref().map(|v| crate::redact::clean_external_text(v, 16)),
+        "liability_shift": result.liability_shift,
+        "eci": result.eci.as_deref().map(|v| crate::redact::clean_external_text(v, 4)),
+    })
 }
 
 fn check_supported(plugin: &LoadedPlugin, request: &CreatePayment) -> Result<(), PaymentError> {
@@ -1857,6 +2102,14 @@ fn apply_outcome(
     if let Some(provider_status) = outcome.provider_status.clone() {
         next.provider_status = Some(provider_status);
     }
+    if let Some(three_ds) = &outcome.three_ds {
+        next.three_ds = Some(three_ds_json(three_ds).to_string());
+    }
+    if let Some(before) = outcome.capture_before_ms {
+        if payment.capture_method != "automatic" {
+            next.capture_before_ms = Some(i64::try_from(before).unwrap_or(i64::MAX));
+        }
+    }
     if let Some(data) = outcome.connector_data {
         if data.len() <= MAX_CONNECTOR_DATA_BYTES {
             next.connector_data = Some(data);
@@ -1904,8 +2157,7 @@ fn apply_outcome(
             // What the provider now reports as captured settles pending captures.
             next.amount_capture_pending =
                 (next.amount_capture_pending - (next.amount_captured - before)).max(0);
-            if next.amount_captured >= next.amount_authorized
-                || payment.capture_method == "automatic"
+            if next.amount_captured >= next.amount_authorized || payment.capture_method != "manual"
             {
                 PaymentStatus::Succeeded
             } else {

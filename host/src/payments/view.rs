@@ -18,6 +18,17 @@ pub struct PaymentView {
     /// Captures accepted by the provider and awaiting its confirmation.
     pub amount_capture_pending: i64,
     pub capture_method: String,
+    /// `automatic_delayed`: the hours asked and when the capture falls due
+    /// (once authorized); `capture_scheduled_by` says who captures then
+    /// (`provider`: its native delay; `host`: Passerelle's janitor).
+    pub capture_delay_hours: Option<u32>,
+    pub capture_scheduled_at: Option<String>,
+    pub capture_scheduled_by: Option<&'static str>,
+    /// Until when an authorized payment can be captured; a capture after it
+    /// is refused (409 `authorization_expired`).
+    pub capture_before: Option<String>,
+    /// How 3-D Secure went, where the provider tells it.
+    pub three_ds: Option<serde_json::Value>,
     pub reference: String,
     /// The connector account's name.
     pub connector: String,
@@ -47,8 +58,27 @@ impl PaymentView {
             Some(last4) => serde_json::json!({"type": "card", "card": {"last4": last4}}),
             None => serde_json::json!({"type": p.payment_method_type}),
         };
+        // The capture window means something only while a capture may come.
+        let capture_window_open = status.can_capture()
+            || status == PaymentStatus::RequiresAction
+            || status == PaymentStatus::Processing;
+        let capture_before = (p.capture_method != "automatic" && capture_window_open)
+            .then_some(p.capture_before_ms)
+            .flatten()
+            .map(crate::crypto::format_unix_ms);
+        let delayed = p.delayed_capture();
         Self {
             object: "payment",
+            capture_delay_hours: delayed.map(|d| d.hours),
+            capture_scheduled_at: delayed
+                .and_then(|d| d.at_ms)
+                .map(crate::crypto::format_unix_ms),
+            capture_scheduled_by: delayed.map(|d| if d.by_provider { "provider" } else { "host" }),
+            capture_before,
+            three_ds: p
+                .three_ds
+                .as_deref()
+                .and_then(|t| serde_json::from_str(t).ok()),
             status: p.status,
             amount: p.amount,
             currency: p.currency,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use wasmtime::ResourceLimiter;
 
-use super::bindings::passerelle::connector::{cache, clock, http, log, random, types};
+use super::bindings::v1_1::passerelle::connector::{cache, clock, http, log, random, types};
 use super::wasi::WasiState;
 use crate::egress::{Egress, EgressPolicy};
 use crate::redact::mask_card_numbers;

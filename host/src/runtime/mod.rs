@@ -16,6 +16,7 @@
 //! the instance they hold.
 
 pub mod bindings;
+mod compat;
 mod host_imports;
 pub mod manifest;
 mod wasi;
@@ -31,11 +32,13 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
 
 use bindings::types::{
-    Account, AuthorizeRequest, CancelRequest, CaptureRequest, CompleteRequest, ConnectorError,
-    ConnectorInfo, ModificationOutcome, Notification, NotificationOutcome, PaymentOutcome,
-    PaymentRef, RefundRequest,
+    Account, AccountCapabilities, AuthorizeRequest, CancelRequest, CaptureRequest, CompleteRequest,
+    ConnectorError, ConnectorInfo, ModificationOutcome, Notification, NotificationOutcome,
+    PaymentOutcome, PaymentRef, RefundRequest,
 };
-use bindings::{Plugin, PluginPre};
+pub use bindings::ContractVersion;
+use bindings::{v1_0, Plugin, PluginPre};
+pub use compat::v1_0_capabilities as default_capabilities;
 pub use host_imports::PluginCache;
 use host_imports::{CallState, MemoryLimiter, ParkedTime};
 pub use manifest::PluginManifest;
@@ -123,7 +126,9 @@ pub struct LoadedPlugin {
     pub stats: PluginStats,
     /// How this version's compiled code was obtained, for operators.
     pub load: LoadReport,
-    pre: PluginPre<CallState>,
+    /// The contract version the component was built against (its export).
+    pub contract: ContractVersion,
+    pre: ContractPre,
     memory_mb: u32,
     cpu_ms: u32,
 }
@@ -152,8 +157,15 @@ pub struct LoadReport {
 }
 
 /// Which export to call, with its arguments.
+/// A component ready to instantiate, by the contract version it exports.
+enum ContractPre {
+    V1_1(PluginPre<CallState>),
+    V1_0(v1_0::PluginPre<CallState>),
+}
+
 enum Call {
     Describe,
+    Capabilities(Account),
     ValidateConfig(Account),
     Authorize(Account, AuthorizeRequest),
     Complete(Account, CompleteRequest),
@@ -166,6 +178,7 @@ enum Call {
 
 enum CallOutput {
     Describe(ConnectorInfo),
+    Capabilities(Result<AccountCapabilities, ConnectorError>),
     Unit(Result<(), ConnectorError>),
     Payment(Result<PaymentOutcome, ConnectorError>),
     Modification(Result<ModificationOutcome, ConnectorError>),
@@ -307,7 +320,15 @@ impl PluginRuntime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| load_error(format!("{e:#}")))?;
-        let pre = PluginPre::new(instance_pre).map_err(|e| load_error(format!("{e:#}")))?;
+        // The newest contract first; a component exporting an older one is
+        // called through that version's bindings.
+        let (pre, contract) = match PluginPre::new(instance_pre.clone()) {
+            Ok(pre) => (ContractPre::V1_1(pre), ContractVersion::V1_1),
+            Err(newest) => match v1_0::PluginPre::new(instance_pre) {
+                Ok(pre) => (ContractPre::V1_0(pre), ContractVersion::V1_0),
+                Err(_) => return Err(load_error(format!("{newest:#}"))),
+            },
+        };
         let memory_mb = manifest.limits.memory_mb.min(self.limits.max_memory_mb);
         let cpu_ms = manifest.limits.cpu_ms.min(self.limits.max_cpu_ms);
         let mut plugin = LoadedPlugin {
@@ -324,6 +345,7 @@ impl PluginRuntime {
             digest,
             stats: PluginStats::default(),
             load,
+            contract,
             pre,
             memory_mb,
             cpu_ms,
@@ -464,6 +486,28 @@ impl PluginRuntime {
             .await?
         {
             CallOutput::Unit(r) => Ok(r),
+            _ => Err(wrong_type(plugin)),
+        }
+    }
+
+    /// What the provider allows around capture for this account. A 1.0.0
+    /// component cannot say: the host assumes [`compat::v1_0_capabilities`].
+    pub async fn capabilities(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        account: Account,
+    ) -> ConnectorResult<AccountCapabilities> {
+        if plugin.contract == ContractVersion::V1_0 {
+            return Ok(Ok(compat::v1_0_capabilities()));
+        }
+        match self
+            .call_with_account(plugin, account, Call::Capabilities)
+            .await?
+        {
+            CallOutput::Capabilities(Ok(capabilities)) => {
+                Ok(Ok(sanitize_capabilities(plugin, capabilities)?))
+            }
+            CallOutput::Capabilities(Err(e)) => Ok(Err(sanitize_error(e))),
             _ => Err(wrong_type(plugin)),
         }
     }
@@ -771,6 +815,17 @@ fn engine_fingerprint(engine: &Engine) -> String {
 }
 
 async fn run_call(
+    pre: &ContractPre,
+    store: &mut Store<CallState>,
+    call: Call,
+) -> wasmtime::Result<CallOutput> {
+    match pre {
+        ContractPre::V1_1(pre) => run_call_v1_1(pre, store, call).await,
+        ContractPre::V1_0(pre) => run_call_v1_0(pre, store, call).await,
+    }
+}
+
+async fn run_call_v1_1(
     pre: &PluginPre<CallState>,
     store: &mut Store<CallState>,
     call: Call,
@@ -779,6 +834,9 @@ async fn run_call(
     let guest = instance.passerelle_connector_connector();
     Ok(match call {
         Call::Describe => CallOutput::Describe(guest.call_describe(&mut *store).await?),
+        Call::Capabilities(account) => {
+            CallOutput::Capabilities(guest.call_capabilities(&mut *store, &account).await?)
+        }
         Call::ValidateConfig(account) => {
             CallOutput::Unit(guest.call_validate_config(&mut *store, &account).await?)
         }
@@ -807,6 +865,93 @@ async fn run_call(
                 .call_handle_notification(&mut *store, &account, &notification)
                 .await?,
         ),
+    })
+}
+
+/// The same calls on a 1.0.0 component: requests converted down, answers up.
+async fn run_call_v1_0(
+    pre: &v1_0::PluginPre<CallState>,
+    store: &mut Store<CallState>,
+    call: Call,
+) -> wasmtime::Result<CallOutput> {
+    let instance = pre.instantiate_async(&mut *store).await?;
+    let guest = instance.passerelle_connector_connector();
+    Ok(match call {
+        Call::Describe => CallOutput::Describe(compat::connector_info(
+            guest.call_describe(&mut *store).await?,
+        )),
+        // Answered by the host without a call (see `capabilities`).
+        Call::Capabilities(_) => CallOutput::Capabilities(Ok(compat::v1_0_capabilities())),
+        Call::ValidateConfig(account) => CallOutput::Unit(compat::unit_result(
+            guest
+                .call_validate_config(&mut *store, &compat::account(&account))
+                .await?,
+        )),
+        Call::Authorize(account, request) => CallOutput::Payment(compat::payment_result(
+            guest
+                .call_authorize(
+                    &mut *store,
+                    &compat::account(&account),
+                    &compat::authorize_request(&request),
+                )
+                .await?,
+        )),
+        Call::Complete(account, request) => CallOutput::Payment(compat::payment_result(
+            guest
+                .call_complete(
+                    &mut *store,
+                    &compat::account(&account),
+                    &compat::complete_request(&request),
+                )
+                .await?,
+        )),
+        Call::Capture(account, request) => CallOutput::Modification(compat::modification_result(
+            guest
+                .call_capture(
+                    &mut *store,
+                    &compat::account(&account),
+                    &compat::capture_request(&request),
+                )
+                .await?,
+        )),
+        Call::Cancel(account, request) => CallOutput::Modification(compat::modification_result(
+            guest
+                .call_cancel(
+                    &mut *store,
+                    &compat::account(&account),
+                    &compat::cancel_request(&request),
+                )
+                .await?,
+        )),
+        Call::Refund(account, request) => CallOutput::Modification(compat::modification_result(
+            guest
+                .call_refund(
+                    &mut *store,
+                    &compat::account(&account),
+                    &compat::refund_request(&request),
+                )
+                .await?,
+        )),
+        Call::Sync(account, payment) => CallOutput::Payment(compat::payment_result(
+            guest
+                .call_sync(
+                    &mut *store,
+                    &compat::account(&account),
+                    &compat::payment_ref(&payment),
+                )
+                .await?,
+        )),
+        Call::HandleNotification(account, notification) => {
+            CallOutput::Notification(compat::notification_result(
+                guest
+                    .call_handle_notification(
+                        &mut *store,
+                        &compat::account(&account),
+                        &compat::notification(&notification),
+                    )
+                    .await?,
+            ))
+        }
     })
 }
 
@@ -969,6 +1114,30 @@ fn sanitize_notification_outcome(
             .map(|s| clean_external_text(s, 200));
     }
     Ok(outcome)
+}
+
+/// Bounds what a plugin declares: the first 32 validity entries, each with a
+/// clean method name and a validity between one hour and a year; a native
+/// delay of at most a year.
+fn sanitize_capabilities(
+    plugin: &LoadedPlugin,
+    mut capabilities: AccountCapabilities,
+) -> Result<AccountCapabilities, PluginError> {
+    const MAX_HOURS: u32 = 366 * 24;
+    capabilities.authorization_validity.truncate(32);
+    for validity in &mut capabilities.authorization_validity {
+        validity.payment_method = identifier(
+            plugin,
+            "authorization validity method",
+            std::mem::take(&mut validity.payment_method),
+        )?;
+        validity.hours = validity.hours.clamp(1, MAX_HOURS);
+    }
+    capabilities.native_capture_delay_max_hours = capabilities
+        .native_capture_delay_max_hours
+        .filter(|hours| *hours > 0)
+        .map(|hours| hours.min(MAX_HOURS));
+    Ok(capabilities)
 }
 
 fn payment_outcome_size(outcome: &PaymentOutcome) -> usize {

@@ -1343,6 +1343,9 @@ impl Store {
                     version: _,
                     created_at,
                     updated_at,
+                    three_ds,
+                    capture_before_ms: _,
+                    delayed_capture,
                 } = r;
                 out.extend([
                     id,
@@ -1368,6 +1371,8 @@ impl Store {
                         failure_message,
                         provider_status,
                         card_last4,
+                        three_ds,
+                        delayed_capture,
                     ]
                     .into_iter()
                     .flatten(),

@@ -103,6 +103,40 @@ pub struct PaymentRecord {
     pub reconcile_after: Option<i64>,
     /// How many times the reconciler asked since the outcome became unsettled.
     pub reconcile_attempts: i32,
+    /// JSON of the 3-D Secure result (`ThreeDsView`), once the provider tells it.
+    pub three_ds: Option<String>,
+    /// When the authorization stops being capturable (Unix ms).
+    pub capture_before_ms: Option<i64>,
+    /// JSON of the `automatic_delayed` capture (`DelayedCapture`).
+    pub delayed_capture: Option<String>,
+}
+
+/// An `automatic_delayed` capture, as stored in `payments.delayed_capture`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DelayedCapture {
+    /// Hours after authorization.
+    pub hours: u32,
+    /// The provider applies the delay itself (its native capture delay);
+    /// otherwise the host's janitor captures when it falls due.
+    pub by_provider: bool,
+    /// When it falls due (Unix ms), set once the payment is authorized.
+    pub at_ms: Option<i64>,
+    /// The host sent it (or the provider's capture was confirmed): the
+    /// janitor does not try again; the merchant may still capture or cancel.
+    #[serde(default)]
+    pub done: bool,
+}
+
+impl PaymentRecord {
+    pub fn delayed_capture(&self) -> Option<DelayedCapture> {
+        self.delayed_capture
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok())
+    }
+
+    pub fn set_delayed_capture(&mut self, delayed: Option<DelayedCapture>) {
+        self.delayed_capture = delayed.and_then(|d| serde_json::to_string(&d).ok());
+    }
 }
 
 /// One transition or notable fact in a payment's life.

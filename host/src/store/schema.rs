@@ -67,6 +67,9 @@ diesel::table! {
         cancel_pending -> Bool,
         reconcile_after -> Nullable<BigInt>,
         reconcile_attempts -> Integer,
+        three_ds -> Nullable<Text>,
+        capture_before_ms -> Nullable<BigInt>,
+        delayed_capture -> Nullable<Text>,
     }
 }
 

@@ -88,6 +88,9 @@ fn payment(id: &str, merchant_id: &str, account_id: &str) -> PaymentRecord {
         cancel_pending: false,
         reconcile_after: None,
         reconcile_attempts: 0,
+        three_ds: None,
+        capture_before_ms: None,
+        delayed_capture: None,
     }
 }
 

@@ -40,6 +40,19 @@ pub struct Adyen;
 passerelle_connector_sdk::export_connector!(Adyen);
 
 impl Connector for Adyen {
+    // Conservative until refined from Adyen's documentation: seven days,
+    // one capture, the host holds delayed captures.
+    fn capabilities(_account: Account) -> Result<AccountCapabilities> {
+        Ok(AccountCapabilities {
+            authorization_validity: vec![AuthorizationValidity {
+                payment_method: "*".into(),
+                hours: 7 * 24,
+            }],
+            multiple_partial_captures: false,
+            native_capture_delay_max_hours: None,
+        })
+    }
+
     fn describe() -> ConnectorInfo {
         let field = |name: &str, label: &str, secret: bool, required: bool| CredentialField {
             name: name.into(),
@@ -218,6 +231,8 @@ impl Connector for Adyen {
                 amount_authorized: None,
                 amount_captured: None,
                 connector_data: None,
+                three_ds: None,
+                capture_before_ms: None,
             });
         }
         let status = transformers::map_result_code(
@@ -236,6 +251,8 @@ impl Connector for Adyen {
             amount_authorized: if reserved { known.amount } else { None },
             amount_captured: if captured { known.amount } else { None },
             connector_data: None,
+            three_ds: None,
+            capture_before_ms: None,
         })
     }
 

@@ -41,6 +41,7 @@ fn authorize_request(amount: Money, capture: CaptureMethod) -> AuthorizeRequest 
         reference: "order-1".into(),
         amount,
         capture_method: capture,
+        capture_delay_hours: None,
         payment_method: PaymentMethod::Card(Card {
             number: VISA.into(),
             exp_month: 3,
@@ -51,9 +52,8 @@ fn authorize_request(amount: Money, capture: CaptureMethod) -> AuthorizeRequest 
         shopper: Some(Shopper {
             email: Some("s@example.com".into()),
             ip_address: Some("192.0.2.1".into()),
-            user_agent: None,
-            accept_header: None,
-            language: None,
+            browser: None,
+            origin: None,
         }),
         return_url: "https://host/return/pay_1".into(),
         notification_url: "https://host/webhooks/acc_1".into(),

@@ -346,6 +346,8 @@ impl PaymentResponse {
             amount_authorized: if reserved { amount } else { None },
             amount_captured: if captured { amount } else { None },
             connector_data: serde_json::to_string(&data).ok(),
+            three_ds: None,
+            capture_before_ms: None,
         })
     }
 }

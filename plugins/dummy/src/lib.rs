@@ -43,6 +43,21 @@ pub struct Dummy;
 passerelle_connector_sdk::export_connector!(Dummy);
 
 impl Connector for Dummy {
+    /// The dummy PSP keeps an authorization seven days, takes any number of
+    /// partial captures and has no delayed capture of its own (the host
+    /// holds delayed captures for it).
+    fn capabilities(account: Account) -> Result<AccountCapabilities> {
+        Api::new(&account)?;
+        Ok(AccountCapabilities {
+            authorization_validity: vec![AuthorizationValidity {
+                payment_method: "*".into(),
+                hours: 7 * 24,
+            }],
+            multiple_partial_captures: true,
+            native_capture_delay_max_hours: None,
+        })
+    }
+
     fn describe() -> ConnectorInfo {
         let field = |name: &str, label: &str| CredentialField {
             name: name.into(),

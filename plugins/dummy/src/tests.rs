@@ -41,6 +41,7 @@ fn authorize_request(capture: CaptureMethod) -> AuthorizeRequest {
         reference: "order-1".into(),
         amount: Money::new(1050, "EUR"),
         capture_method: capture,
+        capture_delay_hours: None,
         payment_method: PaymentMethod::Card(Card {
             number: VISA.into(),
             exp_month: 3,
@@ -210,6 +211,8 @@ fn authorize_maps_every_charge_status() {
                 amount_authorized: authorized,
                 amount_captured: captured,
                 connector_data: None,
+                three_ds: None,
+                capture_before_ms: None,
             },
             "{provider_status}"
         );

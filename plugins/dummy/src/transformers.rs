@@ -170,6 +170,8 @@ impl Charge {
             provider_status: Some(self.status),
             // The dummy PSP needs nothing but its charge id later on.
             connector_data: None,
+            three_ds: None,
+            capture_before_ms: None,
         })
     }
 }

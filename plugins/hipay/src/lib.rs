@@ -59,6 +59,18 @@ pub struct Hipay;
 passerelle_connector_sdk::export_connector!(Hipay);
 
 impl Connector for Hipay {
+    // Conservative until refined from HiPay's documentation.
+    fn capabilities(_account: Account) -> Result<AccountCapabilities> {
+        Ok(AccountCapabilities {
+            authorization_validity: vec![AuthorizationValidity {
+                payment_method: "*".into(),
+                hours: 7 * 24,
+            }],
+            multiple_partial_captures: true,
+            native_capture_delay_max_hours: None,
+        })
+    }
+
     fn describe() -> ConnectorInfo {
         let field = |name: &str, label: &str, secret: bool, required: bool| CredentialField {
             name: name.into(),
@@ -167,6 +179,8 @@ impl Connector for Hipay {
                     amount_authorized: None,
                     amount_captured: None,
                     connector_data: None,
+                    three_ds: None,
+                    capture_before_ms: None,
                 })
             }
             PaymentMethod::Other(other) => Err(ConnectorError::invalid_request(
@@ -207,6 +221,8 @@ impl Connector for Hipay {
                 amount_authorized: None,
                 amount_captured: None,
                 connector_data: None,
+                three_ds: None,
+                capture_before_ms: None,
             }),
         }
     }
@@ -396,14 +412,16 @@ fn order_fields(
         if let Some(ip) = shopper.ip_address.as_deref().filter(|i| !i.is_empty()) {
             f.push(("ipaddr", ip.to_string()));
         }
-        if let Some(accept) = shopper.accept_header.as_deref().filter(|a| !a.is_empty()) {
-            f.push(("http_accept", accept.to_string()));
-        }
-        if let Some(agent) = shopper.user_agent.as_deref().filter(|a| !a.is_empty()) {
-            f.push(("http_user_agent", agent.to_string()));
-        }
-        if let Some(language) = shopper.language.as_deref().and_then(hipay_language) {
-            f.push(("language", language));
+        if let Some(browser) = &shopper.browser {
+            if !browser.accept_header.is_empty() {
+                f.push(("http_accept", browser.accept_header.clone()));
+            }
+            if !browser.user_agent.is_empty() {
+                f.push(("http_user_agent", browser.user_agent.clone()));
+            }
+            if let Some(language) = hipay_language(&browser.language) {
+                f.push(("language", language));
+            }
         }
     }
     f

@@ -46,6 +46,7 @@ fn authorize_request(capture: CaptureMethod, amount: Money) -> AuthorizeRequest 
         reference: "order-1".into(),
         amount,
         capture_method: capture,
+        capture_delay_hours: None,
         payment_method: PaymentMethod::Card(Card {
             number: VISA.into(),
             exp_month: 3,
@@ -56,9 +57,18 @@ fn authorize_request(capture: CaptureMethod, amount: Money) -> AuthorizeRequest 
         shopper: Some(Shopper {
             email: Some("ada@example.com".into()),
             ip_address: Some("192.0.2.1".into()),
-            user_agent: None,
-            accept_header: None,
-            language: Some("fr-FR".into()),
+            browser: Some(BrowserInfo {
+                accept_header: "text/html".into(),
+                user_agent: "Mozilla/5.0".into(),
+                language: "fr-FR".into(),
+                color_depth: 24,
+                screen_height: 1080,
+                screen_width: 1920,
+                time_zone_offset: -60,
+                java_enabled: false,
+                javascript_enabled: true,
+            }),
+            origin: Some("https://shop.example".into()),
         }),
         return_url: "https://host/return/pay_1".into(),
         notification_url: "https://host/webhooks/acc_1".into(),
@@ -238,7 +248,8 @@ fn authorize_tokenizes_then_orders() {
             "orderid=pay_1&operation=Authorization&description=order-1&currency=EUR&amount=10.50\
 &accept_url={ret}&decline_url={ret}&pending_url={ret}&exception_url={ret}&cancel_url={ret}\
 &notify_url=https%3A%2F%2Fhost%2Fwebhooks%2Facc_1&cdata1=order-1&email=ada%40example.com\
-&ipaddr=192.0.2.1&language=fr_FR&payment_product=visa&cardtoken={}",
+&ipaddr=192.0.2.1&http_accept=text%2Fhtml&http_user_agent=Mozilla%2F5.0&language=fr_FR\
+&payment_product=visa&cardtoken={}",
             "f".repeat(64)
         )
     );

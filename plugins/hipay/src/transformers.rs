@@ -297,6 +297,8 @@ impl Transaction {
             amount_captured: captured,
             // The order id is the host's payment id: nothing else to keep.
             connector_data: None,
+            three_ds: None,
+            capture_before_ms: None,
         })
     }
 

@@ -38,6 +38,18 @@ pub struct Paypal;
 passerelle_connector_sdk::export_connector!(Paypal);
 
 impl Connector for Paypal {
+    // Conservative until refined from PayPal's documentation.
+    fn capabilities(_account: Account) -> Result<AccountCapabilities> {
+        Ok(AccountCapabilities {
+            authorization_validity: vec![AuthorizationValidity {
+                payment_method: "*".into(),
+                hours: 29 * 24,
+            }],
+            multiple_partial_captures: true,
+            native_capture_delay_max_hours: None,
+        })
+    }
+
     fn describe() -> ConnectorInfo {
         let field = |name: &str, label: &str, secret: bool, required: bool| CredentialField {
             name: name.into(),
@@ -402,6 +414,8 @@ fn finish(api: &Api, payment: &PaymentRef, order: Order, canceled: bool) -> Resu
                     amount_authorized: None,
                     amount_captured: None,
                     connector_data: order.connector_data(previous.as_ref()).encode(),
+                    three_ds: None,
+                    capture_before_ms: None,
                 }),
                 Err(e)
                     if matches!(
@@ -421,6 +435,8 @@ fn finish(api: &Api, payment: &PaymentRef, order: Order, canceled: bool) -> Resu
             amount_authorized: None,
             amount_captured: None,
             connector_data: order.connector_data(previous.as_ref()).encode(),
+            three_ds: None,
+            capture_before_ms: None,
         }),
         _ => order.payment_outcome(previous.as_ref()),
     }

@@ -50,6 +50,7 @@ fn authorize_request(capture: CaptureMethod, amount: Money) -> AuthorizeRequest 
         reference: "order-1".into(),
         amount,
         capture_method: capture,
+        capture_delay_hours: None,
         payment_method: PaymentMethod::Other(OtherMethod {
             kind: "paypal".into(),
             details_json: "{}".into(),

@@ -512,6 +512,8 @@ impl Order {
             amount_authorized,
             amount_captured,
             connector_data: self.connector_data(previous).encode(),
+            three_ds: None,
+            capture_before_ms: None,
         })
     }
 }

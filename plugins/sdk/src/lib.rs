@@ -1,7 +1,7 @@
 //! Write Passerelle payment connectors in plain Rust.
 //!
 //! A connector is a WebAssembly component implementing the
-//! `passerelle:connector@1.0.0` contract (`wit/since_v1.0.0/connector.wit`).
+//! `passerelle:connector@1.1.0` contract (`wit/since_v1.1.0/connector.wit`).
 //! This crate hides the `wit-bindgen` plumbing:
 //!
 //! ```ignore
@@ -55,7 +55,7 @@
 pub mod bindings {
     wit_bindgen::generate!({
         world: "plugin",
-        path: "../../wit/since_v1.0.0",
+        path: "../../wit/since_v1.1.0",
         pub_export_macro: true,
         export_macro_name: "export",
         default_bindings_module: "passerelle_connector_sdk::bindings",

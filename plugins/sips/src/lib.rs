@@ -44,6 +44,20 @@ pub struct Sips;
 passerelle_connector_sdk::export_connector!(Sips);
 
 impl Connector for Sips {
+    // Conservative until refined from Sips' documentation: manual capture
+    // is sent with captureDay=0, so the authorization lives until the
+    // night's remittance; one validation per transaction.
+    fn capabilities(_account: Account) -> Result<AccountCapabilities> {
+        Ok(AccountCapabilities {
+            authorization_validity: vec![AuthorizationValidity {
+                payment_method: "*".into(),
+                hours: 12,
+            }],
+            multiple_partial_captures: false,
+            native_capture_delay_max_hours: None,
+        })
+    }
+
     fn describe() -> ConnectorInfo {
         let field = |name: &str, label: &str, secret: bool, required: bool| CredentialField {
             name: name.into(),

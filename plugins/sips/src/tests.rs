@@ -41,6 +41,7 @@ fn authorize_request(capture: CaptureMethod, amount: Money) -> AuthorizeRequest 
         reference: "order-42".into(),
         amount,
         capture_method: capture,
+        capture_delay_hours: None,
         payment_method: PaymentMethod::Card(Card {
             number: "4111111111111111".into(),
             exp_month: 3,

@@ -285,6 +285,8 @@ impl InitAnswer {
             amount_authorized: None,
             amount_captured: None,
             connector_data: serde_json::to_string(&stored).ok(),
+            three_ds: None,
+            capture_before_ms: None,
         })
     }
 }
@@ -423,6 +425,8 @@ impl TransactionData {
                     amount_authorized: None,
                     amount_captured: None,
                     connector_data: None,
+                    three_ds: None,
+                    capture_before_ms: None,
                 });
             }
             code => return Err(office_error(code, self.error_field_name.as_deref())),
@@ -476,6 +480,8 @@ impl TransactionData {
             amount_authorized: authorized,
             amount_captured: captured,
             connector_data: None,
+            three_ds: None,
+            capture_before_ms: None,
         })
     }
 }
@@ -622,6 +628,8 @@ impl PaymentResponse {
             amount_authorized: authorized,
             amount_captured: captured,
             connector_data: None,
+            three_ds: None,
+            capture_before_ms: None,
         })
     }
 

@@ -12,6 +12,10 @@ pub struct DummyDeclassified;
 passerelle_connector_sdk::export_connector!(DummyDeclassified);
 
 impl Connector for DummyDeclassified {
+    fn capabilities(_account: Account) -> Result<AccountCapabilities> {
+        Err(ConnectorError::unsupported("capabilities"))
+    }
+
     fn describe() -> ConnectorInfo {
         ConnectorInfo {
             id: "dummy".into(),

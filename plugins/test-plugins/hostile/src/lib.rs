@@ -61,6 +61,8 @@ fn authorized(reference: &str) -> PaymentOutcome {
         amount_authorized: None,
         amount_captured: None,
         connector_data: None,
+        three_ds: None,
+        capture_before_ms: None,
     }
 }
 
@@ -110,6 +112,8 @@ fn redirect_with_form(form: Vec<(String, String)>) -> PaymentOutcome {
         amount_authorized: None,
         amount_captured: None,
         connector_data: None,
+        three_ds: None,
+        capture_before_ms: None,
     }
 }
 
@@ -132,6 +136,8 @@ fn egress_probe(url: &str) -> Result<PaymentOutcome> {
         amount_authorized: None,
         amount_captured: None,
         connector_data: None,
+        three_ds: None,
+        capture_before_ms: None,
     })
 }
 
@@ -260,6 +266,14 @@ fn log_flood(reference: &str) -> PaymentOutcome {
 }
 
 impl Connector for Hostile {
+    fn capabilities(_account: Account) -> Result<AccountCapabilities> {
+        Ok(AccountCapabilities {
+            authorization_validity: Vec::new(),
+            multiple_partial_captures: true,
+            native_capture_delay_max_hours: None,
+        })
+    }
+
     fn describe() -> ConnectorInfo {
         ConnectorInfo {
             id: "hostile".into(),
