@@ -3,9 +3,12 @@
 //! - `authorize`: Paypage JSON `paymentInit` (sealed) → the shopper's
 //!   browser POSTs `redirectionVersion`/`redirectionData` to Sips' pages,
 //!   where the card is entered and 3-D Secure runs. Card data given to the
-//!   host is never sent: Sips collects it on its own pages.
+//!   host is never sent: Sips collects it on its own pages. A manual
+//!   capture gives Sips the account's capture window (`captureDay`); a
+//!   native capture delay is `AUTHOR_CAPTURE` with a `captureDay`.
 //! - `complete`: verifies the `Data`/`Seal` the browser brings back and maps
-//!   its `responseCode`; without them, asks the Office API.
+//!   its `responseCode`, 3-D Secure result and capture deadline; without
+//!   them, asks the Office API.
 //! - `handle-notification`: the same `Data`/`Seal` form, posted by Sips to
 //!   `automaticResponseUrl`.
 //! - `capture`/`cancel`/`refund`: Office JSON `cashManagement/validate`,
@@ -26,16 +29,25 @@ mod tests;
 pub mod transformers;
 
 use seal::Algorithm;
-use transformers::{CashAnswer, ConnectorData, Credentials, InitAnswer, TransactionData};
+use transformers::{CashAnswer, ConnectorData, Credentials, InitAnswer, Settings, TransactionData};
 
 /// Re-exported so a native user of this crate can drive the SDK's test kit.
 pub use passerelle_connector_sdk as sdk;
 
-/// Paypage JSON (payment initialisation), simulation and production.
-pub const PAYPAGE_TEST: &str = "https://payment-webinit.simu.sips-services.com";
+/// Paypage JSON (payment initialisation), test and production.
+///
+/// `test` is Worldline's customer test platform, the one platform where
+/// both interfaces reach the same transactions: Office JSON has a TEST
+/// host and no simulation host (the data dictionary's endpoints,
+/// docs.sips.worldline-solutions.com/en/data-dictionary/office/...;
+/// worldline/sips-sdk-java `OfficeEnvironment` has TEST and PROD only),
+/// while Paypage has SIMU, TEST and PROD (worldline/sips-sdk-java
+/// `PaymentEnvironment`, worldline/sips-sdk-php `SipsEnvironment`). A
+/// transaction paid on the simulation Paypage is unknown to the test Office.
+pub const PAYPAGE_TEST: &str = "https://payment-webinit.test.sips-services.com";
 pub const PAYPAGE_LIVE: &str = "https://payment-webinit.sips-services.com";
-/// Office JSON (cash management, diagnostic), simulation and production.
-pub const OFFICE_TEST: &str = "https://office-server.simu.sips-services.com";
+/// Office JSON (cash management, diagnostic), test and production.
+pub const OFFICE_TEST: &str = "https://office-server.test.sips-services.com";
 pub const OFFICE_LIVE: &str = "https://office-server.sips-services.com";
 
 /// The connector. The host creates a fresh instance for every call.
@@ -44,17 +56,21 @@ pub struct Sips;
 passerelle_connector_sdk::export_connector!(Sips);
 
 impl Connector for Sips {
-    // Conservative until refined from Sips' documentation: manual capture
-    // is sent with captureDay=0, so the authorization lives until the
-    // night's remittance; one validation per transaction.
-    fn capabilities(_account: Account) -> Result<AccountCapabilities> {
+    /// The account's capture day limit sets both how long a manual
+    /// authorization waits for its validation (`VALIDATION` with that
+    /// `captureDay`) and the longest delay Sips captures after by itself
+    /// (`AUTHOR_CAPTURE` with a `captureDay`). Sips validates a transaction
+    /// once: a partial validation releases the rest.
+    fn capabilities(account: Account) -> Result<AccountCapabilities> {
+        let settings = Settings::from_account(&account)?;
+        let hours = settings.capture_window_hours();
         Ok(AccountCapabilities {
             authorization_validity: vec![AuthorizationValidity {
                 payment_method: "*".into(),
-                hours: 12,
+                hours,
             }],
             multiple_partial_captures: false,
-            native_capture_delay_max_hours: None,
+            native_capture_delay_max_hours: Some(hours),
         })
     }
 
@@ -95,6 +111,18 @@ impl Connector for Sips {
                     false,
                     false,
                 ),
+                field(
+                    "capture_day_limit",
+                    "Days to capture an authorization, 1 to 99 (default 6)",
+                    false,
+                    false,
+                ),
+                field(
+                    "response_encoding",
+                    "Payment response encoding (base64 or base64url; default none)",
+                    false,
+                    false,
+                ),
             ],
         }
     }
@@ -118,7 +146,7 @@ impl Connector for Sips {
         }
         let api = Api::new(&account)?;
         let reference = transformers::transaction_reference(&request.payment_id);
-        let body = transformers::payment_init_body(&request, &currency);
+        let body = transformers::payment_init_body(&request, &currency, &api.settings)?;
         let answer: InitAnswer =
             api.call(&api.paypage, "/rs-services/v2/paymentInit", body, |v| {
                 v.get("redirectionStatusCode").and_then(Value::as_str) == Some("00")
@@ -231,11 +259,12 @@ impl Connector for Sips {
     }
 }
 
-/// Sips for one account: its two bases and its sealing parameters.
+/// Sips for one account: its two bases, its sealing parameters and settings.
 struct Api {
     paypage: String,
     office: String,
     credentials: Credentials,
+    settings: Settings,
 }
 
 impl Api {
@@ -267,9 +296,11 @@ impl Api {
                 )
             })?,
         };
+        let settings = Settings::from_account(account)?;
         Ok(Api {
             paypage,
             office,
+            settings,
             credentials: Credentials {
                 merchant_id,
                 secret_key,

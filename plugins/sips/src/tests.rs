@@ -281,7 +281,9 @@ fn describe_matches_the_manifest() {
             ("merchant_id", false, true),
             ("secret_key", true, true),
             ("key_version", false, true),
-            ("seal_algorithm", false, false)
+            ("seal_algorithm", false, false),
+            ("capture_day_limit", false, false),
+            ("response_encoding", false, false),
         ]
     );
 }
@@ -307,6 +309,29 @@ fn validate_config_names_the_bad_field() {
         field_of(account_with("seal_algorithm", "MD5")).as_deref(),
         Some("seal_algorithm")
     );
+    for limit in ["1", "6", "99"] {
+        assert_eq!(
+            Sips::validate_config(account_with("capture_day_limit", limit)),
+            Ok(())
+        );
+    }
+    for limit in ["0", "100", "six", "-1", "2.5"] {
+        assert_eq!(
+            field_of(account_with("capture_day_limit", limit)).as_deref(),
+            Some("capture_day_limit"),
+            "{limit}"
+        );
+    }
+    for encoding in ["base64", "base64url", "BASE64URL"] {
+        assert_eq!(
+            Sips::validate_config(account_with("response_encoding", encoding)),
+            Ok(())
+        );
+    }
+    assert_eq!(
+        field_of(account_with("response_encoding", "hex")).as_deref(),
+        Some("response_encoding")
+    );
     let mut a = account();
     a.base_url = Some("ftp://x".into());
     assert_eq!(field_of(a).as_deref(), Some("base_url"));
@@ -314,34 +339,51 @@ fn validate_config_names_the_bad_field() {
 
 #[test]
 fn environments_pick_the_documented_hosts() {
+    // Office JSON has a TEST host and no simulation host (Worldline's data
+    // dictionary, worldline/sips-sdk-java OfficeEnvironment); the test
+    // Paypage is the one on the same platform, so that the Office knows
+    // the transactions it made.
     let host = sips_answers(json!({"responseCode": "99"}));
-    for (env, expected) in [
+    for (env, office, paypage) in [
         (
             Environment::Test,
-            "https://office-server.simu.sips-services.com/rs-services/v2/diagnostic/getTransactionData",
+            "https://office-server.test.sips-services.com",
+            "https://payment-webinit.test.sips-services.com",
         ),
         (
             Environment::Live,
-            "https://office-server.sips-services.com/rs-services/v2/diagnostic/getTransactionData",
+            "https://office-server.sips-services.com",
+            "https://payment-webinit.sips-services.com",
         ),
     ] {
         let mut a = account();
         a.base_url = None;
         a.environment = env;
-        let _ = Sips::sync(a, payment_ref());
-        assert_eq!(host.last_request().unwrap().url, expected);
+        let _ = Sips::sync(a.clone(), payment_ref());
+        assert_eq!(
+            host.last_request().unwrap().url,
+            format!("{office}/rs-services/v2/diagnostic/getTransactionData")
+        );
+        let _ = Sips::authorize(
+            a,
+            authorize_request(CaptureMethod::Manual, Money::new(1050, "EUR")),
+        );
+        assert_eq!(
+            host.last_request().unwrap().url,
+            format!("{paypage}/rs-services/v2/paymentInit")
+        );
     }
-    let mut a = account();
-    a.base_url = None;
-    a.environment = Environment::Live;
-    let _ = Sips::authorize(
-        a,
-        authorize_request(CaptureMethod::Manual, Money::new(1050, "EUR")),
-    );
-    assert_eq!(
-        host.last_request().unwrap().url,
-        "https://payment-webinit.sips-services.com/rs-services/v2/paymentInit"
-    );
+    // The manifest lets the connector reach exactly these hosts.
+    let manifest = include_str!("../manifest.toml");
+    for allowed in [
+        "\"payment-webinit.test.sips-services.com\"",
+        "\"office-server.test.sips-services.com\"",
+        "\"payment-webinit.sips-services.com\"",
+        "\"office-server.sips-services.com\"",
+    ] {
+        assert!(manifest.contains(allowed), "{allowed}");
+    }
+    assert!(!manifest.contains("office-server.simu"));
 }
 
 // ------------------------------------------------------------------ authorize
@@ -373,7 +415,9 @@ fn authorize_sends_a_sealed_payment_init_and_redirects() {
     let mut expected = json!({
         "amount": 1050,
         "automaticResponseUrl": "https://host.example/v1/webhooks/acc_demo_sips",
-        "captureDay": 0,
+        // Six days to validate (the default capture day limit), not 0:
+        // with 0 the authorization would expire at that night's remittance.
+        "captureDay": 6,
         "captureMode": "VALIDATION",
         "currencyCode": "978",
         "interfaceVersion": "IR_WS_2.20",
@@ -389,7 +433,7 @@ fn authorize_sends_a_sealed_payment_init_and_redirects() {
     assert_eq!(
         json_seal_string(&expected),
         format!(
-            "1050https://host.example/v1/webhooks/acc_demo_sips0VALIDATION978IR_WS_2.20{MERCHANT}https://host.example/v1/payments/pay_3kTMd0qN5vB8xZ1cR7wYhL2e/returnINTERNETorder-42{REFERENCE}"
+            "1050https://host.example/v1/webhooks/acc_demo_sips6VALIDATION978IR_WS_2.20{MERCHANT}https://host.example/v1/payments/pay_3kTMd0qN5vB8xZ1cR7wYhL2e/returnINTERNETorder-42{REFERENCE}"
         )
     );
     expected["seal"] = json!(crypto::hex_lower(crypto::hmac_sha256(
@@ -430,6 +474,96 @@ fn automatic_capture_is_author_capture_day_zero() {
     let body = body_of(&host.last_request().unwrap());
     assert_eq!(body["captureMode"], "AUTHOR_CAPTURE");
     assert_eq!(body["captureDay"], 0);
+}
+
+#[test]
+fn manual_capture_gives_sips_the_accounts_capture_window() {
+    let host = sips_answers(init_ok());
+    for (limit, day) in [
+        (None, 6),
+        (Some("1"), 1),
+        (Some("10"), 10),
+        (Some("99"), 99),
+    ] {
+        let account = match limit {
+            Some(limit) => account_with("capture_day_limit", limit),
+            None => account(),
+        };
+        Sips::authorize(
+            account,
+            authorize_request(CaptureMethod::Manual, Money::new(1050, "EUR")),
+        )
+        .unwrap();
+        let body = body_of(&host.last_request().unwrap());
+        assert_eq!(body["captureMode"], "VALIDATION");
+        assert_eq!(body["captureDay"], day, "{limit:?}");
+        assert_request_sealed(&body, Algorithm::HmacSha256);
+    }
+}
+
+#[test]
+fn capabilities_follow_the_capture_day_limit() {
+    let caps = Sips::capabilities(account()).unwrap();
+    assert_eq!(
+        caps.authorization_validity,
+        vec![AuthorizationValidity {
+            payment_method: "*".into(),
+            hours: 6 * 24,
+        }]
+    );
+    assert!(!caps.multiple_partial_captures);
+    assert_eq!(caps.native_capture_delay_max_hours, Some(6 * 24));
+    let caps = Sips::capabilities(account_with("capture_day_limit", "30")).unwrap();
+    assert_eq!(caps.authorization_validity[0].hours, 720);
+    assert_eq!(caps.native_capture_delay_max_hours, Some(720));
+    let e = Sips::capabilities(account_with("capture_day_limit", "0")).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("capture_day_limit"));
+}
+
+#[test]
+fn a_native_capture_delay_is_author_capture_with_whole_days() {
+    let host = sips_answers(init_ok());
+    for (hours, day) in [(0, 0), (1, 1), (24, 1), (25, 2), (48, 2), (144, 6)] {
+        let mut request = authorize_request(CaptureMethod::Automatic, Money::new(1050, "EUR"));
+        request.capture_delay_hours = Some(hours);
+        Sips::authorize(account(), request).unwrap();
+        let body = body_of(&host.last_request().unwrap());
+        assert_eq!(body["captureMode"], "AUTHOR_CAPTURE", "{hours} h");
+        assert_eq!(body["captureDay"], day, "{hours} h");
+    }
+    // Longer than the account's window: refused before any call.
+    let before = host.requests().len();
+    let mut request = authorize_request(CaptureMethod::Automatic, Money::new(1050, "EUR"));
+    request.capture_delay_hours = Some(145);
+    let e = Sips::authorize(account(), request.clone()).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidRequest);
+    assert_eq!(e.field.as_deref(), Some("capture_delay_hours"));
+    assert_eq!(host.requests().len(), before);
+    Sips::authorize(account_with("capture_day_limit", "7"), request).unwrap();
+    assert_eq!(body_of(&host.last_request().unwrap())["captureDay"], 7);
+}
+
+#[test]
+fn the_response_encoding_is_asked_when_configured() {
+    let host = sips_answers(init_ok());
+    Sips::authorize(
+        account(),
+        authorize_request(CaptureMethod::Manual, Money::new(1050, "EUR")),
+    )
+    .unwrap();
+    assert!(body_of(&host.last_request().unwrap())
+        .get("responseEncoding")
+        .is_none());
+    for encoding in ["base64", "base64url"] {
+        Sips::authorize(
+            account_with("response_encoding", encoding),
+            authorize_request(CaptureMethod::Manual, Money::new(1050, "EUR")),
+        )
+        .unwrap();
+        let body = body_of(&host.last_request().unwrap());
+        assert_eq!(body["responseEncoding"], encoding);
+        assert_request_sealed(&body, Algorithm::HmacSha256);
+    }
 }
 
 #[test]
@@ -715,6 +849,175 @@ fn complete_reads_base64_data() {
 }
 
 #[test]
+fn complete_reads_base64url_data_sealed_as_posted() {
+    let _host = MockHost::new();
+    // `?>` in the data makes the two alphabets differ (`/` vs `_`).
+    let plain = data("00", "VALIDATION", &[("returnContext", "a?>b??>")]);
+    let encoded = crypto::base64url_encode(&plain);
+    assert!(encoded.contains(['-', '_']), "{encoded}");
+    // The seal covers Data as posted: the encoded text.
+    let mut form = response_form(&encoded, Algorithm::Sha256);
+    form[3].1 = "base64url".into();
+    let outcome = Sips::complete(account(), complete_request(form.clone())).unwrap();
+    assert_eq!(outcome.status, PaymentStatus::Authorized);
+    assert_eq!(outcome.amount_authorized, Some(1050));
+    // Padded base64url too.
+    let padded = format!("{encoded}{}", "=".repeat((4 - encoded.len() % 4) % 4));
+    let mut form = response_form(&padded, Algorithm::HmacSha256);
+    form[3].1 = "base64url".into();
+    assert_eq!(
+        Sips::complete(account(), complete_request(form)).map(|o| o.status),
+        Ok(PaymentStatus::Authorized)
+    );
+    // A seal over the decoded text does not match.
+    let mut form = response_form(&encoded, Algorithm::Sha256);
+    form[1].1 = compute_seal(Algorithm::Sha256, SECRET, &plain);
+    form[3].1 = "base64url".into();
+    let e = Sips::complete(account(), complete_request(form)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidSignature);
+    // The automatic response likewise.
+    let mut form = response_form(&encoded, Algorithm::HmacSha256);
+    form[3].1 = "base64url".into();
+    let outcome = Sips::handle_notification(account(), notification(&form)).unwrap();
+    assert_eq!(
+        outcome.events[0].kind,
+        NotificationEventKind::Payment(PaymentStatus::Authorized)
+    );
+    // An encoding Sips does not have.
+    let mut form = response_form(&encoded, Algorithm::HmacSha256);
+    form[3].1 = "hex".into();
+    let e = Sips::complete(account(), complete_request(form)).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("Encode"));
+}
+
+#[test]
+fn complete_reads_a_payment_response_recorded_by_worldlines_sdks() {
+    let _host = MockHost::new();
+    // worldline/sips-sdk-nodejs test/PaypageClient.test.js (the same Data in
+    // worldline/sips-sdk-java PaypageClientTest): a simulation answer with
+    // 3-D Secure, sealed SHA-256(Data + key) with the simulation key.
+    let data = "captureDay=0|captureMode=AUTHOR_CAPTURE|currencyCode=978|merchantId=002001000000001|orderChannel=INTERNET|responseCode=00|transactionDateTime=2018-02-06T07:54:23+01:00|transactionReference=b4fb98a9c2c|keyVersion=1|acquirerResponseCode=00|amount=2|authorisationId=12345|guaranteeIndicator=Y|cardCSCResultCode=4D|panExpiryDate=201902|paymentMeanBrand=VISA|paymentMeanType=CARD|customerIpAddress=194.78.195.168|maskedPan=4500#############01|holderAuthentRelegation=N|holderAuthentStatus=3D_SUCCESS|tokenPan=g011040a730424d1ba6|transactionOrigin=INTERNET|paymentPattern=ONE_SHOT";
+    let seal = "56bddfce68695b9b8a9de51c426aae31bb303fb15570f343975eaa3bd33c8c59";
+    let mut request = complete_request(vec![
+        ("Data".into(), data.into()),
+        ("Seal".into(), seal.into()),
+        ("InterfaceVersion".into(), "HP_2.20".into()),
+    ]);
+    request.payment.connector_reference = Some("b4fb98a9c2c".into());
+    let outcome = Sips::complete(account(), request).unwrap();
+    assert_eq!(outcome.status, PaymentStatus::Captured);
+    assert_eq!(outcome.amount_captured, Some(2));
+    assert_eq!(
+        outcome.three_ds,
+        Some(ThreeDsResult {
+            status: ThreeDsStatus::Authenticated,
+            version: None,
+            liability_shift: Some(true),
+            eci: None,
+        })
+    );
+    assert_eq!(outcome.capture_before_ms, None);
+}
+
+#[test]
+fn three_d_secure_results_come_with_the_payment() {
+    let _host = MockHost::new();
+    let three_ds_of = |extra: &[(&str, &str)]| {
+        let form = response_form(&data("00", "VALIDATION", extra), Algorithm::HmacSha256);
+        Sips::complete(account(), complete_request(form))
+            .unwrap()
+            .three_ds
+    };
+    use ThreeDsStatus::*;
+    for (status, relegation, guarantee, expected, shift) in [
+        ("3D_SUCCESS", "N", "Y", Authenticated, Some(true)),
+        ("SUCCESS", "N", "Y", Authenticated, Some(true)),
+        ("3D_ATTEMPT", "N", "Y", Attempted, Some(true)),
+        ("3D_NOTENROLLED", "N", "N", NotEnrolled, Some(false)),
+        ("NOT_ENROLLED", "N", "", NotEnrolled, None),
+        ("3D_FAILURE", "N", "N", Failed, Some(false)),
+        ("3D_ABORT", "N", "", Failed, None),
+        ("CANCEL", "N", "", Failed, None),
+        ("3D_ERROR", "Y", "", Unavailable, Some(false)),
+        ("3D_BYPASS", "N", "N", NotPerformed, Some(false)),
+        ("NOT_PARTICIPATING", "N", "U", NotPerformed, None),
+        ("NO_AUTHENT", "", "", NotPerformed, None),
+        ("SSL", "", "", NotPerformed, None),
+    ] {
+        let result = three_ds_of(&[
+            ("holderAuthentStatus", status),
+            ("holderAuthentRelegation", relegation),
+            ("guaranteeIndicator", guarantee),
+            ("holderAuthentProgram", "3DS_V2"),
+        ])
+        .unwrap_or_else(|| panic!("{status}: no result"));
+        assert_eq!(result.status, expected, "{status}");
+        assert_eq!(result.liability_shift, shift, "{status}");
+        assert_eq!(result.version.as_deref(), Some("2"), "{status}");
+    }
+    // Nothing said, or something new: no result rather than a guess.
+    for status in ["", "NOT_SPECIFIED", "3D_SOMETHING_NEW"] {
+        assert_eq!(three_ds_of(&[("holderAuthentStatus", status)]), None);
+    }
+    let v1 = three_ds_of(&[
+        ("holderAuthentStatus", "3D_SUCCESS"),
+        ("holderAuthentProgram", "3DS"),
+    ])
+    .unwrap();
+    assert_eq!(v1.version.as_deref(), Some("1"));
+    // A refused payment carries its failed authentication too.
+    let form = response_form(
+        &data("05", "VALIDATION", &[("holderAuthentStatus", "3D_FAILURE")]),
+        Algorithm::HmacSha256,
+    );
+    let outcome = Sips::complete(account(), complete_request(form)).unwrap();
+    assert!(matches!(outcome.status, PaymentStatus::Refused(_)));
+    assert_eq!(outcome.three_ds.map(|t| t.status), Some(Failed));
+}
+
+/// 2026-12-03T23:00:00Z: the end of 3 December in Paris winter time.
+const END_OF_DEC_3_PARIS_MS: u64 = 1_796_338_800_000;
+
+#[test]
+fn an_authorization_awaiting_validation_says_when_it_expires() {
+    let _host = MockHost::new();
+    let before_of = |code: &str, mode: &str, extra: &[(&str, &str)]| {
+        let form = response_form(&data(code, mode, extra), Algorithm::HmacSha256);
+        Sips::complete(account(), complete_request(form))
+            .unwrap()
+            .capture_before_ms
+    };
+    let paid = ("transactionDateTime", "2026-11-27T15:05:25+01:00");
+    // captureLimitDate is the last day to validate; the window closes at
+    // its end, in Sips' offset.
+    assert_eq!(
+        before_of(
+            "00",
+            "VALIDATION",
+            &[paid, ("captureDay", "6"), ("captureLimitDate", "20261203")]
+        ),
+        Some(END_OF_DEC_3_PARIS_MS)
+    );
+    // Without captureLimitDate: the payment day plus captureDay.
+    assert_eq!(
+        before_of("00", "VALIDATION", &[paid, ("captureDay", "6")]),
+        Some(END_OF_DEC_3_PARIS_MS)
+    );
+    // captureDay 0: the payment day's end.
+    assert_eq!(
+        before_of("00", "VALIDATION", &[paid, ("captureDay", "0")]),
+        Some(END_OF_DEC_3_PARIS_MS - 6 * 86_400_000)
+    );
+    // Captured at once, delayed by Sips itself, or not authorized: no date.
+    assert_eq!(before_of("00", "AUTHOR_CAPTURE", &[paid]), None);
+    assert_eq!(
+        before_of("00", "AUTHOR_CAPTURE", &[paid, ("captureDay", "3")]),
+        None
+    );
+    assert_eq!(before_of("05", "VALIDATION", &[paid]), None);
+}
+
+#[test]
 fn complete_without_data_asks_the_office_api() {
     let host = sips_answers(sealed(json!({
         "responseCode": "00",
@@ -935,6 +1238,49 @@ fn sync_maps_every_transaction_status() {
     assert_eq!(o.status, PaymentStatus::Authorized);
     assert_eq!(o.amount_authorized, Some(1050));
     assert_eq!(o.provider_status.as_deref(), Some("TO_VALIDATE"));
+    assert_eq!(o.capture_before_ms, None);
+    let o = sync_answer(
+        "TO_VALIDATE",
+        json!({"captureMode": "VALIDATION", "captureDay": 6,
+               "transactionDateTime": "2026-11-27T15:05:25+01:00", "captureLimitDate": "20261203"}),
+    )
+    .unwrap();
+    assert_eq!(o.status, PaymentStatus::Authorized);
+    assert_eq!(o.capture_before_ms, Some(END_OF_DEC_3_PARIS_MS));
+    // A deferred automatic capture waits for Sips to capture it on its day;
+    // a validated transaction waits for that night's remittance only.
+    let o = sync_answer(
+        "TO_CAPTURE",
+        json!({"captureMode": "AUTHOR_CAPTURE", "captureDay": "3"}),
+    )
+    .unwrap();
+    assert_eq!(o.status, PaymentStatus::Authorized);
+    assert_eq!(o.amount_captured, Some(0));
+    assert_eq!(o.capture_before_ms, None);
+    for (mode, day) in [("VALIDATION", 6), ("AUTHOR_CAPTURE", 0)] {
+        let o = sync_answer(
+            "TO_CAPTURE",
+            json!({"captureMode": mode, "captureDay": day}),
+        )
+        .unwrap();
+        assert_eq!(o.status, PaymentStatus::Captured, "{mode} {day}");
+    }
+    // The diagnostic's 3-D Secure fields.
+    let o = sync_answer(
+        "TO_VALIDATE",
+        json!({"holderAuthentStatus": "3D_ATTEMPT", "guaranteeIndicator": "Y",
+               "holderAuthentRelegation": "N", "holderAuthentProgram": "3DS_V2"}),
+    )
+    .unwrap();
+    assert_eq!(
+        o.three_ds,
+        Some(ThreeDsResult {
+            status: ThreeDsStatus::Attempted,
+            version: Some("2".into()),
+            liability_shift: Some(true),
+            eci: None,
+        })
+    );
     let o = sync_answer("CAPTURED", json!({"amount": 600, "capturedAmount": 600})).unwrap();
     assert_eq!(o.status, PaymentStatus::Captured);
     assert_eq!(o.amount_captured, Some(600));

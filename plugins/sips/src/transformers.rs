@@ -20,6 +20,13 @@ pub const DIAGNOSTIC_INTERFACE_VERSION: &str = "DR_WS_2.9";
 /// Largest amount Sips takes: 12 digits of minor units.
 pub const MAX_AMOUNT: u64 = 999_999_999_999;
 
+/// `capture_day_limit` when the account does not set it: the days a card
+/// authorization stays valid at Sips (six), so that a manual capture sent
+/// on the last day still finds a live authorization.
+pub const DEFAULT_CAPTURE_DAY_LIMIT: u32 = 6;
+/// The largest `captureDay` Sips takes (two digits).
+pub const MAX_CAPTURE_DAY: u32 = 99;
+
 /// The currencies Sips 2.0 processes (its data dictionary's `currencyCode`
 /// list). Anything else is refused before any call.
 pub const CURRENCIES: &[&str] = &[
@@ -67,6 +74,98 @@ pub fn transaction_reference(payment_id: &str) -> String {
     } else {
         let digest = crypto::hex_lower(crypto::sha256(payment_id));
         format!("p{}", &digest[..34])
+    }
+}
+
+// ---------------------------------------------------------------- settings
+
+/// How Sips encodes the `Data` it posts back (`responseEncoding`, answered
+/// as `Encode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseEncoding {
+    /// RFC 4648 section 4 (`+`, `/`, `=` padding).
+    Base64,
+    /// RFC 4648 section 5 (`-`, `_`; padding optional).
+    Base64url,
+}
+
+impl ResponseEncoding {
+    /// The `responseEncoding` / `Encode` value naming it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ResponseEncoding::Base64 => "base64",
+            ResponseEncoding::Base64url => "base64url",
+        }
+    }
+
+    /// Reads an `Encode` value (case-insensitive, as Sips' own samples
+    /// compare it loosely).
+    pub fn parse(name: &str) -> Option<Self> {
+        if name.eq_ignore_ascii_case("base64") {
+            Some(ResponseEncoding::Base64)
+        } else if name.eq_ignore_ascii_case("base64url") {
+            Some(ResponseEncoding::Base64url)
+        } else {
+            None
+        }
+    }
+
+    /// The bytes `data` encodes.
+    fn decode(self, data: &str) -> Option<Vec<u8>> {
+        let data = data.trim();
+        match self {
+            ResponseEncoding::Base64 => crypto::base64_decode(data),
+            ResponseEncoding::Base64url => crypto::base64url_decode(data.trim_end_matches('=')),
+        }
+    }
+}
+
+/// The account's non-secret Sips settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// `captureDay` of a manual capture: the days left to validate the
+    /// transaction before it expires (1 to 99), and the longest native
+    /// capture delay.
+    pub capture_day_limit: u32,
+    /// `responseEncoding` asked of Sips, if any.
+    pub response_encoding: Option<ResponseEncoding>,
+}
+
+impl Settings {
+    /// Reads `capture_day_limit` and `response_encoding` from the account.
+    pub fn from_account(account: &Account) -> Result<Self> {
+        let capture_day_limit = match account.optional("capture_day_limit") {
+            None => DEFAULT_CAPTURE_DAY_LIMIT,
+            Some(text) => text
+                .parse::<u32>()
+                .ok()
+                .filter(|days| (1..=MAX_CAPTURE_DAY).contains(days))
+                .ok_or_else(|| {
+                    ConnectorError::invalid_config(
+                        "capture_day_limit",
+                        "the capture day limit is a number of days from 1 to 99",
+                    )
+                })?,
+        };
+        let response_encoding = match account.optional("response_encoding") {
+            None => None,
+            Some(name) => Some(ResponseEncoding::parse(name).ok_or_else(|| {
+                ConnectorError::invalid_config(
+                    "response_encoding",
+                    "the response encoding is base64 or base64url",
+                )
+            })?),
+        };
+        Ok(Settings {
+            capture_day_limit,
+            response_encoding,
+        })
+    }
+
+    /// The capture window in hours: how long a manual authorization stays
+    /// capturable, and the longest native capture delay.
+    pub fn capture_window_hours(&self) -> u32 {
+        self.capture_day_limit * 24
     }
 }
 
@@ -120,8 +219,46 @@ fn order_id(reference: &str) -> Option<&str> {
     .then_some(reference)
 }
 
+/// `captureMode` and `captureDay` of a payment.
+///
+/// - Manual: `VALIDATION` with the account's capture day limit: Sips keeps
+///   the authorization that many days for a validation, after which the
+///   transaction expires. (With `captureDay` 0 it would expire at the
+///   payment day's remittance.)
+/// - Automatic: `AUTHOR_CAPTURE` day 0, captured in that day's remittance.
+/// - Automatic with a delay: `AUTHOR_CAPTURE` with the delay in whole
+///   days, rounded up (Sips counts days, not hours): 1 to 24 hours is one
+///   day, 25 hours two. At most the capture day limit.
+pub fn capture_mode(
+    request: &AuthorizeRequest,
+    settings: &Settings,
+) -> Result<(&'static str, u32)> {
+    match (&request.capture_method, request.capture_delay_hours) {
+        (CaptureMethod::Manual, _) => Ok(("VALIDATION", settings.capture_day_limit)),
+        (CaptureMethod::Automatic, None) => Ok(("AUTHOR_CAPTURE", 0)),
+        (CaptureMethod::Automatic, Some(hours)) => {
+            let days = hours.div_ceil(24);
+            if days > settings.capture_day_limit {
+                return Err(ConnectorError::invalid_request(
+                    "capture_delay_hours",
+                    format!(
+                        "Sips delays a capture by at most {} hours on this account ({} days)",
+                        settings.capture_window_hours(),
+                        settings.capture_day_limit
+                    ),
+                ));
+            }
+            Ok(("AUTHOR_CAPTURE", days))
+        }
+    }
+}
+
 /// The body of `paymentInit` (before sealing).
-pub fn payment_init_body(request: &AuthorizeRequest, currency_code: &str) -> Map<String, Value> {
+pub fn payment_init_body(
+    request: &AuthorizeRequest,
+    currency_code: &str,
+    settings: &Settings,
+) -> Result<Map<String, Value>> {
     let mut body = Map::new();
     body.insert("amount".into(), json!(request.amount.minor_units));
     body.insert("currencyCode".into(), json!(currency_code));
@@ -136,18 +273,16 @@ pub fn payment_init_body(request: &AuthorizeRequest, currency_code: &str) -> Map
         "transactionReference".into(),
         json!(transaction_reference(&request.payment_id)),
     );
-    // VALIDATION: authorize only, the merchant validates (captures) later.
-    // AUTHOR_CAPTURE with day 0: captured in the same day's remittance.
-    let (mode, day) = match request.capture_method {
-        CaptureMethod::Manual => ("VALIDATION", 0),
-        CaptureMethod::Automatic => ("AUTHOR_CAPTURE", 0),
-    };
+    let (mode, day) = capture_mode(request, settings)?;
     body.insert("captureMode".into(), json!(mode));
     body.insert("captureDay".into(), json!(day));
+    if let Some(encoding) = settings.response_encoding {
+        body.insert("responseEncoding".into(), json!(encoding.name()));
+    }
     if let Some(order_id) = order_id(&request.reference) {
         body.insert("orderId".into(), json!(order_id));
     }
-    body
+    Ok(body)
 }
 
 /// The body of a cash management operation (`validate`, `cancel`, `refund`).
@@ -388,6 +523,48 @@ pub struct TransactionData {
     pub transaction_response_code: Option<String>,
     #[serde(default)]
     pub error_field_name: Option<String>,
+    #[serde(default)]
+    pub capture_mode: Option<String>,
+    #[serde(default, deserialize_with = "number_opt")]
+    pub capture_day: Option<u64>,
+    #[serde(default)]
+    pub capture_limit_date: Option<String>,
+    #[serde(default)]
+    pub transaction_date_time: Option<String>,
+    #[serde(default)]
+    pub holder_authent_status: Option<String>,
+    #[serde(default)]
+    pub holder_authent_relegation: Option<String>,
+    #[serde(default)]
+    pub holder_authent_program: Option<String>,
+    #[serde(default)]
+    pub guarantee_indicator: Option<String>,
+}
+
+impl TransactionData {
+    /// The 3-D Secure result the diagnostic reports.
+    fn authentication(&self) -> Authentication<'_> {
+        Authentication {
+            status: self.holder_authent_status.as_deref(),
+            relegation: self.holder_authent_relegation.as_deref(),
+            guarantee: self.guarantee_indicator.as_deref(),
+            program: self.holder_authent_program.as_deref(),
+        }
+    }
+
+    /// The capture window the diagnostic reports.
+    fn window(&self) -> CaptureWindow<'_> {
+        CaptureWindow {
+            limit_date: self.capture_limit_date.as_deref(),
+            transaction_date_time: self.transaction_date_time.as_deref(),
+            capture_day: self.capture_day,
+        }
+    }
+}
+
+/// Sips spells numbers (`captureDay`) as JSON numbers or digit strings.
+fn number_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    amount_opt(d)
 }
 
 /// Sips spells amounts as JSON numbers or digit strings.
@@ -438,10 +615,20 @@ impl TransactionData {
             )
         })?;
         let amount = self.amount;
+        // A deferred automatic capture (`AUTHOR_CAPTURE` with a capture
+        // day) waits in TO_CAPTURE for Sips to capture it on its day: still
+        // an authorization. A validated transaction (or a day-0 automatic
+        // one) also waits in TO_CAPTURE, for that night's remittance: the
+        // merchant has nothing more to do, it is captured.
+        let deferred = self.capture_mode.as_deref() == Some("AUTHOR_CAPTURE")
+            && self.capture_day.is_some_and(|day| day > 0);
+        let mut capture_before_ms = None;
         let (status, authorized, captured) = match raw.as_str() {
-            "TO_VALIDATE" => (PaymentStatus::Authorized, amount, Some(0)),
-            // Validated, or automatic capture not yet remitted: the capture
-            // happens without any further action from the merchant.
+            "TO_VALIDATE" => {
+                capture_before_ms = self.window().deadline_ms();
+                (PaymentStatus::Authorized, amount, Some(0))
+            }
+            "TO_CAPTURE" if deferred => (PaymentStatus::Authorized, amount, Some(0)),
             "TO_CAPTURE" => (PaymentStatus::Captured, amount, amount),
             // After refunds the payment itself stays captured; credits are
             // counted by the host.
@@ -462,6 +649,8 @@ impl TransactionData {
                 let reason = refusal_reason(&code, self.acquirer_response_code.as_deref());
                 (PaymentStatus::Refused(Refusal { code, reason }), None, None)
             }
+            // EXPIRED: not validated within its capture day; the
+            // authorization is gone and nothing can be captured any more.
             "CANCELLED" | "ABORTED" | "EXPIRED" => (PaymentStatus::Canceled, None, None),
             other => {
                 return Err(ConnectorError::retryable(
@@ -470,6 +659,7 @@ impl TransactionData {
                 ))
             }
         };
+        let three_ds = self.authentication().result();
         Ok(PaymentOutcome {
             status,
             connector_reference: Some(
@@ -480,8 +670,8 @@ impl TransactionData {
             amount_authorized: authorized,
             amount_captured: captured,
             connector_data: None,
-            three_ds: None,
-            capture_before_ms: None,
+            three_ds,
+            capture_before_ms,
         })
     }
 }
@@ -526,16 +716,25 @@ pub fn verify_payment_response(
             "the Sips response's Seal does not match its Data",
         ));
     }
+    // `Encode` names the encoding of `Data`; the seal above covers the
+    // encoded text, as posted.
     let decoded;
-    let text = if get("Encode").is_some_and(|e| e.eq_ignore_ascii_case("base64")) {
-        let bytes = crypto::base64_decode(data.trim())
-            .or_else(|| crypto::base64url_decode(data.trim().trim_end_matches('=')))
-            .ok_or_else(|| ConnectorError::invalid_request("Data", "Data is not Base64"))?;
-        decoded = String::from_utf8(bytes)
-            .map_err(|_| ConnectorError::invalid_request("Data", "Data is not UTF-8"))?;
-        decoded.as_str()
-    } else {
-        data
+    let text = match get("Encode").filter(|e| !e.is_empty()) {
+        None => data,
+        Some(name) => {
+            let encoding = ResponseEncoding::parse(name).ok_or_else(|| {
+                ConnectorError::invalid_request(
+                    "Encode",
+                    format!("unknown Sips response encoding {name:?}"),
+                )
+            })?;
+            let bytes = encoding.decode(data).ok_or_else(|| {
+                ConnectorError::invalid_request("Data", format!("Data is not {}", encoding.name()))
+            })?;
+            decoded = String::from_utf8(bytes)
+                .map_err(|_| ConnectorError::invalid_request("Data", "Data is not UTF-8"))?;
+            decoded.as_str()
+        }
     };
     Ok(PaymentResponse {
         fields: parse_data(text),
@@ -612,6 +811,29 @@ impl PaymentResponse {
         })
     }
 
+    /// The 3-D Secure result the payment response reports.
+    fn authentication(&self) -> Authentication<'_> {
+        Authentication {
+            status: self.get("holderAuthentStatus"),
+            relegation: self.get("holderAuthentRelegation"),
+            guarantee: self.get("guaranteeIndicator"),
+            program: self.get("holderAuthentProgram"),
+        }
+    }
+
+    /// When an authorization awaiting validation expires.
+    fn capture_before_ms(&self, status: &PaymentStatus) -> Option<u64> {
+        if *status != PaymentStatus::Authorized || self.get("captureMode") != Some("VALIDATION") {
+            return None;
+        }
+        CaptureWindow {
+            limit_date: self.get("captureLimitDate"),
+            transaction_date_time: self.get("transactionDateTime"),
+            capture_day: self.get("captureDay").and_then(|d| d.parse().ok()),
+        }
+        .deadline_ms()
+    }
+
     /// The outcome of `complete`.
     pub fn into_outcome(self) -> Result<PaymentOutcome> {
         let status = self.payment_status()?;
@@ -621,6 +843,8 @@ impl PaymentResponse {
             PaymentStatus::Captured => (amount, amount),
             _ => (None, None),
         };
+        let three_ds = self.authentication().result();
+        let capture_before_ms = self.capture_before_ms(&status);
         Ok(PaymentOutcome {
             status,
             connector_reference: Some(self.transaction_reference()?.to_string()),
@@ -628,8 +852,8 @@ impl PaymentResponse {
             amount_authorized: authorized,
             amount_captured: captured,
             connector_data: None,
-            three_ds: None,
-            capture_before_ms: None,
+            three_ds,
+            capture_before_ms,
         })
     }
 
@@ -661,6 +885,113 @@ impl PaymentResponse {
             occurred_at_ms: date_time.as_deref().and_then(parse_iso8601_ms),
         })
     }
+}
+
+// ------------------------------------------------ 3-D Secure and capture window
+
+/// The 3-D Secure fields of a payment response or diagnostic, as sent.
+struct Authentication<'a> {
+    /// `holderAuthentStatus`.
+    status: Option<&'a str>,
+    /// `holderAuthentRelegation`: `Y` when Sips went on without 3-D Secure.
+    relegation: Option<&'a str>,
+    /// `guaranteeIndicator`: `Y` the payment is guaranteed (liability
+    /// shifted to the issuer), `N` not, `U` unknown.
+    guarantee: Option<&'a str>,
+    /// `holderAuthentProgram`: `3DS`, `3DS_V2`, `NO_AUTHENT`, ...
+    program: Option<&'a str>,
+}
+
+impl Authentication<'_> {
+    /// The contract's 3-D Secure result, when Sips reports a status.
+    ///
+    /// `holderAuthentStatus` comes with or without a `3D_` prefix
+    /// (`3D_SUCCESS` in Sips' simulation answers, `SUCCESS` in newer
+    /// programs): both spellings are in Worldline's SDKs' `HolderAuthentStatus`
+    /// enums (worldline/sips-sdk-java, worldline/sips-sdk-nodejs).
+    fn result(&self) -> Option<ThreeDsResult> {
+        let raw = self.status?;
+        let status = match raw.strip_prefix("3D_").unwrap_or(raw) {
+            "SUCCESS" => ThreeDsStatus::Authenticated,
+            "ATTEMPT" => ThreeDsStatus::Attempted,
+            "NOTENROLLED" | "NOT_ENROLLED" => ThreeDsStatus::NotEnrolled,
+            // Failed, or abandoned by the shopper on the challenge page.
+            "FAILURE" | "ABORT" | "CANCEL" => ThreeDsStatus::Failed,
+            // Sips could not reach the directory or the issuer.
+            "ERROR" => ThreeDsStatus::Unavailable,
+            // Skipped on purpose, or outside 3-D Secure altogether.
+            "BYPASS" | "NOT_PARTICIPATING" | "NO_AUTHENT" | "SSL" => ThreeDsStatus::NotPerformed,
+            // NOT_SPECIFIED and anything new: Sips says nothing usable.
+            _ => return None,
+        };
+        let relegated = self.relegation == Some("Y");
+        let liability_shift = match self.guarantee {
+            Some("Y") => Some(true),
+            Some("N") => Some(false),
+            // Relegated to a payment without 3-D Secure: no shift.
+            _ if relegated => Some(false),
+            _ => None,
+        };
+        let version = match self.program {
+            Some("3DS_V2") => Some("2".to_string()),
+            Some("3DS") => Some("1".to_string()),
+            _ => None,
+        };
+        Some(ThreeDsResult {
+            status,
+            version,
+            liability_shift,
+            eci: None,
+        })
+    }
+}
+
+/// What a payment response or diagnostic says of the capture window.
+struct CaptureWindow<'a> {
+    /// `captureLimitDate`, `YYYYMMDD`: the last day of the window.
+    limit_date: Option<&'a str>,
+    /// `transactionDateTime`: the payment's date and Sips' UTC offset.
+    transaction_date_time: Option<&'a str>,
+    /// `captureDay`: the window's length in days after the payment day.
+    capture_day: Option<u64>,
+}
+
+/// Sips' offset from UTC when nothing tells it: Paris summer time, the
+/// earlier of its two midnights.
+const PARIS_SUMMER_OFFSET_SECS: i64 = 2 * 3600;
+
+impl CaptureWindow<'_> {
+    /// When an authorization awaiting validation expires (Unix ms): the
+    /// end of its capture limit day, at Sips' own offset. A transaction
+    /// not validated by that day's remittance expires ("If you do not
+    /// validate a given transaction before its capture time expires, this
+    /// transaction expires", docs.sips.worldline-solutions.com/en/validation.html).
+    /// The limit day is `captureLimitDate` when Sips sends it, else the
+    /// payment day plus `captureDay`.
+    fn deadline_ms(&self) -> Option<u64> {
+        let paid = self.transaction_date_time.and_then(local_date_and_offset);
+        let offset = paid.map_or(PARIS_SUMMER_OFFSET_SECS, |(_, offset)| offset);
+        let limit_day = match self.limit_date.and_then(parse_basic_date) {
+            Some((y, m, d)) => days_from_civil(y, m, d),
+            None => {
+                let ((y, m, d), _) = paid?;
+                days_from_civil(y, m, d) + i64::try_from(self.capture_day?).ok()?
+            }
+        };
+        let secs = (limit_day + 1) * 86_400 - offset;
+        u64::try_from(secs).ok().map(|s| s * 1000)
+    }
+}
+
+/// `YYYYMMDD` (Sips' `captureLimitDate`).
+fn parse_basic_date(text: &str) -> Option<(i64, u32, u32)> {
+    if text.len() != 8 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let year = text[..4].parse().ok()?;
+    let month = text[4..6].parse().ok()?;
+    let day = text[6..].parse().ok()?;
+    ((1..=12).contains(&month) && (1..=31).contains(&day)).then_some((year, month, day))
 }
 
 // ----------------------------------------------------------------- codes
@@ -710,9 +1041,18 @@ pub fn refusal_reason(code: &str, acquirer_code: Option<&str>) -> String {
 
 // ------------------------------------------------------------------ dates
 
-/// Unix milliseconds of an ISO 8601 date-time as Sips writes it
-/// (`2026-11-27T15:05:25+01:00`, also `Z` and fractional seconds).
-pub fn parse_iso8601_ms(text: &str) -> Option<u64> {
+/// An ISO 8601 date-time as Sips writes it (`2026-11-27T15:05:25+01:00`,
+/// also `Z` and fractional seconds), in its parts.
+struct DateTime {
+    date: (i64, u32, u32),
+    /// Seconds into the local day, and milliseconds.
+    seconds: i64,
+    millis: i64,
+    /// The UTC offset, in seconds east.
+    offset: i64,
+}
+
+fn parse_date_time(text: &str) -> Option<DateTime> {
     let (date, rest) = text.split_once('T')?;
     let mut d = date.splitn(3, '-');
     let year: i64 = d.next()?.parse().ok()?;
@@ -734,7 +1074,7 @@ pub fn parse_iso8601_ms(text: &str) -> Option<u64> {
     if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
         return None;
     }
-    let offset_secs: i64 = match offset {
+    let offset: i64 = match offset {
         "" | "Z" => 0,
         o => {
             let sign = if o.starts_with('-') { -1 } else { 1 };
@@ -742,9 +1082,25 @@ pub fn parse_iso8601_ms(text: &str) -> Option<u64> {
             sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
         }
     };
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
-    u64::try_from(secs * 1000 + millis).ok()
+    Some(DateTime {
+        date: (year, month, day),
+        seconds: hour * 3600 + minute * 60 + second,
+        millis,
+        offset,
+    })
+}
+
+/// Unix milliseconds of an ISO 8601 date-time as Sips writes it.
+pub fn parse_iso8601_ms(text: &str) -> Option<u64> {
+    let t = parse_date_time(text)?;
+    let (year, month, day) = t.date;
+    let secs = days_from_civil(year, month, day) * 86_400 + t.seconds - t.offset;
+    u64::try_from(secs * 1000 + t.millis).ok()
+}
+
+/// The local date of an ISO 8601 date-time and its UTC offset (seconds).
+fn local_date_and_offset(text: &str) -> Option<((i64, u32, u32), i64)> {
+    parse_date_time(text).map(|t| (t.date, t.offset))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
