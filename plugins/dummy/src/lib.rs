@@ -43,17 +43,20 @@ pub struct Dummy;
 passerelle_connector_sdk::export_connector!(Dummy);
 
 impl Connector for Dummy {
-    /// The dummy PSP keeps an authorization seven days, takes any number of
-    /// partial captures and has no delayed capture of its own (the host
-    /// holds delayed captures for it).
+    /// The dummy PSP keeps an authorization seven days and takes any number
+    /// of partial captures, unless the account's settings say otherwise (so
+    /// that the host's handling of both can be tried without a real
+    /// provider); it has no delayed capture of its own (the host holds
+    /// delayed captures for it).
     fn capabilities(account: Account) -> Result<AccountCapabilities> {
         Api::new(&account)?;
+        let settings = Settings::read(&account)?;
         Ok(AccountCapabilities {
             authorization_validity: vec![AuthorizationValidity {
                 payment_method: "*".into(),
-                hours: 7 * 24,
+                hours: settings.authorization_validity_hours,
             }],
-            multiple_partial_captures: true,
+            multiple_partial_captures: settings.multiple_partial_captures,
             native_capture_delay_max_hours: None,
         })
     }
@@ -87,6 +90,18 @@ impl Connector for Dummy {
             credential_fields: vec![
                 field("api_key", "API key"),
                 field("webhook_secret", "Webhook signing secret"),
+                CredentialField {
+                    name: "authorization_validity_hours".into(),
+                    label: "Hours an authorization stays capturable (default 168)".into(),
+                    secret: false,
+                    required: false,
+                },
+                CredentialField {
+                    name: "multiple_partial_captures".into(),
+                    label: "Several partial captures per payment: true (default) or false".into(),
+                    secret: false,
+                    required: false,
+                },
             ],
         }
     }
@@ -95,6 +110,7 @@ impl Connector for Dummy {
         // Same checks as a real call makes, without the call.
         Api::new(&account)?;
         account.require("webhook_secret")?;
+        Settings::read(&account)?;
         Ok(())
     }
 
@@ -363,4 +379,46 @@ fn check_same_currency(amount: &Money, payment_amount: &Money) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The account's optional settings.
+struct Settings {
+    authorization_validity_hours: u32,
+    multiple_partial_captures: bool,
+}
+
+impl Settings {
+    fn read(account: &Account) -> Result<Settings> {
+        let authorization_validity_hours = match account.optional("authorization_validity_hours") {
+            None => 7 * 24,
+            Some(text) => text
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|hours| (1..=8784).contains(hours))
+                .ok_or_else(|| {
+                    ConnectorError::invalid_config(
+                        "authorization_validity_hours",
+                        "authorization_validity_hours must be a number of hours, 1 to 8784",
+                    )
+                })?,
+        };
+        let multiple_partial_captures = match account.optional("multiple_partial_captures") {
+            None => true,
+            Some(text) => match text.trim() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(ConnectorError::invalid_config(
+                        "multiple_partial_captures",
+                        "multiple_partial_captures must be true or false",
+                    ))
+                }
+            },
+        };
+        Ok(Settings {
+            authorization_validity_hours,
+            multiple_partial_captures,
+        })
+    }
 }

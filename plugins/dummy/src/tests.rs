@@ -114,8 +114,37 @@ fn describe_matches_the_manifest() {
         .collect();
     assert_eq!(
         fields,
-        vec![("api_key", true, true), ("webhook_secret", true, true)]
+        vec![
+            ("api_key", true, true),
+            ("webhook_secret", true, true),
+            ("authorization_validity_hours", false, false),
+            ("multiple_partial_captures", false, false),
+        ]
     );
+}
+
+#[test]
+fn capabilities_follow_the_account_settings() {
+    let mut account = account();
+    let defaults = Dummy::capabilities(account.clone()).unwrap();
+    assert_eq!(defaults.authorization_validity[0].hours, 168);
+    assert!(defaults.multiple_partial_captures);
+    assert_eq!(defaults.native_capture_delay_max_hours, None);
+    account
+        .config
+        .push(("authorization_validity_hours".into(), "2".into()));
+    account
+        .config
+        .push(("multiple_partial_captures".into(), "false".into()));
+    let set = Dummy::capabilities(account.clone()).unwrap();
+    assert_eq!(set.authorization_validity[0].hours, 2);
+    assert!(!set.multiple_partial_captures);
+    let mut wrong = self::account();
+    wrong
+        .config
+        .push(("multiple_partial_captures".into(), "sometimes".into()));
+    let bad = Dummy::validate_config(wrong).unwrap_err();
+    assert_eq!(bad.field.as_deref(), Some("multiple_partial_captures"));
 }
 
 #[test]
