@@ -10,7 +10,7 @@
 
 use passerelle_connector_sdk::http::percent_encode;
 use passerelle_connector_sdk::prelude::*;
-use passerelle_connector_sdk::{crypto, info, warn};
+use passerelle_connector_sdk::{clock, crypto, info, warn};
 use serde::de::DeserializeOwned;
 
 #[cfg(test)]
@@ -40,16 +40,19 @@ pub struct Adyen;
 passerelle_connector_sdk::export_connector!(Adyen);
 
 impl Connector for Adyen {
-    // Conservative until refined from Adyen's documentation: seven days,
-    // one capture, the host holds delayed captures.
-    fn capabilities(_account: Account) -> Result<AccountCapabilities> {
+    /// Cards stay capturable 28 days at Adyen (12 for Cartes Bancaires,
+    /// reported per payment as `capture-before-ms`); several partial
+    /// captures only where the merchant account has them enabled (the
+    /// `multiple_partial_captures` setting); Adyen delays an automatic
+    /// capture itself by up to 672 hours (`captureDelayHours`).
+    fn capabilities(account: Account) -> Result<AccountCapabilities> {
         Ok(AccountCapabilities {
             authorization_validity: vec![AuthorizationValidity {
-                payment_method: "*".into(),
-                hours: 7 * 24,
+                payment_method: "card".into(),
+                hours: transformers::CARD_AUTHORIZATION_HOURS,
             }],
-            multiple_partial_captures: false,
-            native_capture_delay_max_hours: None,
+            multiple_partial_captures: multiple_partial_captures(&account)?,
+            native_capture_delay_max_hours: Some(transformers::MAX_CAPTURE_DELAY_HOURS),
         })
     }
 
@@ -89,6 +92,12 @@ impl Connector for Adyen {
                     false,
                     false,
                 ),
+                field(
+                    MULTIPLE_PARTIAL_CAPTURES,
+                    "Multiple partial captures enabled by Adyen on this merchant account (true/false, default false)",
+                    false,
+                    false,
+                ),
             ],
         }
     }
@@ -96,6 +105,7 @@ impl Connector for Adyen {
     fn validate_config(account: Account) -> Result<()> {
         Api::new(&account)?;
         hmac_key(&account)?;
+        multiple_partial_captures(&account)?;
         Ok(())
     }
 
@@ -129,20 +139,36 @@ impl Connector for Adyen {
             request.payment_id, answer.result_code
         );
         let known = PaymentData {
-            capture: capture_name(request.capture_method).into(),
+            capture: capture_name(&request).into(),
             ..PaymentData::default()
         };
-        if answer.psp_reference.is_none() {
+        let outcome = answer.into_outcome(known, clock::now_ms())?;
+        // An answer with an action may come without pspReference (v71
+        // gives it with /payments/details); the payment goes on under our
+        // reference (Adyen's `merchantReference`) until Adyen's arrives.
+        // Money reserved under no reference could not be captured.
+        if outcome.connector_reference.is_none()
+            && matches!(
+                outcome.status,
+                PaymentStatus::Authorized | PaymentStatus::Captured
+            )
+        {
             return Err(ConnectorError::retryable(
                 "invalid_response",
-                "Adyen answered /payments without a pspReference",
+                "Adyen authorised a payment without a pspReference",
             ));
         }
-        answer.into_outcome(known)
+        Ok(outcome)
     }
 
     fn complete(account: Account, request: CompleteRequest) -> Result<PaymentOutcome> {
-        let psp = psp_reference(&request.payment)?;
+        // None when Adyen's action answer came without it: the details
+        // answer gives it.
+        let known_psp = request
+            .payment
+            .connector_reference
+            .as_deref()
+            .filter(|id| !id.is_empty());
         let known = PaymentData::parse(request.payment.connector_data.as_deref());
         let details: std::collections::BTreeMap<String, String> = request
             .params
@@ -167,16 +193,11 @@ impl Connector for Adyen {
             api.call(Request::post(format!("{}/payments/details", api.base)).json(&body))?;
         // The browser's parameters are the shopper's to forge: a
         // redirectResult of another payment must not settle this one.
-        if let Some(other) = answer.psp_reference.as_deref() {
-            if other != psp {
-                return Err(ConnectorError::invalid_request(
-                    "redirectResult",
-                    "the return parameters belong to another Adyen payment",
-                ));
-            }
+        check_details_answer(&answer, known_psp, &request.payment.payment_id)?;
+        let mut outcome = answer.into_outcome(known, clock::now_ms())?;
+        if let Some(psp) = known_psp {
+            outcome.connector_reference = Some(psp.to_string());
         }
-        let mut outcome = answer.into_outcome(known)?;
-        outcome.connector_reference = Some(psp.to_string());
         Ok(outcome)
     }
 
@@ -221,12 +242,19 @@ impl Connector for Adyen {
         // Adyen gave (kept in connector-data). Webhooks carry everything
         // that happened since; the host applies them.
         Api::new(&account)?;
-        let psp = psp_reference(&payment)?.to_string();
         let known = PaymentData::parse(payment.connector_data.as_deref());
+        // A payment waiting for the shopper may not have Adyen's reference
+        // yet (v71 gives it with /payments/details): what Adyen said last
+        // is all there is to report.
+        let psp = match psp_reference(&payment) {
+            Ok(psp) => Some(psp.to_string()),
+            Err(_) if !known.result.is_empty() => None,
+            Err(e) => return Err(e),
+        };
         if known.result.is_empty() {
             return Ok(PaymentOutcome {
                 status: PaymentStatus::Pending,
-                connector_reference: Some(psp),
+                connector_reference: psp,
                 provider_status: None,
                 amount_authorized: None,
                 amount_captured: None,
@@ -244,15 +272,16 @@ impl Connector for Adyen {
         )?;
         let reserved = matches!(status, PaymentStatus::Authorized | PaymentStatus::Captured);
         let captured = matches!(status, PaymentStatus::Captured);
+        let capturable = matches!(status, PaymentStatus::Authorized);
         Ok(PaymentOutcome {
             status,
-            connector_reference: Some(psp),
+            connector_reference: psp,
             provider_status: Some(known.result.clone()),
             amount_authorized: if reserved { known.amount } else { None },
             amount_captured: if captured { known.amount } else { None },
             connector_data: None,
-            three_ds: None,
-            capture_before_ms: None,
+            three_ds: transformers::three_ds_result(&known.three_ds),
+            capture_before_ms: known.capture_before_ms.filter(|_| capturable),
         })
     }
 
@@ -299,10 +328,64 @@ impl Connector for Adyen {
     }
 }
 
-fn capture_name(method: CaptureMethod) -> &'static str {
-    match method {
-        CaptureMethod::Automatic => "automatic",
-        CaptureMethod::Manual => "manual",
+/// The capture kept in connector-data: an `Authorised` answer to an
+/// `automatic` payment is captured, unless Adyen delays the capture.
+fn capture_name(request: &AuthorizeRequest) -> &'static str {
+    match (request.capture_method, request.capture_delay_hours) {
+        (CaptureMethod::Automatic, None | Some(0)) => "automatic",
+        (CaptureMethod::Automatic, Some(_)) => "delayed",
+        (CaptureMethod::Manual, _) => "manual",
+    }
+}
+
+/// The credential naming Adyen's "multiple partial captures" account setting.
+const MULTIPLE_PARTIAL_CAPTURES: &str = "multiple_partial_captures";
+
+/// Whether the merchant account has Adyen's "multiple partial captures":
+/// off by default ("By default, any unclaimed amount after a partial
+/// capture gets cancelled. This does not apply if you enabled multiple
+/// partial captures on your account", v71 `POST
+/// /payments/{paymentPspReference}/captures`; Adyen's support enables it).
+fn multiple_partial_captures(account: &Account) -> Result<bool> {
+    match account.optional(MULTIPLE_PARTIAL_CAPTURES).map(str::trim) {
+        None | Some("") => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(_) => Err(ConnectorError::invalid_config(
+            MULTIPLE_PARTIAL_CAPTURES,
+            "multiple_partial_captures is true or false",
+        )),
+    }
+}
+
+/// Whether a `/payments/details` answer is this payment's: its pspReference
+/// when we know it, else its `merchantReference`, which is our payment id.
+/// An answer that names neither cannot be told apart from another
+/// payment's and settles nothing (Adyen's AUTHORISATION webhook will).
+fn check_details_answer(
+    answer: &PaymentResponse,
+    known_psp: Option<&str>,
+    payment_id: &str,
+) -> Result<()> {
+    let foreign = || {
+        ConnectorError::invalid_request(
+            "redirectResult",
+            "the return parameters belong to another Adyen payment",
+        )
+    };
+    if let Some(reference) = answer.merchant_reference.as_deref() {
+        if reference != payment_id {
+            return Err(foreign());
+        }
+    }
+    match (known_psp, answer.psp_reference.as_deref()) {
+        (Some(known), Some(given)) if known != given => Err(foreign()),
+        (Some(_), _) => Ok(()),
+        (None, _) if answer.merchant_reference.is_some() => Ok(()),
+        (None, _) => Err(ConnectorError::invalid_request(
+            "redirectResult",
+            "Adyen's answer names neither this payment's pspReference nor its reference",
+        )),
     }
 }
 

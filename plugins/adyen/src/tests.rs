@@ -52,13 +52,27 @@ fn authorize_request(amount: Money, capture: CaptureMethod) -> AuthorizeRequest 
         shopper: Some(Shopper {
             email: Some("s@example.com".into()),
             ip_address: Some("192.0.2.1".into()),
-            browser: None,
-            origin: None,
+            browser: Some(browser()),
+            origin: Some("https://shop.example/".into()),
         }),
         return_url: "https://host/return/pay_1".into(),
         notification_url: "https://host/webhooks/acc_1".into(),
         idempotency_key: "psr-pay_1-authorize".into(),
         metadata: Vec::new(),
+    }
+}
+
+fn browser() -> BrowserInfo {
+    BrowserInfo {
+        accept_header: "text/html".into(),
+        user_agent: "Mozilla/5.0".into(),
+        language: "fr-FR".into(),
+        color_depth: 24,
+        screen_height: 1080,
+        screen_width: 1920,
+        time_zone_offset: -60,
+        java_enabled: false,
+        javascript_enabled: true,
     }
 }
 
@@ -104,7 +118,8 @@ fn describe_matches_the_manifest() {
             ("api_key", true, true),
             ("merchant_account", false, true),
             ("hmac_key", true, true),
-            ("live_url_prefix", false, false)
+            ("live_url_prefix", false, false),
+            ("multiple_partial_captures", false, false)
         ]
     );
 }
@@ -257,6 +272,10 @@ fn authorize_builds_adyens_request() {
             "additionalData": {"manualCapture": "true"},
             "authenticationData": {"threeDSRequestData": {"nativeThreeDS": "disabled"}},
             "channel": "Web",
+            "browserInfo": {"acceptHeader": "text/html", "userAgent": "Mozilla/5.0",
+                "language": "fr-FR", "colorDepth": 24, "screenHeight": 1080, "screenWidth": 1920,
+                "timeZoneOffset": -60, "javaEnabled": false, "javaScriptEnabled": true},
+            "origin": "https://shop.example",
             "shopperEmail": "s@example.com",
             "shopperIP": "192.0.2.1"
         })
@@ -348,6 +367,7 @@ fn every_result_code_maps() {
         "Received",
         "AuthenticationFinished",
         "AuthenticationNotRequired",
+        "Success",
     ] {
         assert_eq!(
             m(pending, false, None),
@@ -370,6 +390,16 @@ fn every_result_code_maps() {
             }))
         );
         assert_eq!(m(action_code, false, None), Ok(PaymentStatus::Pending));
+        // Native 3-D Secure 2 (`threeDS2`) needs Adyen's JavaScript, not a
+        // redirect, URL or not: the payment waits for its webhook.
+        let native = Action {
+            kind: Some("threeDS2".into()),
+            ..redirect.clone()
+        };
+        assert_eq!(
+            m(action_code, false, Some(&native)),
+            Ok(PaymentStatus::Pending)
+        );
     }
     let e = m("Bogus", false, None).unwrap_err();
     assert_eq!(
@@ -1063,4 +1093,728 @@ fn event_dates() {
     ] {
         assert_eq!(parse_rfc3339_ms(bad), None, "{bad}");
     }
+}
+
+// ------------------------------------------- Adyen's currency exceptions
+
+/// One of Adyen's exceptions to ISO 4217 on every amount the connector
+/// handles: `iso` (Passerelle's minor units) is `adyen` at Adyen, going
+/// out (authorize, capture, refund) and coming back (the answer, a webhook).
+fn exception_round_trip(currency: &str, iso: u64, adyen: u64) {
+    let money = Money::new(iso, currency);
+    let host = psp_answers(
+        200,
+        json!({"pspReference": "PSP0000000000001", "resultCode": "Authorised",
+               "amount": {"value": adyen, "currency": currency}, "merchantReference": "pay_1"}),
+    );
+    let outcome = Adyen::authorize(
+        account(),
+        authorize_request(money.clone(), CaptureMethod::Manual),
+    )
+    .unwrap();
+    assert_eq!(
+        body_of(&host.last_request().unwrap())["amount"],
+        json!({"value": adyen, "currency": currency}),
+        "{currency} authorize"
+    );
+    assert_eq!(outcome.amount_authorized, Some(iso), "{currency} answer");
+
+    let mut payment = payment_ref(None);
+    payment.amount = money.clone();
+    host.on_http(move |_| {
+        Ok(Response::from_json(
+            201,
+            &json!({"pspReference": "MOD0000000000001", "status": "received"}),
+        ))
+    });
+    Adyen::capture(
+        account(),
+        CaptureRequest {
+            payment: payment.clone(),
+            amount: money.clone(),
+            final_capture: true,
+            idempotency_key: "k".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        body_of(&host.last_request().unwrap())["amount"],
+        json!({"value": adyen, "currency": currency}),
+        "{currency} capture"
+    );
+    Adyen::refund(
+        account(),
+        RefundRequest {
+            payment,
+            refund_id: "re_1".into(),
+            amount: money,
+            reason: None,
+            idempotency_key: "k2".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        body_of(&host.last_request().unwrap())["amount"],
+        json!({"value": adyen, "currency": currency}),
+        "{currency} refund"
+    );
+
+    let mut hook = item(
+        "CAPTURE",
+        "MOD0000000000001",
+        Some("PSP0000000000001"),
+        true,
+        0,
+    );
+    hook["amount"] = json!({"value": adyen, "currency": currency});
+    let event = kind_of(signed(hook));
+    assert_eq!(
+        event.amount,
+        Some(Money::new(iso, currency)),
+        "{currency} webhook"
+    );
+}
+
+#[test]
+fn clp_has_two_decimals_at_adyen() {
+    // CLP 1,050 (ISO: 0 decimals) is 105000 at Adyen.
+    exception_round_trip("CLP", 1_050, 105_000);
+}
+
+#[test]
+fn isk_has_two_decimals_at_adyen() {
+    exception_round_trip("ISK", 2_790, 279_000);
+}
+
+#[test]
+fn cve_has_no_decimals_at_adyen() {
+    // CVE 15.00 (ISO: 2 decimals) is 15 at Adyen.
+    exception_round_trip("CVE", 1_500, 15);
+}
+
+#[test]
+fn idr_has_no_decimals_at_adyen() {
+    // IDR 15,000.00 (ISO: 2 decimals) is 15000 at Adyen, not 1500000: the
+    // old table lacked IDR and charged 100 times the amount.
+    exception_round_trip("IDR", 1_500_000, 15_000);
+}
+
+/// An amount Adyen's unit cannot hold (IDR or CVE with cents) is refused,
+/// field `amount`, before any call: on authorize, capture and refund.
+#[test]
+fn cents_adyen_cannot_take_are_refused_before_any_call() {
+    let host = psp_answers(200, json!({}));
+    for (currency, iso) in [("IDR", 1_500_050u64), ("CVE", 1_550)] {
+        let money = Money::new(iso, currency);
+        let e = Adyen::authorize(
+            account(),
+            authorize_request(money.clone(), CaptureMethod::Manual),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.kind, e.field.as_deref()),
+            (ErrorKind::InvalidRequest, Some("amount")),
+            "{currency}"
+        );
+        let mut payment = payment_ref(None);
+        payment.amount = Money::new(1_500_000, currency);
+        let e = Adyen::capture(
+            account(),
+            CaptureRequest {
+                payment: payment.clone(),
+                amount: money.clone(),
+                final_capture: true,
+                idempotency_key: "k".into(),
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("amount"), "{currency}");
+        let e = Adyen::refund(
+            account(),
+            RefundRequest {
+                payment,
+                refund_id: "re_1".into(),
+                amount: money,
+                reason: None,
+                idempotency_key: "k".into(),
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("amount"), "{currency}");
+    }
+    assert!(host.requests().is_empty());
+    // The table's ISO column is ISO 4217's (the shared currency table).
+    for (code, iso, _) in ADYEN_EXPONENT_EXCEPTIONS {
+        assert_eq!(
+            passerelle_connector_sdk::money::exponent(code),
+            Some(*iso),
+            "{code}"
+        );
+    }
+}
+
+// ---------------------------------------------- Adyen's official document
+
+/// The official OpenAPI documents, beside the clone; `None` after one
+/// printed line when absent (a failure when `CI=true`).
+fn spec(file: &str) -> Option<Value> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/psp-specs/adyen")
+        .join(file);
+    match std::fs::read(&path) {
+        Ok(bytes) => Some(serde_json::from_slice(&bytes).unwrap()),
+        Err(_) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{} is missing (required when CI=true)",
+                path.display()
+            );
+            println!("skipped: no {} (Adyen's OpenAPI document)", path.display());
+            None
+        }
+    }
+}
+
+/// `{"$ref": "#/components/examples/x"}` resolved.
+fn resolve<'a>(doc: &'a Value, node: &'a Value) -> &'a Value {
+    match node.get("$ref").and_then(Value::as_str) {
+        Some(reference) => reference
+            .trim_start_matches("#/")
+            .split('/')
+            .fold(doc, |at, key| &at[key]),
+        None => node,
+    }
+}
+
+/// The example values of `path`'s answers with `status`.
+fn examples(doc: &Value, path: &str, status: &str) -> Vec<(String, Value)> {
+    let content = &doc["paths"][path]["post"]["responses"][status]["content"]["application/json"];
+    content["examples"]
+        .as_object()
+        .map(|all| {
+            all.iter()
+                .map(|(name, example)| (name.clone(), resolve(doc, example)["value"].clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every example answer of v71's `/payments` and `/payments/details`, its
+/// modification endpoints and their errors, and of the standard webhooks,
+/// goes through the connector's parsers to a defined outcome.
+#[test]
+fn every_documented_example_answer_has_a_defined_outcome() {
+    let Some(doc) = spec("CheckoutService-v71.json") else {
+        return;
+    };
+    let mut seen = 0;
+    // Each /payments example as the answer to an authorization, manual
+    // and automatic (the 3-D Secure 2 and iDEAL examples have an action
+    // and no pspReference).
+    let answers = examples(&doc, "/payments", "200");
+    assert!(answers.len() >= 5, "{answers:?}");
+    for (name, value) in answers {
+        for capture in [CaptureMethod::Manual, CaptureMethod::Automatic] {
+            let _host = psp_answers(200, value.clone());
+            let outcome = Adyen::authorize(account(), authorize_request(eur(), capture))
+                .unwrap_or_else(|e| panic!("/payments {name}: {e:?}"));
+            // A reservation always comes with Adyen's reference.
+            if matches!(
+                outcome.status,
+                PaymentStatus::Authorized | PaymentStatus::Captured
+            ) {
+                assert!(outcome.connector_reference.is_some(), "{name}");
+            }
+        }
+        seen += 1;
+    }
+    // Each /payments/details example as the answer to the shopper's return.
+    let answers = examples(&doc, "/payments/details", "200");
+    assert!(!answers.is_empty());
+    for (name, value) in answers {
+        let mut payment = payment_ref(Some(
+            json!({"capture": "manual", "result": "RedirectShopper"}),
+        ));
+        payment.connector_reference = value["pspReference"].as_str().map(String::from);
+        if let Some(reference) = value["merchantReference"].as_str() {
+            payment.payment_id = reference.into();
+        }
+        let _host = psp_answers(200, value.clone());
+        Adyen::complete(
+            account(),
+            CompleteRequest {
+                payment,
+                params: vec![("redirectResult".into(), "tok".into())],
+            },
+        )
+        .unwrap_or_else(|e| panic!("/payments/details {name}: {e:?}"));
+        seen += 1;
+    }
+    for path in [
+        "/payments/{paymentPspReference}/captures",
+        "/payments/{paymentPspReference}/cancels",
+        "/payments/{paymentPspReference}/refunds",
+        "/payments/{paymentPspReference}/reversals",
+        "/cancels",
+    ] {
+        let answers = examples(&doc, path, "201");
+        assert!(!answers.is_empty(), "{path}");
+        for (name, value) in answers {
+            let answer: ModificationResponse = serde_json::from_value(value.clone())
+                .unwrap_or_else(|e| panic!("{path} {name}: {e}: {value}"));
+            let outcome = answer
+                .into_outcome()
+                .unwrap_or_else(|e| panic!("{path} {name}: {e:?}"));
+            assert_eq!(outcome.status, ModificationStatus::Pending, "{path} {name}");
+            seen += 1;
+        }
+    }
+    // Error answers: Adyen's errorCode kept, classified by status.
+    for path in ["/payments", "/payments/details"] {
+        for status in ["400", "401", "403", "422", "500"] {
+            for (name, value) in examples(&doc, path, status) {
+                let response = Response::from_json(status.parse().unwrap(), &value);
+                let error = error_from_response(&response);
+                let code = value["errorCode"].as_str().unwrap_or_default();
+                assert!(
+                    error.code == code || error.message.contains(code),
+                    "{path} {status} {name}: {error:?}"
+                );
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen > 20, "{seen} examples");
+}
+
+#[test]
+fn every_documented_webhook_example_has_a_defined_event() {
+    let Some(doc) = spec("Webhooks-v1.json") else {
+        return;
+    };
+    let mut seen = 0;
+    let mut check = |name: &str, example: &Value| {
+        let Some(items) = example["notificationItems"].as_array() else {
+            return;
+        };
+        for wrapper in items {
+            let item: NotificationItem =
+                serde_json::from_value(wrapper["NotificationRequestItem"].clone())
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+            item.into_event()
+                .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            seen += 1;
+        }
+    };
+    // Examples sit under each webhook's request body, or in components.
+    fn walk(node: &Value, doc: &Value, check: &mut dyn FnMut(&str, &Value)) {
+        match node {
+            Value::Object(map) => {
+                if let Some(examples) = map.get("examples").and_then(Value::as_object) {
+                    for (name, example) in examples {
+                        check(name, &resolve(doc, example)["value"]);
+                    }
+                }
+                for value in map.values() {
+                    walk(value, doc, check);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, doc, check)),
+            _ => {}
+        }
+    }
+    walk(&doc, &doc, &mut check);
+    assert!(seen > 5, "{seen} webhook examples");
+}
+
+/// Every `resultCode` of v71's enum maps to a payment state, for either
+/// capture method, with or without an action; none is an error.
+#[test]
+fn every_v71_result_code_has_a_defined_state() {
+    let documented: Vec<String> = match spec("CheckoutService-v71.json") {
+        Some(doc) => {
+            let codes = &doc["components"]["schemas"]["PaymentResponse"]["properties"]
+                ["resultCode"]["enum"];
+            codes
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap().to_string())
+                .collect()
+        }
+        // The enum as of the v71 document.
+        None => [
+            "AuthenticationFinished",
+            "AuthenticationNotRequired",
+            "Authorised",
+            "Cancelled",
+            "ChallengeShopper",
+            "Error",
+            "IdentifyShopper",
+            "PartiallyAuthorised",
+            "Pending",
+            "PresentToShopper",
+            "Received",
+            "RedirectShopper",
+            "Refused",
+            "Success",
+        ]
+        .map(String::from)
+        .to_vec(),
+    };
+    assert!(documented.len() >= 14, "{documented:?}");
+    let redirect = Action {
+        kind: Some("redirect".into()),
+        url: Some("https://adyen/3ds".into()),
+        method: Some("GET".into()),
+        data: None,
+        payment_data: None,
+    };
+    for code in &documented {
+        for automatic in [true, false] {
+            for action in [None, Some(&redirect)] {
+                let status = map_result_code(code, automatic, None, None, action)
+                    .unwrap_or_else(|e| panic!("{code}: {e:?}"));
+                // An action is followed only where Adyen asks the shopper to act.
+                let acts = matches!(status, PaymentStatus::RequiresAction(_));
+                assert_eq!(
+                    acts,
+                    action.is_some()
+                        && matches!(
+                            code.as_str(),
+                            "RedirectShopper"
+                                | "IdentifyShopper"
+                                | "ChallengeShopper"
+                                | "PresentToShopper"
+                        ),
+                    "{code}"
+                );
+            }
+        }
+    }
+}
+
+// --------------------------------------- a redirect before a pspReference
+
+/// v71: "For payment methods that require a redirect or additional action,
+/// you will get this value [pspReference] in the /payments/details
+/// response". The payment redirects the shopper without it and learns it
+/// from /payments/details; sync keeps reporting the redirect meanwhile.
+/// (Before, the authorization was a retryable error and never redirected.)
+#[test]
+fn a_redirect_without_psp_reference_completes_by_our_reference() {
+    let host = psp_answers(
+        200,
+        json!({"resultCode": "RedirectShopper",
+               "action": {"type": "redirect", "url": "https://adyen/3ds/x", "method": "GET",
+                          "paymentMethodType": "scheme"}}),
+    );
+    let outcome =
+        Adyen::authorize(account(), authorize_request(eur(), CaptureMethod::Manual)).unwrap();
+    assert!(
+        matches!(outcome.status, PaymentStatus::RequiresAction(_)),
+        "{:?}",
+        outcome.status
+    );
+    assert_eq!(outcome.connector_reference, None);
+    let data = outcome.connector_data.clone().unwrap();
+
+    // Waiting for the shopper, sync reports the redirect without calling.
+    let mut payment = payment_ref(None);
+    payment.connector_reference = None;
+    payment.connector_data = Some(data.clone());
+    let before = host.requests().len();
+    let synced = Adyen::sync(account(), payment.clone()).unwrap();
+    assert!(matches!(synced.status, PaymentStatus::RequiresAction(_)));
+    assert_eq!(synced.connector_reference, None);
+    assert_eq!(host.requests().len(), before);
+
+    // The shopper returns: /payments/details names the payment by its
+    // reference (our payment id) and gives Adyen's pspReference.
+    let complete = |answer: Value| {
+        host.on_http(move |_| Ok(Response::from_json(200, &answer)));
+        Adyen::complete(
+            account(),
+            CompleteRequest {
+                payment: payment.clone(),
+                params: vec![("redirectResult".into(), "tok".into())],
+            },
+        )
+    };
+    let done = complete(
+        json!({"pspReference": "PSP0000000000009", "resultCode": "Authorised",
+        "merchantReference": "pay_1", "amount": {"value": 1050, "currency": "EUR"}}),
+    )
+    .unwrap();
+    assert_eq!(done.status, PaymentStatus::Authorized);
+    assert_eq!(
+        done.connector_reference.as_deref(),
+        Some("PSP0000000000009")
+    );
+    assert_eq!(done.amount_authorized, Some(1050));
+    // Another payment's return settles nothing...
+    let e = complete(
+        json!({"pspReference": "PSP0000000000008", "resultCode": "Authorised",
+        "merchantReference": "pay_2"}),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidRequest);
+    // ...nor one that cannot be told apart (the webhook will settle it).
+    let e = complete(json!({"pspReference": "PSP0000000000008", "resultCode": "Authorised"}))
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidRequest);
+
+    // A reservation without Adyen's reference could never be captured.
+    let _host = psp_answers(200, json!({"resultCode": "Authorised"}));
+    let e =
+        Adyen::authorize(account(), authorize_request(eur(), CaptureMethod::Manual)).unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_str()),
+        (ErrorKind::Retryable, "invalid_response")
+    );
+}
+
+// ------------------------------------------------ browser and capture delay
+
+#[test]
+fn origin_is_trimmed_and_bounded() {
+    let host = psp_answers(
+        200,
+        json!({"pspReference": "PSP0000000000001", "resultCode": "Authorised"}),
+    );
+    let mut request = authorize_request(eur(), CaptureMethod::Manual);
+    request.shopper.as_mut().unwrap().origin = Some(format!("https://{}.example", "a".repeat(80)));
+    let e = Adyen::authorize(account(), request.clone()).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("origin"));
+    assert!(host.requests().is_empty());
+    // Without browser data nothing of it is sent.
+    request.shopper = None;
+    Adyen::authorize(account(), request).unwrap();
+    let body = body_of(&host.last_request().unwrap());
+    for absent in ["browserInfo", "origin", "shopperIP", "shopperEmail"] {
+        assert!(body.get(absent).is_none(), "{absent}: {body}");
+    }
+    assert_eq!(body["channel"], "Web");
+}
+
+/// `automatic` with `capture-delay-hours` is Adyen's own delayed capture
+/// (`captureDelayHours`, at most 672): authorized, not captured, until
+/// Adyen captures.
+#[test]
+fn native_capture_delay() {
+    let host = psp_answers(
+        200,
+        json!({"pspReference": "PSP0000000000001", "resultCode": "Authorised",
+               "amount": {"value": 1050, "currency": "EUR"}}),
+    );
+    let mut request = authorize_request(eur(), CaptureMethod::Automatic);
+    request.capture_delay_hours = Some(48);
+    let outcome = Adyen::authorize(account(), request.clone()).unwrap();
+    let body = body_of(&host.last_request().unwrap());
+    assert_eq!(body["captureDelayHours"], 48);
+    assert!(body.get("additionalData").is_none(), "{body}");
+    assert_eq!(outcome.status, PaymentStatus::Authorized);
+    assert_eq!(outcome.amount_captured, None);
+    // Sync agrees: the capture is Adyen's to make later.
+    let mut payment = payment_ref(None);
+    payment.connector_data = outcome.connector_data;
+    assert_eq!(
+        Adyen::sync(account(), payment).unwrap().status,
+        PaymentStatus::Authorized
+    );
+
+    request.capture_delay_hours = Some(MAX_CAPTURE_DELAY_HOURS + 1);
+    let before = host.requests().len();
+    let e = Adyen::authorize(account(), request.clone()).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("capture_delay_hours"));
+    assert_eq!(host.requests().len(), before);
+    // Manual capture ignores it.
+    let mut manual = request;
+    manual.capture_method = CaptureMethod::Manual;
+    Adyen::authorize(account(), manual).unwrap();
+    let body = body_of(&host.last_request().unwrap());
+    assert!(body.get("captureDelayHours").is_none(), "{body}");
+}
+
+#[test]
+fn capabilities_follow_the_account() {
+    let caps = Adyen::capabilities(account()).unwrap();
+    assert_eq!(
+        caps.authorization_validity,
+        vec![AuthorizationValidity {
+            payment_method: "card".into(),
+            hours: 28 * 24
+        }]
+    );
+    assert!(!caps.multiple_partial_captures);
+    assert_eq!(caps.native_capture_delay_max_hours, Some(672));
+    let mut enabled = account();
+    enabled
+        .config
+        .push(("multiple_partial_captures".into(), "true".into()));
+    assert!(
+        Adyen::capabilities(enabled.clone())
+            .unwrap()
+            .multiple_partial_captures
+    );
+    assert_eq!(Adyen::validate_config(enabled), Ok(()));
+    let mut wrong = account();
+    wrong
+        .config
+        .push(("multiple_partial_captures".into(), "yes".into()));
+    for e in [
+        Adyen::capabilities(wrong.clone()).unwrap_err(),
+        Adyen::validate_config(wrong).unwrap_err(),
+    ] {
+        assert_eq!(
+            (e.kind, e.field.as_deref()),
+            (ErrorKind::InvalidConfig, Some("multiple_partial_captures"))
+        );
+    }
+}
+
+/// Cartes Bancaires authorizations last 12 days at Adyen, not 28: the
+/// outcome says when this one stops being capturable.
+#[test]
+fn cartes_bancaires_authorizations_expire_sooner() {
+    let now = 1_767_225_600_000u64;
+    for (brand, expected) in [
+        ("cartebancaire", Some(now + 12 * 24 * 3_600_000)),
+        ("visa", None),
+    ] {
+        let host = psp_answers(
+            200,
+            json!({"pspReference": "PSP0000000000001", "resultCode": "Authorised",
+                   "paymentMethod": {"brand": brand, "type": "scheme"}}),
+        );
+        host.set_now_ms(now);
+        let outcome =
+            Adyen::authorize(account(), authorize_request(eur(), CaptureMethod::Manual)).unwrap();
+        assert_eq!(outcome.capture_before_ms, expected, "{brand}");
+        // Captured at once: nothing left to expire.
+        let outcome = Adyen::authorize(
+            account(),
+            authorize_request(eur(), CaptureMethod::Automatic),
+        )
+        .unwrap();
+        assert_eq!(outcome.capture_before_ms, None, "{brand}");
+    }
+}
+
+// ---------------------------------------------------------- 3-D Secure
+
+fn members(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, serde_json::Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), json!(v)))
+        .collect()
+}
+
+#[test]
+fn three_ds_results_from_additional_data() {
+    let result = |pairs: &[(&str, &str)]| three_ds_result(&three_ds_members(&members(pairs)));
+    // The v71 document's own example (split-balanceplatform): no 3-D Secure.
+    assert_eq!(
+        result(&[
+            ("threeDOffered", "false"),
+            ("threeDOfferedResponse", "N/A"),
+            ("threeDAuthenticated", "false"),
+            ("threeDAuthenticatedResponse", "N/A"),
+            ("eci", "N/A"),
+        ]),
+        Some(ThreeDsResult {
+            status: ThreeDsStatus::NotPerformed,
+            version: None,
+            liability_shift: None,
+            eci: None
+        })
+    );
+    assert_eq!(
+        result(&[
+            ("threeDOffered", "true"),
+            ("threeDOfferedResponse", "Y"),
+            ("threeDAuthenticated", "true"),
+            ("threeDAuthenticatedResponse", "Y"),
+            ("liabilityShift", "true"),
+            ("eci", "05"),
+            ("threeDSVersion", "2.2.0"),
+        ]),
+        Some(ThreeDsResult {
+            status: ThreeDsStatus::Authenticated,
+            version: Some("2.2.0".into()),
+            liability_shift: Some(true),
+            eci: Some("05".into())
+        })
+    );
+    let status = |pairs: &[(&str, &str)]| result(pairs).map(|r| r.status);
+    assert_eq!(
+        status(&[
+            ("threeDOffered", "true"),
+            ("threeDAuthenticated", "true"),
+            ("threeDAuthenticatedResponse", "A")
+        ]),
+        Some(ThreeDsStatus::Attempted)
+    );
+    assert_eq!(
+        status(&[
+            ("threeDOffered", "true"),
+            ("threeDAuthenticated", "false"),
+            ("threeDAuthenticatedResponse", "N")
+        ]),
+        Some(ThreeDsStatus::Failed)
+    );
+    assert_eq!(
+        status(&[("threeDOffered", "true"), ("threeDAuthenticated", "false")]),
+        Some(ThreeDsStatus::Failed)
+    );
+    assert_eq!(
+        status(&[
+            ("threeDOffered", "true"),
+            ("threeDAuthenticated", "false"),
+            ("threeDAuthenticatedResponse", "U")
+        ]),
+        Some(ThreeDsStatus::Unavailable)
+    );
+    assert_eq!(
+        status(&[("threeDOffered", "false"), ("threeDOfferedResponse", "N")]),
+        Some(ThreeDsStatus::NotEnrolled)
+    );
+    // Nothing said: nothing reported.
+    assert_eq!(result(&[("cardSummary", "1111")]), None);
+}
+
+/// The details answer's 3-D Secure result goes into the outcome, and sync
+/// reports it again from connector-data.
+#[test]
+fn three_ds_result_is_reported_and_kept() {
+    let host = psp_answers(
+        200,
+        json!({"pspReference": "PSP0000000000003", "resultCode": "Authorised",
+               "merchantReference": "pay_1", "amount": {"value": 1050, "currency": "EUR"},
+               "additionalData": {"threeDOffered": "true", "threeDAuthenticated": "true",
+                   "threeDAuthenticatedResponse": "Y", "liabilityShift": "true", "eci": "05",
+                   "threeDSVersion": "2.2.0", "cardSummary": "1237"}}),
+    );
+    let mut payment = payment_ref(Some(
+        json!({"capture": "manual", "result": "RedirectShopper"}),
+    ));
+    payment.connector_reference = Some("PSP0000000000003".into());
+    let done = Adyen::complete(
+        account(),
+        CompleteRequest {
+            payment: payment.clone(),
+            params: vec![("redirectResult".into(), "tok".into())],
+        },
+    )
+    .unwrap();
+    let expected = Some(ThreeDsResult {
+        status: ThreeDsStatus::Authenticated,
+        version: Some("2.2.0".into()),
+        liability_shift: Some(true),
+        eci: Some("05".into()),
+    });
+    assert_eq!(done.three_ds, expected);
+    drop(host);
+    payment.connector_data = done.connector_data;
+    assert_eq!(Adyen::sync(account(), payment).unwrap().three_ds, expected);
 }

@@ -13,10 +13,16 @@ use serde::{Deserialize, Serialize};
 
 // ------------------------------------------------------------------ amounts
 
-/// Currencies whose minor unit at Adyen differs from ISO 4217 (Adyen's
-/// "Currency codes and minor units" page marks them "differs from
-/// standard"): (code, ISO exponent, Adyen exponent).
-const ADYEN_EXPONENT_EXCEPTIONS: &[(&str, u8, u8)] = &[("CLP", 0, 2), ("CVE", 2, 0), ("ISK", 0, 2)];
+/// Currencies whose minor unit at Adyen differs from ISO 4217: (code, ISO
+/// exponent, Adyen exponent). Adyen's "Currency codes and minor units"
+/// (<https://docs.adyen.com/development-resources/currency-codes>) marks
+/// CLP "2 (differs from standard)" and CVE "0 (differs from standard)", and
+/// its note names all four: "For CLP, CVE, IDR, and ISK the standard has a
+/// different number of decimals than shown in our currency codes table".
+/// Without IDR here, an IDR 15,000.00 payment (ISO minor units 1500000)
+/// went to Adyen as IDR 1,500,000: 100 times too much.
+pub const ADYEN_EXPONENT_EXCEPTIONS: &[(&str, u8, u8)] =
+    &[("CLP", 0, 2), ("CVE", 2, 0), ("IDR", 2, 0), ("ISK", 0, 2)];
 
 /// The exponents (ISO, Adyen) of `currency`, or `invalid-request` field
 /// `currency` when Adyen cannot take it: not ISO 4217, or with more decimals
@@ -113,12 +119,64 @@ pub struct PaymentRequest<'a> {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub additional_data: BTreeMap<&'static str, &'static str>,
     pub authentication_data: AuthenticationData,
+    /// `Web`: the shopper pays in a browser (3-D Secure 2's browser flow).
     pub channel: &'static str,
+    /// The shopper's browser, which 3-D Secure 2 needs: "For 3D Secure,
+    /// the full object is required for web integrations" (v71
+    /// `PaymentRequest.browserInfo`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub browser_info: Option<BrowserInfoData<'a>>,
+    /// The shop's origin, "Required for browser-based (`channel` **Web**)
+    /// 3D Secure 2 transactions" (v71 `PaymentRequest.origin`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shopper_email: Option<&'a str>,
+    /// Required by Visa and JCB for 3-D Secure 2 without `shopperEmail`
+    /// (v71 `PaymentRequest.shopperIP`).
     #[serde(rename = "shopperIP", skip_serializing_if = "Option::is_none")]
     pub shopper_ip: Option<&'a str>,
 }
+
+/// `browserInfo`: every member of v71's `BrowserInfo` (all but
+/// `javaScriptEnabled` required there).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BrowserInfoData<'a> {
+    pub accept_header: &'a str,
+    pub user_agent: &'a str,
+    pub language: &'a str,
+    pub color_depth: u8,
+    pub screen_height: u32,
+    pub screen_width: u32,
+    pub time_zone_offset: i32,
+    pub java_enabled: bool,
+    #[serde(rename = "javaScriptEnabled")]
+    pub javascript_enabled: bool,
+}
+
+impl<'a> From<&'a BrowserInfo> for BrowserInfoData<'a> {
+    fn from(browser: &'a BrowserInfo) -> Self {
+        BrowserInfoData {
+            accept_header: &browser.accept_header,
+            user_agent: &browser.user_agent,
+            language: &browser.language,
+            color_depth: browser.color_depth,
+            screen_height: browser.screen_height,
+            screen_width: browser.screen_width,
+            time_zone_offset: browser.time_zone_offset,
+            java_enabled: browser.java_enabled,
+            javascript_enabled: browser.javascript_enabled,
+        }
+    }
+}
+
+/// Adyen's longest capture delay: "Maximum value: **672** (28 days)" (v71
+/// `PaymentRequest.captureDelayHours`).
+pub const MAX_CAPTURE_DELAY_HOURS: u32 = 672;
+
+/// v71 `PaymentRequest.origin`: "maxLength": 80.
+const MAX_ORIGIN_LEN: usize = 80;
 
 /// `authenticationData`: 3-D Secure goes through Adyen's redirect page, the
 /// only flow a server-side connector can hand to a browser (native 3DS2
@@ -173,7 +231,31 @@ impl<'a> PaymentRequest<'a> {
             // Per-payment manual capture, whatever the account's default.
             additional_data.insert("manualCapture", "true");
         }
+        // 0 captures at once; more delays Adyen's automatic capture; manual
+        // payments leave it out.
+        let capture_delay_hours = match (automatic, request.capture_delay_hours) {
+            (false, _) => None,
+            (true, None) => Some(0),
+            (true, Some(hours)) if hours <= MAX_CAPTURE_DELAY_HOURS => Some(hours),
+            (true, Some(_)) => {
+                return Err(ConnectorError::invalid_request(
+                    "capture_delay_hours",
+                    format!("Adyen delays a capture by {MAX_CAPTURE_DELAY_HOURS} hours at most"),
+                ))
+            }
+        };
         let shopper = request.shopper.as_ref();
+        let origin = match shopper.and_then(|s| s.origin.as_deref()) {
+            // "Do not include subdirectories and a trailing slash."
+            Some(origin) => Some(origin.trim_end_matches('/')).filter(|o| !o.is_empty()),
+            None => None,
+        };
+        if origin.is_some_and(|o| o.len() > MAX_ORIGIN_LEN) {
+            return Err(ConnectorError::invalid_request(
+                "origin",
+                format!("Adyen takes an origin of {MAX_ORIGIN_LEN} characters at most"),
+            ));
+        }
         Ok(PaymentRequest {
             amount: to_adyen_amount(&request.amount)?,
             merchant_account,
@@ -188,8 +270,7 @@ impl<'a> PaymentRequest<'a> {
                 holder_name: card.holder_name.as_deref(),
             },
             return_url: &request.return_url,
-            // 0 captures at once; manual payments leave it out.
-            capture_delay_hours: automatic.then_some(0),
+            capture_delay_hours,
             additional_data,
             authentication_data: AuthenticationData {
                 three_ds_request_data: ThreeDsRequestData {
@@ -197,6 +278,10 @@ impl<'a> PaymentRequest<'a> {
                 },
             },
             channel: "Web",
+            browser_info: shopper
+                .and_then(|s| s.browser.as_ref())
+                .map(BrowserInfoData::from),
+            origin,
             shopper_email: shopper.and_then(|s| s.email.as_deref()),
             shopper_ip: shopper.and_then(|s| s.ip_address.as_deref()),
         })
@@ -246,6 +331,19 @@ pub struct PaymentResponse {
     pub refusal_reason_code: Option<String>,
     #[serde(default)]
     pub action: Option<Action>,
+    /// Strings per v71; read leniently (a value of another type is ignored).
+    #[serde(default)]
+    pub additional_data: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    pub payment_method: Option<ResponsePaymentMethod>,
+}
+
+/// `paymentMethod` of an `Authorised` answer.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ResponsePaymentMethod {
+    /// The card brand: `visa`, `mc`, `cartebancaire`, ...
+    #[serde(default)]
+    pub brand: Option<String>,
 }
 
 /// `action` of a `RedirectShopper` (and the other actions).
@@ -271,7 +369,8 @@ pub struct Action {
 /// gave, which `sync` reports (v71 has no GET of a payment).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentData {
-    /// `automatic` or `manual`: an `Authorised` automatic payment is captured.
+    /// `automatic`, `delayed` (Adyen captures after `captureDelayHours`) or
+    /// `manual`: only an `Authorised` automatic payment is captured at once.
     #[serde(default)]
     pub capture: String,
     /// The last `resultCode`.
@@ -286,6 +385,14 @@ pub struct PaymentData {
     pub amount: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<Action>,
+    /// Adyen's 3-D Secure members of `additionalData` (see
+    /// [`THREE_DS_KEYS`]), which `sync` reports again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub three_ds: BTreeMap<String, String>,
+    /// When the authorization stops being capturable, where it is shorter
+    /// than the connector's `authorization-validity` (Cartes Bancaires).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_before_ms: Option<u64>,
 }
 
 impl PaymentData {
@@ -312,8 +419,9 @@ impl PaymentResponse {
     }
 
     /// The outcome of a `/payments` or `/payments/details` answer. `known`
-    /// is what the connector kept from before (capture method, action).
-    pub fn into_outcome(self, known: PaymentData) -> Result<PaymentOutcome> {
+    /// is what the connector kept from before (capture method, action);
+    /// `now_ms` the time of the answer.
+    pub fn into_outcome(self, known: PaymentData, now_ms: u64) -> Result<PaymentOutcome> {
         let automatic = known.is_automatic();
         let status = self.payment_status(automatic)?;
         let amount = match &self.amount {
@@ -327,6 +435,23 @@ impl PaymentResponse {
         };
         let reserved = matches!(status, PaymentStatus::Authorized | PaymentStatus::Captured);
         let captured = matches!(status, PaymentStatus::Captured);
+        let three_ds = three_ds_members(&self.additional_data);
+        let three_ds = if three_ds.is_empty() {
+            known.three_ds
+        } else {
+            three_ds
+        };
+        // Only an authorization still to capture has a deadline.
+        let capture_before_ms = match status {
+            PaymentStatus::Authorized => {
+                let brand = self
+                    .payment_method
+                    .as_ref()
+                    .and_then(|m| m.brand.as_deref());
+                capture_before_ms(brand, now_ms).or(known.capture_before_ms)
+            }
+            _ => None,
+        };
         let data = PaymentData {
             capture: known.capture,
             result: self.result_code.clone(),
@@ -338,6 +463,8 @@ impl PaymentResponse {
                 PaymentStatus::RequiresAction(_) => self.action.clone().or(known.action),
                 _ => None,
             },
+            three_ds,
+            capture_before_ms,
         };
         Ok(PaymentOutcome {
             status,
@@ -345,17 +472,120 @@ impl PaymentResponse {
             provider_status: Some(self.result_code),
             amount_authorized: if reserved { amount } else { None },
             amount_captured: if captured { amount } else { None },
+            three_ds: three_ds_result(&data.three_ds),
+            capture_before_ms: data.capture_before_ms,
             connector_data: serde_json::to_string(&data).ok(),
-            three_ds: None,
-            capture_before_ms: None,
         })
     }
 }
 
-/// Adyen's `resultCode` in the contract's terms. Codes an action goes with
+// ------------------------------------------------------------ 3-D Secure
+
+/// The `additionalData` members where Adyen reports 3-D Secure (v71
+/// `ResponseAdditionalDataCommon`): "threeDOffered — whether 3DS was
+/// offered", "threeDOfferedResponse — the raw enrollment result from the
+/// 3DS directory services", "threeDAuthenticated — whether 3DS
+/// authentication was completed", "threeDAuthenticatedResponse — the raw
+/// 3DS authentication result from the card issuer", "liabilityShift",
+/// "eci", "threeDSVersion".
+pub const THREE_DS_KEYS: &[&str] = &[
+    "threeDOffered",
+    "threeDOfferedResponse",
+    "threeDAuthenticated",
+    "threeDAuthenticatedResponse",
+    "liabilityShift",
+    "eci",
+    "threeDSVersion",
+];
+
+/// The 3-D Secure members of an answer's `additionalData` (strings only;
+/// `N/A` and empty values left out).
+pub fn three_ds_members(
+    additional: &BTreeMap<String, serde_json::Value>,
+) -> BTreeMap<String, String> {
+    THREE_DS_KEYS
+        .iter()
+        .filter_map(|key| {
+            let value = additional.get(*key)?.as_str()?.trim();
+            (!value.is_empty() && value != "N/A").then(|| ((*key).to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+/// What Adyen's members say of 3-D Secure; `None` when the answer has none
+/// of them (Adyen includes them when the merchant enabled them in Customer
+/// Area, Developers, Additional data).
+///
+/// The raw responses are EMV 3-D Secure's: `threeDAuthenticatedResponse`
+/// is the issuer's transaction status (`Y` authenticated, `A` attempted,
+/// `N` not authenticated, `R` rejected, `U` could not be performed),
+/// `threeDOfferedResponse` the directory's enrolment answer (`Y`, `N` not
+/// enrolled, `U` unavailable).
+pub fn three_ds_result(members: &BTreeMap<String, String>) -> Option<ThreeDsResult> {
+    if members.is_empty() {
+        return None;
+    }
+    let get = |key: &str| members.get(key).map(String::as_str);
+    let flag = |key: &str| match get(key) {
+        Some(v) if v.eq_ignore_ascii_case("true") => Some(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    };
+    let offered = flag("threeDOffered");
+    let authenticated = flag("threeDAuthenticated");
+    if offered.is_none() && authenticated.is_none() {
+        return None;
+    }
+    let status = match (get("threeDAuthenticatedResponse"), authenticated) {
+        (Some("A"), _) => ThreeDsStatus::Attempted,
+        (_, Some(true)) => ThreeDsStatus::Authenticated,
+        (Some("N" | "R"), _) => ThreeDsStatus::Failed,
+        (Some("U"), _) => ThreeDsStatus::Unavailable,
+        // Offered, not completed: the shopper failed or left it.
+        _ if offered == Some(true) => ThreeDsStatus::Failed,
+        _ => match get("threeDOfferedResponse") {
+            Some("N") => ThreeDsStatus::NotEnrolled,
+            Some("U") => ThreeDsStatus::Unavailable,
+            _ => ThreeDsStatus::NotPerformed,
+        },
+    };
+    Some(ThreeDsResult {
+        status,
+        version: get("threeDSVersion").map(str::to_string),
+        liability_shift: flag("liabilityShift"),
+        eci: get("eci").map(str::to_string),
+    })
+}
+
+// ------------------------------------------------------ authorization validity
+
+/// How long Adyen keeps an authorization capturable: "Adyen expires an
+/// authorisation request automatically after 28 days from the day the
+/// payment is authorised, for all major global card networks, except
+/// Cartes Bancaires", "12 days ... for Cartes Bancaires"
+/// (<https://www.adyen.help/hc/en-us/articles/115001179684>).
+pub const CARD_AUTHORIZATION_HOURS: u32 = 28 * 24;
+/// Cartes Bancaires' shorter validity (same source).
+pub const CARTES_BANCAIRES_AUTHORIZATION_HOURS: u32 = 12 * 24;
+
+/// The deadline of an authorization by `brand`, where it is shorter than
+/// [`CARD_AUTHORIZATION_HOURS`] (which `capabilities` declares for cards).
+pub fn capture_before_ms(brand: Option<&str>, now_ms: u64) -> Option<u64> {
+    match brand {
+        Some("cartebancaire") => {
+            Some(now_ms.saturating_add(u64::from(CARTES_BANCAIRES_AUTHORIZATION_HOURS) * 3_600_000))
+        }
+        _ => None,
+    }
+}
+
+/// Adyen's `resultCode` in the contract's terms, for every value of v71's
+/// `PaymentResponse.resultCode` enum. Codes an action goes with
 /// (`RedirectShopper`, `IdentifyShopper`, `ChallengeShopper`,
-/// `PresentToShopper`) send the shopper to the action's URL when it has one;
-/// without one the payment waits for its AUTHORISATION webhook.
+/// `PresentToShopper`) send the shopper to the action's URL when it is a
+/// browser redirect; any other action (native 3-D Secure 2's `threeDS2`,
+/// QR codes, vouchers, SDKs) needs Adyen's client-side code, so the payment
+/// waits for its AUTHORISATION webhook.
 pub fn map_result_code(
     code: &str,
     automatic: bool,
@@ -387,6 +617,9 @@ pub fn map_result_code(
         "Pending" | "Received" => PaymentStatus::Pending,
         // Authentication-only results: no authorisation yet.
         "AuthenticationFinished" | "AuthenticationNotRequired" => PaymentStatus::Pending,
+        // In v71's enum but not among its documented values: the
+        // AUTHORISATION webhook tells what it meant for the money.
+        "Success" => PaymentStatus::Pending,
         "RedirectShopper" | "IdentifyShopper" | "ChallengeShopper" | "PresentToShopper" => {
             match action.and_then(redirect_of) {
                 Some(redirect) => PaymentStatus::RequiresAction(redirect),
@@ -404,8 +637,16 @@ pub fn map_result_code(
     })
 }
 
-/// The browser redirect an `action` describes, when it has a URL.
+/// The browser redirect an `action` describes: a `redirect` action (v71
+/// `CheckoutRedirectAction`) with a URL.
 pub fn redirect_of(action: &Action) -> Option<Redirect> {
+    if action
+        .kind
+        .as_deref()
+        .is_some_and(|kind| kind != "redirect")
+    {
+        return None;
+    }
     let url = action.url.clone().filter(|u| !u.is_empty())?;
     let post = action
         .method
