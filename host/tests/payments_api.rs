@@ -210,6 +210,9 @@ async fn three_d_secure_approved_returns_to_merchant(backend: Backend) {
     assert_eq!(p["status"], "requires_capture", "{p}");
     assert!(p["next_action"].is_null());
     assert_eq!(p["amount_capturable"], 4_200);
+    // The connector reports how authentication went.
+    assert_eq!(p["three_ds"]["status"], "authenticated", "{p}");
+    assert_eq!(p["three_ds"]["liability_shift"], true, "{p}");
 }
 
 async fn three_d_secure_failed_fails_payment(backend: Backend) {

@@ -115,9 +115,29 @@ pub struct Charge {
     pub refusal_reason: Option<String>,
     #[serde(default)]
     pub redirect_url: Option<String>,
+    /// `authenticated` or `failed` once the shopper went through the PSP's
+    /// 3-D Secure page.
+    #[serde(default)]
+    pub three_d_secure: Option<String>,
 }
 
 impl Charge {
+    /// The 3-D Secure result, where the PSP reports one. The dummy PSP's
+    /// page is a full authentication: liability shifts when it succeeds.
+    fn three_ds(&self) -> Option<ThreeDsResult> {
+        let status = match self.three_d_secure.as_deref()? {
+            "authenticated" => ThreeDsStatus::Authenticated,
+            "failed" => ThreeDsStatus::Failed,
+            _ => return None,
+        };
+        Some(ThreeDsResult {
+            status,
+            version: Some("2.2.0".into()),
+            liability_shift: Some(status == ThreeDsStatus::Authenticated),
+            eci: None,
+        })
+    }
+
     /// Where the payment stands, in the contract's terms.
     pub fn payment_status(&self) -> Result<PaymentStatus> {
         Ok(match self.status.as_str() {
@@ -160,6 +180,7 @@ impl Charge {
     /// The outcome of an operation that answered this charge.
     pub fn into_outcome(self) -> Result<PaymentOutcome> {
         let status = self.payment_status()?;
+        let three_ds = self.three_ds();
         // Only these two statuses mean the amount is actually reserved.
         let authorized = matches!(status, PaymentStatus::Authorized | PaymentStatus::Captured);
         Ok(PaymentOutcome {
@@ -170,7 +191,7 @@ impl Charge {
             provider_status: Some(self.status),
             // The dummy PSP needs nothing but its charge id later on.
             connector_data: None,
-            three_ds: None,
+            three_ds,
             capture_before_ms: None,
         })
     }

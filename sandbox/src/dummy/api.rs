@@ -543,6 +543,7 @@ pub(crate) async fn create_charge(
             refusal_code: None,
             refusal_reason: None,
             redirect_url: None,
+            three_d_secure: None,
             card_last4: new.card_last4,
             capture: new.capture,
             return_url: new.return_url,

@@ -51,6 +51,10 @@ pub(crate) struct Charge {
     pub refusal_code: Option<String>,
     pub refusal_reason: Option<String>,
     pub redirect_url: Option<String>,
+    /// How 3-D Secure went on the PSP's page: `authenticated` or `failed`
+    /// (absent when the card needed none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub three_d_secure: Option<&'static str>,
     pub card_last4: String,
     /// Capture at authorization (also after 3-D Secure).
     #[serde(skip)]

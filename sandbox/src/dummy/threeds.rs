@@ -64,6 +64,7 @@ fn act(state: &DummyState, id: &str, approve: bool) -> HttpResponse {
         if charge.status != ChargeStatus::RequiresAction {
             return already_handled(charge);
         }
+        charge.three_d_secure = Some(if approve { "authenticated" } else { "failed" });
         if !approve {
             refuse(
                 charge,
