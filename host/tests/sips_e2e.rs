@@ -32,9 +32,16 @@ sqlite_tests!(
     notification_settles_a_payment_whose_shopper_never_returns,
     forged_notifications_are_rejected,
     psp_faults_leave_a_defined_state_and_sync_resolves,
+    manual_capture_has_the_accounts_capture_window_then_expires,
+    three_d_secure_result_shows_on_the_payment,
+    native_capture_delay_is_sips_own_deferred_capture,
 );
 
 const CARD_PENDING: &str = "4974934125497860";
+/// The simulator's frictionless 3-D Secure card (docs/sandbox/sips.md).
+const CARD_3DS_FRICTIONLESS: &str = "4000000000001091";
+/// Worldline's public simulation merchant, the demo's Sips account.
+const SIPS_MERCHANT: &str = "002001000000001";
 
 /// A browser: forms found in an HTML page.
 #[derive(Debug)]
@@ -227,6 +234,51 @@ async fn sips_fault(server: &TestServer, mode: &str, count: u32) {
     assert!(resp.status().is_success(), "fault: {}", resp.status());
 }
 
+/// The transaction as the Sips simulator holds it.
+async fn sips_transaction(server: &TestServer, reference: &str) -> Value {
+    let resp = server
+        .http
+        .get(format!(
+            "{}/_sandbox/transactions/{SIPS_MERCHANT}/{reference}",
+            sips_base(server)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+/// Moves a Sips payment `days` back in time: the remittances since then run.
+async fn sips_age(server: &TestServer, reference: &str, days: u64) -> Value {
+    let resp = server
+        .http
+        .post(format!(
+            "{}/_sandbox/transactions/{SIPS_MERCHANT}/{reference}/age",
+            sips_base(server)
+        ))
+        .json(&json!({ "days": days }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+/// `YYYY-MM-DD` of a day count since 1970-01-01 (H. Hinnant's algorithm).
+fn civil_date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
 async fn wait_for_status(server: &TestServer, id: &str, leaving: &str) -> Value {
     for _ in 0..200 {
         let p = get(server, id).await;
@@ -262,18 +314,31 @@ mod super_run {
             )
             .await;
         assert_eq!(status, 200, "{p}");
-        assert_eq!(p["status"], "partially_captured");
+        // One capture per payment at Sips: the rest is released, the
+        // payment is done with 600 captured.
+        assert_eq!(p["status"], "succeeded", "{p}");
         assert_eq!(p["amount_captured"], 600);
+        assert_eq!(p["amount_capturable"], 0, "{p}");
 
         // Sips validates a transaction once (the rest of the authorization
-        // is released): the second capture is refused with its code 24.
+        // is released): the host knows it from the connector's
+        // capabilities and refuses a second capture itself (the payment is
+        // done) rather than letting Sips answer 24.
         let (status, err) = server
             .post(&format!("/v1/payments/{id}/capture"), json!({}))
             .await;
-        assert_eq!(status, 402, "{err}");
-        assert_eq!(err["error"]["code"], "24", "{err}");
+        assert_eq!(status, 409, "{err}");
+        assert_eq!(err["error"]["code"], "payment_not_capturable", "{err}");
         let p = get(&server, &id).await;
         assert_eq!(p["amount_captured"], 600);
+        let validations: Vec<_> = sips_transaction(&server, reference).await["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["operation"] == "validate")
+            .cloned()
+            .collect();
+        assert_eq!(validations.len(), 1, "{validations:?}");
 
         // What was captured can be refunded.
         let (status, refund) = server
@@ -394,6 +459,9 @@ mod super_run {
 
     pub async fn shopper_cancel_on_the_payment_page(backend: Backend) {
         let server = TestServer::start(backend).await;
+        // Sips' automatic response (which may cancel the payment before the
+        // browser is back) is lost, so that only the return is left.
+        sips_fault(&server, "notification_drop", 1).await;
         let (id, p) = paid(&server, sips_body(1050, "EUR", "manual"), Shopper::Cancel).await;
         // The shopper's return never ends a payment: Sips' word by a server
         // call (a sync) does.
@@ -509,6 +577,128 @@ mod super_run {
         assert_eq!(resp.status(), 303);
         let p = get(&server, &id).await;
         assert_eq!(p["status"], "requires_action", "{p}");
+    }
+
+    pub async fn manual_capture_has_the_accounts_capture_window_then_expires(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let (id, p) = paid(
+            &server,
+            sips_body(1000, "EUR", "manual"),
+            Shopper::Pay(CARD_OK),
+        )
+        .await;
+        assert_eq!(p["status"], "requires_capture", "{p}");
+        let reference = p["connector_reference"].as_str().unwrap().to_string();
+        // Sips was given six days to validate (the default capture day
+        // limit), not 0, which would have expired that night.
+        let tx = sips_transaction(&server, &reference).await;
+        assert_eq!(tx["captureMode"], "VALIDATION", "{tx}");
+        assert_eq!(tx["captureDay"], 6, "{tx}");
+        // The payment shows when the window closes: the end of the payment
+        // day + 6 (the simulator's day is UTC).
+        let paid_day = tx["paidAtSecs"].as_i64().unwrap() / 86_400;
+        assert_eq!(
+            p["capture_before"],
+            format!("{}T00:00:00.000Z", civil_date(paid_day + 7)),
+            "{p}"
+        );
+
+        // A week later at Sips the transaction has expired: the capture
+        // reaches Sips (the host's clock did not move) and is refused with
+        // Sips' 24; a sync shows the authorization gone.
+        let tx = sips_age(&server, &reference, 7).await;
+        assert_eq!(tx["status"], "EXPIRED", "{tx}");
+        let (status, err) = server
+            .post(&format!("/v1/payments/{id}/capture"), json!({}))
+            .await;
+        assert_eq!(status, 402, "{err}");
+        assert_eq!(err["error"]["code"], "24", "{err}");
+        let (status, p) = server
+            .post(&format!("/v1/payments/{id}/sync"), json!({}))
+            .await;
+        assert_eq!(status, 200, "{p}");
+        assert_eq!(p["status"], "canceled", "{p}");
+        assert_eq!(p["provider_status"], "EXPIRED", "{p}");
+    }
+
+    pub async fn three_d_secure_result_shows_on_the_payment(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let (id, p) = paid(
+            &server,
+            sips_body(1500, "EUR", "manual"),
+            Shopper::Pay(CARD_3DS_FRICTIONLESS),
+        )
+        .await;
+        assert_eq!(p["status"], "requires_capture", "{p}");
+        assert_eq!(p["three_ds"]["status"], "authenticated", "{p}");
+        assert_eq!(p["three_ds"]["liability_shift"], true, "{p}");
+        assert_eq!(p["three_ds"]["version"], "2", "{p}");
+        // A sync reads the same from getTransactionData.
+        let (status, p) = server
+            .post(&format!("/v1/payments/{id}/sync"), json!({}))
+            .await;
+        assert_eq!(status, 200, "{p}");
+        assert_eq!(p["three_ds"]["status"], "authenticated", "{p}");
+
+        // The challenge failed: refused, and the payment says why.
+        let (_, p) = paid(
+            &server,
+            sips_body(1500, "EUR", "manual"),
+            Shopper::Pay3ds(CARD_3DS, 1),
+        )
+        .await;
+        assert_eq!(p["status"], "failed", "{p}");
+        assert_eq!(p["three_ds"]["status"], "failed", "{p}");
+        assert_eq!(p["three_ds"]["liability_shift"], false, "{p}");
+
+        // A card outside 3-D Secure: not performed, no liability shift.
+        let (_, p) = paid(
+            &server,
+            sips_body(1500, "EUR", "manual"),
+            Shopper::Pay(CARD_OK),
+        )
+        .await;
+        assert_eq!(p["three_ds"]["status"], "not_performed", "{p}");
+        assert_eq!(p["three_ds"]["liability_shift"], false, "{p}");
+    }
+
+    pub async fn native_capture_delay_is_sips_own_deferred_capture(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let mut body = sips_body(1200, "EUR", "automatic_delayed");
+        body["capture_delay_hours"] = json!(30);
+        let (id, p) = paid(&server, body, Shopper::Pay(CARD_OK)).await;
+        // Sips captures it itself, in whole days: 30 hours is two days.
+        assert_eq!(p["status"], "requires_capture", "{p}");
+        assert_eq!(p["capture_scheduled_by"], "provider", "{p}");
+        let reference = p["connector_reference"].as_str().unwrap().to_string();
+        let tx = sips_transaction(&server, &reference).await;
+        assert_eq!(tx["captureMode"], "AUTHOR_CAPTURE", "{tx}");
+        assert_eq!(tx["captureDay"], 2, "{tx}");
+        assert_eq!(tx["status"], "TO_CAPTURE", "{tx}");
+        // Until its day a sync still sees an authorization Sips will capture.
+        let (status, p) = server
+            .post(&format!("/v1/payments/{id}/sync"), json!({}))
+            .await;
+        assert_eq!(status, 200, "{p}");
+        assert_eq!(p["status"], "requires_capture", "{p}");
+        assert_eq!(p["provider_status"], "TO_CAPTURE", "{p}");
+
+        // The day's remittance ran: captured.
+        let tx = sips_age(&server, &reference, 3).await;
+        assert_eq!(tx["status"], "CAPTURED", "{tx}");
+        let (status, p) = server
+            .post(&format!("/v1/payments/{id}/sync"), json!({}))
+            .await;
+        assert_eq!(status, 200, "{p}");
+        assert_eq!(p["status"], "succeeded", "{p}");
+        assert_eq!(p["amount_captured"], 1200, "{p}");
+
+        // Longer than the account's window (six days): refused up front.
+        let mut body = sips_body(1200, "EUR", "automatic_delayed");
+        body["capture_delay_hours"] = json!(150);
+        let (status, err) = server.post("/v1/payments", body).await;
+        assert_eq!(status, 400, "{err}");
+        assert_eq!(err["error"]["param"], "capture_delay_hours", "{err}");
     }
 
     pub async fn psp_faults_leave_a_defined_state_and_sync_resolves(backend: Backend) {
