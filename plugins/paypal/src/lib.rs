@@ -15,13 +15,16 @@ use passerelle_connector_sdk::{cache, clock, crypto, info, warn};
 use serde::de::DeserializeOwned;
 
 #[cfg(test)]
+mod example_tests;
+#[cfg(test)]
 mod tests;
 pub mod transformers;
 pub mod webhook;
 
 use transformers::{
-    check_currency, error_from_response, to_paypal_amount, CaptureBody, ConnectorData, CreateOrder,
-    Event, Order, PaymentResource, RefundBody, Subject, CANCEL_PARAM, REFUSAL_ISSUES,
+    check_currency, error_from_response, error_with_approval_link, to_paypal_amount, CaptureBody,
+    ConnectorData, CreateOrder, Event, Order, PaymentResource, RefundBody, Subject,
+    BUYER_ACTION_ISSUES, CANCEL_PARAM, REFUSAL_ISSUES,
 };
 
 pub use passerelle_connector_sdk as sdk;
@@ -33,19 +36,47 @@ pub const LIVE_URL: &str = "https://api-m.paypal.com";
 /// takes longer is reported `retryable` and settled by a sync.
 const TIMEOUT_MS: u32 = 20_000;
 
+/// How long a PayPal authorization can be captured: 29 days.
+const AUTHORIZATION_VALIDITY_HOURS: u32 = 29 * 24;
+
+/// The account's `multiple_partial_captures` setting (default true: the
+/// Payments API takes several captures per authorization).
+fn multiple_partial_captures(account: &Account) -> Result<bool> {
+    match account
+        .optional("multiple_partial_captures")
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("" | "true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(_) => Err(ConnectorError::invalid_config(
+            "multiple_partial_captures",
+            "must be true or false",
+        )),
+    }
+}
+
 pub struct Paypal;
 
 passerelle_connector_sdk::export_connector!(Paypal);
 
 impl Connector for Paypal {
-    // Conservative until refined from PayPal's documentation.
-    fn capabilities(_account: Account) -> Result<AccountCapabilities> {
+    /// PayPal's authorization is valid 29 days (captures within its first
+    /// 3, the honor period, are the likeliest to succeed; later ones depend
+    /// on the funding source): "Authorization and honor period",
+    /// developer.paypal.com/docs/checkout/advanced/authorization-honor/.
+    /// Several partial captures of one authorization: `final_capture`
+    /// (`capture_request` of `payments_payment_v2.json`) ends them; PayPal
+    /// wallet authorizations need the feature enabled on the PayPal account
+    /// (same page), hence the `multiple_partial_captures` setting. PayPal
+    /// has no delayed capture of its own: the host holds delayed captures.
+    fn capabilities(account: Account) -> Result<AccountCapabilities> {
         Ok(AccountCapabilities {
             authorization_validity: vec![AuthorizationValidity {
                 payment_method: "*".into(),
-                hours: 29 * 24,
+                hours: AUTHORIZATION_VALIDITY_HOURS,
             }],
-            multiple_partial_captures: true,
+            multiple_partial_captures: multiple_partial_captures(&account)?,
             native_capture_delay_max_hours: None,
         })
     }
@@ -87,6 +118,12 @@ impl Connector for Paypal {
                     false,
                     false,
                 ),
+                field(
+                    "multiple_partial_captures",
+                    "Multiple partial captures enabled on the PayPal account (true or false; default true)",
+                    false,
+                    false,
+                ),
             ],
         }
     }
@@ -97,11 +134,20 @@ impl Connector for Paypal {
         if let Some(pem) = account.optional("webhook_trust_root_pem") {
             webhook::trust_roots(Some(pem))?;
         }
+        multiple_partial_captures(&account)?;
         Ok(())
     }
 
     fn authorize(account: Account, request: AuthorizeRequest) -> Result<PaymentOutcome> {
         check_currency(&request.amount.currency)?;
+        if request.capture_delay_hours.is_some() {
+            // `capabilities` declares no native delay: the host holds
+            // delayed captures itself and never asks for one.
+            return Err(ConnectorError::invalid_request(
+                "capture_delay_hours",
+                "PayPal has no delayed capture; capture manually instead",
+            ));
+        }
         match &request.payment_method {
             PaymentMethod::Other(other) if other.kind.eq_ignore_ascii_case("paypal") => {}
             PaymentMethod::Card(_) => {
@@ -192,13 +238,18 @@ impl Connector for Paypal {
                 }
             }
         };
-        let response = api.send(api.post(
-            &format!(
-                "/v2/payments/authorizations/{}/void",
-                percent_encode(&authorization)
-            ),
-            &request.idempotency_key,
-        ))?;
+        // No body, but a JSON content type all the same: PayPal answers a
+        // POST without one 415 UNSUPPORTED_MEDIA_TYPE.
+        let response = api.send(
+            api.post(
+                &format!(
+                    "/v2/payments/authorizations/{}/void",
+                    percent_encode(&authorization)
+                ),
+                &request.idempotency_key,
+            )
+            .header("Content-Type", "application/json"),
+        )?;
         if response.is_success() {
             // 204 without a body, or 200 with the authorization.
             let status = response
@@ -312,7 +363,7 @@ impl Connector for Paypal {
             .filter(|b| !b.trim().is_empty())
             .map(|_| base.as_str());
         // Verify before parsing: nothing in an unverified body is trusted.
-        webhook::verify(
+        let verified = webhook::verify(
             &notification,
             webhook_id,
             custom_base,
@@ -320,6 +371,11 @@ impl Connector for Paypal {
             clock::now_ms(),
         )
         .inspect_err(|e| warn!("rejected a notification: {}", e.message))?;
+        if let webhook::Verified::NeedsConfirmation(confirmation) = verified {
+            Api::new(&account)?
+                .confirm_webhook(&confirmation)
+                .inspect_err(|e| warn!("rejected a notification: {}", e.message))?;
+        }
         let event: Event = serde_json::from_slice(&notification.body).map_err(|e| {
             ConnectorError::invalid_request("body", format!("not a PayPal webhook event: {e}"))
         })?;
@@ -394,17 +450,59 @@ fn finish(api: &Api, payment: &PaymentRef, order: Order, canceled: bool) -> Resu
             } else {
                 "capture"
             };
-            let request_id = format!("{}-{action}", payment.payment_id);
-            let result: Result<Order> = api.call_json(
+            let retries = previous.as_ref().map_or(0, |p| p.funding_retries);
+            let request_id = completion_request_id(&payment.payment_id, action, retries);
+            let response = api.send(
                 api.post(
                     &format!("/v2/checkout/orders/{}/{action}", percent_encode(&order.id)),
                     &request_id,
                 )
                 .json(&serde_json::json!({})),
-            );
-            match result {
-                Ok(done) => done.payment_outcome(previous.as_ref()),
-                Err(e) if REFUSAL_ISSUES.contains(&e.code.as_str()) => Ok(PaymentOutcome {
+            )?;
+            if response.is_success() {
+                let done: Order = response.json()?;
+                let mut data = order.connector_data(previous.as_ref());
+                data.intent = Some(intent);
+                return done.payment_outcome(Some(&data));
+            }
+            let (e, error_link) = error_with_approval_link(&response);
+            let data = order.connector_data(previous.as_ref());
+            if BUYER_ACTION_ISSUES.contains(&e.code.as_str()) {
+                // The buyer chooses another funding source on PayPal, for
+                // the same order: the link PayPal's error gives, else the
+                // order's own approval link (kept from its creation).
+                let link = error_link.or_else(|| data.approve_url.clone());
+                if let Some(url) = link {
+                    info!(
+                        "order {}: {} — the buyer goes back to PayPal",
+                        order.id, e.code
+                    );
+                    let data = ConnectorData {
+                        funding_retries: data.funding_retries.saturating_add(1),
+                        approve_url: Some(url.clone()),
+                        ..data
+                    };
+                    return Ok(PaymentOutcome {
+                        status: PaymentStatus::RequiresAction(Redirect {
+                            url,
+                            method: HttpMethod::Get,
+                            form: Vec::new(),
+                        }),
+                        connector_reference: Some(order.id.clone()),
+                        provider_status: Some(e.code),
+                        amount_authorized: None,
+                        amount_captured: None,
+                        connector_data: data.encode(),
+                        three_ds: order.three_ds(),
+                        capture_before_ms: None,
+                    });
+                }
+                // Nowhere to send the buyer: the refusal stands.
+            }
+            if REFUSAL_ISSUES.contains(&e.code.as_str())
+                || BUYER_ACTION_ISSUES.contains(&e.code.as_str())
+            {
+                return Ok(PaymentOutcome {
                     status: PaymentStatus::Refused(Refusal {
                         code: e.code.clone(),
                         reason: e.message.clone(),
@@ -413,20 +511,18 @@ fn finish(api: &Api, payment: &PaymentRef, order: Order, canceled: bool) -> Resu
                     provider_status: Some(e.code),
                     amount_authorized: None,
                     amount_captured: None,
-                    connector_data: order.connector_data(previous.as_ref()).encode(),
-                    three_ds: None,
+                    connector_data: data.encode(),
+                    three_ds: order.three_ds(),
                     capture_before_ms: None,
-                }),
-                Err(e)
-                    if matches!(
-                        e.code.as_str(),
-                        "ORDER_ALREADY_CAPTURED" | "ORDER_ALREADY_AUTHORIZED"
-                    ) =>
-                {
-                    api.get_order(&order.id)?.payment_outcome(previous.as_ref())
-                }
-                Err(e) => Err(e),
+                });
             }
+            if matches!(
+                e.code.as_str(),
+                "ORDER_ALREADY_CAPTURED" | "ORDER_ALREADY_AUTHORIZED"
+            ) {
+                return api.get_order(&order.id)?.payment_outcome(Some(&data));
+            }
+            Err(e)
         }
         "CREATED" | "PAYER_ACTION_REQUIRED" if canceled => Ok(PaymentOutcome {
             status: PaymentStatus::Canceled,
@@ -439,6 +535,17 @@ fn finish(api: &Api, payment: &PaymentRef, order: Order, canceled: bool) -> Resu
             capture_before_ms: None,
         }),
         _ => order.payment_outcome(previous.as_ref()),
+    }
+}
+
+/// `PayPal-Request-Id` of an order's capture or authorization: derived from
+/// the payment, so the buyer's return and a sync never act twice; a new one
+/// after each declined funding source (PayPal keeps a request id's answer).
+fn completion_request_id(payment_id: &str, action: &str, funding_retries: u32) -> String {
+    if funding_retries == 0 {
+        format!("{payment_id}-{action}")
+    } else {
+        format!("{payment_id}-{action}-{funding_retries}")
     }
 }
 
@@ -473,14 +580,22 @@ fn authorization_id(api: &Api, payment: &PaymentRef) -> Result<Option<String>> {
 }
 
 /// PayPal-Request-Id for one capture of a refund: the host's key alone is
-/// not enough once a refund may be tried on several captures. At most 108
-/// characters (PayPal's limit).
+/// not enough once a refund may be tried on several captures.
 fn derived_request_id(key: &str, capture: &str) -> String {
-    let joined = format!("{key}-{capture}");
-    if joined.len() <= 108 {
-        joined
+    format!("{key}-{capture}")
+}
+
+/// The longest `PayPal-Request-Id` PayPal takes (`paypal_request_id`:
+/// `maxLength: 108` in `checkout_orders_v2.json`).
+const REQUEST_ID_MAX: usize = 108;
+
+/// `id` as a `PayPal-Request-Id`: as is when PayPal takes it, else its
+/// SHA-256 (64 hex characters), the same for the same id.
+fn bounded_request_id(id: &str) -> String {
+    if !id.is_empty() && id.len() <= REQUEST_ID_MAX {
+        id.to_string()
     } else {
-        crypto::hex_encode(crypto::sha256(joined))
+        crypto::hex_encode(crypto::sha256(id))
     }
 }
 
@@ -539,9 +654,37 @@ impl Api {
     }
 
     /// A POST with PayPal-Request-Id: PayPal answers a repeat with the
-    /// first result instead of acting twice.
+    /// first result instead of acting twice. The caller sets the JSON body
+    /// (or, without one, the JSON content type PayPal requires anyway).
     fn post(&self, path: &str, request_id: &str) -> Request {
-        Request::post(format!("{}{path}", self.base)).header("PayPal-Request-Id", request_id)
+        Request::post(format!("{}{path}", self.base))
+            .header("PayPal-Request-Id", bounded_request_id(request_id))
+    }
+
+    /// Asks PayPal whether a webhook it signed with a certificate whose
+    /// chain we cannot build is genuine (`verify-webhook-signature`).
+    fn confirm_webhook(&self, confirmation: &webhook::Confirmation) -> Result<()> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            verification_status: String,
+        }
+        let answer: Answer = self.call_json(
+            Request::post(format!(
+                "{}/v1/notifications/verify-webhook-signature",
+                self.base
+            ))
+            .header("Content-Type", "application/json")
+            .body(confirmation.request_body.clone()),
+        )?;
+        if answer.verification_status == "SUCCESS" {
+            confirmation.remember();
+            Ok(())
+        } else {
+            Err(ConnectorError::invalid_signature(format!(
+                "PayPal did not confirm the signature ({})",
+                answer.verification_status
+            )))
+        }
     }
 
     fn get_order(&self, id: &str) -> Result<Order> {

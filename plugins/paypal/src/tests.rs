@@ -20,7 +20,7 @@ const SANDBOX_CA: &str = include_str!("../../../sandbox/src/paypal/ca-cert.pem")
 const SANDBOX_CERT: &str = include_str!("../../../sandbox/src/paypal/signing-cert.pem");
 const SANDBOX_KEY: &str = include_str!("../../../sandbox/src/paypal/signing-key.pem");
 
-fn account() -> Account {
+pub(crate) fn account() -> Account {
     Account {
         id: "acc_1".into(),
         environment: Environment::Test,
@@ -44,7 +44,7 @@ fn payment_ref(data: Option<Value>) -> PaymentRef {
     }
 }
 
-fn authorize_request(capture: CaptureMethod, amount: Money) -> AuthorizeRequest {
+pub(crate) fn authorize_request(capture: CaptureMethod, amount: Money) -> AuthorizeRequest {
     AuthorizeRequest {
         payment_id: "pay_1".into(),
         reference: "order-1".into(),
@@ -72,7 +72,7 @@ fn token_response() -> Response {
 
 /// A mock PayPal: the token endpoint answers, every other request goes to
 /// `api`, keyed by "METHOD path" (path without the base).
-fn paypal(api: impl Fn(&str, &Request) -> Response + 'static) -> MockHost {
+pub(crate) fn paypal(api: impl Fn(&str, &Request) -> Response + 'static) -> MockHost {
     let host = MockHost::new();
     host.set_now_ms(NOW_MS);
     host.on_http(move |req| {
@@ -178,7 +178,8 @@ fn describe_matches_the_manifest() {
             ("client_id", false, true),
             ("client_secret", true, true),
             ("webhook_id", false, true),
-            ("webhook_trust_root_pem", false, false)
+            ("webhook_trust_root_pem", false, false),
+            ("multiple_partial_captures", false, false)
         ]
     );
 }
@@ -622,7 +623,7 @@ fn complete_refused_and_mismatched() {
         "GET /v2/checkout/orders/5O190127TN364715T" => {
             Response::from_json(200, &order("APPROVED", "CAPTURE"))
         }
-        _ => paypal_error(422, "UNPROCESSABLE_ENTITY", "INSTRUMENT_DECLINED"),
+        _ => paypal_error(422, "UNPROCESSABLE_ENTITY", "TRANSACTION_REFUSED"),
     });
     let outcome = Paypal::complete(
         account(),
@@ -634,8 +635,8 @@ fn complete_refused_and_mismatched() {
     .unwrap();
     match outcome.status {
         PaymentStatus::Refused(r) => {
-            assert_eq!(r.code, "INSTRUMENT_DECLINED");
-            assert!(r.reason.contains("INSTRUMENT_DECLINED happened"));
+            assert_eq!(r.code, "TRANSACTION_REFUSED");
+            assert!(r.reason.contains("TRANSACTION_REFUSED happened"));
         }
         other => panic!("{other:?}"),
     }
@@ -1027,7 +1028,8 @@ fn sync_reads_and_finishes_approved_orders() {
 const VECTOR_BODY: &[u8] = include_bytes!("../testdata/webhook-vector/body.json");
 const VECTOR_HEADERS: &str = include_str!("../testdata/webhook-vector/headers.json");
 const VECTOR_CERT: &str = include_str!("../testdata/webhook-vector/cert.pem");
-const VECTOR_INTERMEDIATE: &str = include_str!("../testdata/digicert-sha2-ev-server-ca.pem");
+/// The vector's issuer, bundled with the connector.
+const VECTOR_INTERMEDIATE: &str = webhook::BUNDLED_INTERMEDIATES[0];
 
 fn vector_notification() -> (Notification, String) {
     let headers: Value = serde_json::from_str(VECTOR_HEADERS).unwrap();
@@ -1062,14 +1064,15 @@ fn vector_notification() -> (Notification, String) {
 /// messageverificationcerts.sandbox.paypal.com, issued by "DigiCert SHA2
 /// Extended Validation Server CA" under "DigiCert High Assurance EV Root CA"
 /// (embedded as a default root). The certificate expired in 2019, so the clock
-/// is pinned at the transmission time.
+/// is pinned at the transmission time. PayPal's certificate URL serves the
+/// signing certificate alone: the intermediate is the connector's own.
 #[test]
 fn paypal_official_vector_verifies() {
     let (notification, webhook_id) = vector_notification();
     assert_eq!(crc32fast::hash(VECTOR_BODY), 3_494_065_244);
     let t = webhook::transmission(&notification).unwrap();
     let host = MockHost::new();
-    let served = format!("{VECTOR_CERT}{VECTOR_INTERMEDIATE}");
+    let served = VECTOR_CERT.to_string();
     host.on_http(move |req| {
         assert_eq!(
             req.url,
@@ -1079,9 +1082,15 @@ fn paypal_official_vector_verifies() {
     });
     host.set_now_ms(t.time_ms + 1_000);
     // Default trust roots (PayPal's real DigiCert CAs), no custom base URL.
-    webhook::verify(&notification, &webhook_id, None, None, t.time_ms + 1_000).unwrap();
+    assert_eq!(
+        webhook::verify(&notification, &webhook_id, None, None, t.time_ms + 1_000),
+        Ok(webhook::Verified::Trusted)
+    );
     // Served from the cache the second time.
-    webhook::verify(&notification, &webhook_id, None, None, t.time_ms + 2_000).unwrap();
+    assert_eq!(
+        webhook::verify(&notification, &webhook_id, None, None, t.time_ms + 2_000),
+        Ok(webhook::Verified::Trusted)
+    );
     assert_eq!(host.requests().len(), 1);
 
     // Another webhook id, a changed body: forged.
@@ -1098,16 +1107,18 @@ fn paypal_official_vector_verifies() {
     // Replayed today: too old.
     let e = webhook::verify(&notification, &webhook_id, None, None, NOW_MS).unwrap_err();
     assert!(e.message.contains("replay"));
-    // Trusting another root (the sandbox's): the chain does not verify.
-    let e = webhook::verify(
-        &notification,
-        &webhook_id,
-        None,
-        Some(SANDBOX_CA),
-        t.time_ms,
-    )
-    .unwrap_err();
-    assert!(e.message.contains("chain"), "{}", e.message);
+    // Trusting another root (the sandbox's): the signature matches, the
+    // chain does not build: only PayPal's API can confirm it.
+    assert!(matches!(
+        webhook::verify(
+            &notification,
+            &webhook_id,
+            None,
+            Some(SANDBOX_CA),
+            t.time_ms,
+        ),
+        Ok(webhook::Verified::NeedsConfirmation(_))
+    ));
 }
 
 #[test]
@@ -1120,11 +1131,16 @@ fn vector_chain_checks() {
         Certificate::load_pem_chain(format!("{VECTOR_CERT}{VECTOR_INTERMEDIATE}").as_bytes())
             .unwrap();
     let roots = webhook::trust_roots(None).unwrap();
-    assert!(webhook::verify_chain(&both, &roots, t.time_ms).is_ok());
-    // Without the intermediate, or after the certificate expired: refused.
-    assert!(webhook::verify_chain(&leaf, &roots, t.time_ms).is_err());
+    let bundled = webhook::bundled_intermediates().unwrap();
+    assert!(webhook::verify_chain(&both, &[], &roots, t.time_ms).is_ok());
+    // The leaf alone (what PayPal serves) chains through the bundled
+    // intermediate; without it, it does not.
+    assert!(webhook::verify_chain(&leaf, &bundled, &roots, t.time_ms).is_ok());
+    assert!(webhook::verify_chain(&leaf, &[], &roots, t.time_ms).is_err());
+    // After the certificate expired: refused.
     assert!(webhook::verify_chain(
-        &both,
+        &leaf,
+        &bundled,
         &roots,
         parse_rfc3339_ms("2019-05-01T00:00:00Z").unwrap()
     )
@@ -1132,7 +1148,7 @@ fn vector_chain_checks() {
     // The leaf presented as its own issuer is not a CA.
     let fake =
         Certificate::load_pem_chain(format!("{VECTOR_CERT}{VECTOR_CERT}").as_bytes()).unwrap();
-    assert!(webhook::verify_chain(&fake, &roots, t.time_ms).is_err());
+    assert!(webhook::verify_chain(&fake, &[], &roots, t.time_ms).is_err());
 }
 
 #[test]
@@ -1450,6 +1466,22 @@ fn forged_replayed_and_malformed_webhooks() {
     )
     .unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidRequest);
+    let e = Paypal::handle_notification(
+        account(),
+        signed(
+            &event(
+                "CHECKOUT.ORDER.COMPLETED",
+                "checkout-order",
+                json!({"status": "COMPLETED"}),
+            ),
+            NOW_RFC3339,
+        ),
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.kind, e.field.as_deref()),
+        (ErrorKind::InvalidRequest, Some("body"))
+    );
 }
 
 #[test]
@@ -1478,5 +1510,730 @@ fn rfc3339() {
         "x026-01-01T00:00:00Z",
     ] {
         assert_eq!(parse_rfc3339_ms(bad), None, "{bad}");
+    }
+}
+
+// ------------------------------------------------------- reference, headers
+
+/// The merchant reference may be empty; PayPal refuses an empty
+/// `reference_id` (schema: 1 to 256 characters) with a 400.
+#[test]
+fn reference_id_is_never_empty() {
+    let host = paypal(|_, _| Response::from_json(201, &order("PAYER_ACTION_REQUIRED", "CAPTURE")));
+    let unit_of = |reference: &str, payment_id: &str| {
+        let mut request = authorize_request(CaptureMethod::Automatic, Money::new(1050, "EUR"));
+        request.reference = reference.into();
+        request.payment_id = payment_id.into();
+        Paypal::authorize(account(), request).unwrap();
+        let sent = api_requests(&host).pop().unwrap();
+        body_of(&sent)["purchase_units"][0].clone()
+    };
+    let unit = unit_of("", "pay_1");
+    assert_eq!(unit["reference_id"], "pay_1");
+    assert_eq!(unit["custom_id"], "pay_1");
+    let unit = unit_of("", "");
+    assert_eq!(unit["reference_id"], "default");
+    assert!(unit.get("custom_id").is_none(), "{unit}");
+    let long = "é".repeat(300);
+    let unit = unit_of(&long, "pay_1");
+    assert_eq!(unit["reference_id"].as_str().unwrap().chars().count(), 256);
+    assert_eq!(unit_of("order-1", "pay_1")["reference_id"], "order-1");
+}
+
+/// Every POST to PayPal's API carries `Content-Type: application/json`
+/// (PayPal answers 415 `UNSUPPORTED_MEDIA_TYPE` without it, body or not) and
+/// a `PayPal-Request-Id` of at most 108 characters.
+#[test]
+fn every_post_has_a_json_content_type_and_a_request_id() {
+    let host = paypal(|route, _| match route {
+        "POST /v2/checkout/orders" => {
+            Response::from_json(201, &order("PAYER_ACTION_REQUIRED", "AUTHORIZE"))
+        }
+        "GET /v2/checkout/orders/5O190127TN364715T" => {
+            Response::from_json(200, &completed_capture_order("COMPLETED"))
+        }
+        "POST /v2/payments/authorizations/0VF52814937998046/capture" => Response::from_json(
+            201,
+            &capture_json("C1", "COMPLETED", "4.00", Some("0VF52814937998046")),
+        ),
+        "POST /v2/payments/authorizations/0VF52814937998046/void" => Response::new(204, ""),
+        "POST /v2/payments/captures/3C679366HH908993F/refund" => Response::from_json(
+            201,
+            &json!({"id": "R1", "status": "COMPLETED", "links": []}),
+        ),
+        other => panic!("{other}"),
+    });
+    let mut request = authorize_request(CaptureMethod::Manual, Money::new(1050, "EUR"));
+    request.idempotency_key = "k".repeat(200);
+    Paypal::authorize(account(), request).unwrap();
+    Paypal::capture(
+        account(),
+        CaptureRequest {
+            payment: payment_ref(auth_data()),
+            amount: Money::new(400, "EUR"),
+            final_capture: false,
+            idempotency_key: "cap-1".into(),
+        },
+    )
+    .unwrap();
+    Paypal::cancel(
+        account(),
+        CancelRequest {
+            payment: payment_ref(auth_data()),
+            idempotency_key: "c-1".into(),
+        },
+    )
+    .unwrap();
+    Paypal::refund(
+        account(),
+        RefundRequest {
+            payment: payment_ref(None),
+            refund_id: "re_1".into(),
+            amount: Money::new(100, "EUR"),
+            reason: None,
+            idempotency_key: "ref-1".into(),
+        },
+    )
+    .unwrap();
+    let posts: Vec<Request> = api_requests(&host)
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
+    assert_eq!(posts.len(), 4);
+    for post in &posts {
+        let content_types: Vec<&str> = post
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("content-type"))
+            .map(|h| h.value.as_str())
+            .collect();
+        assert_eq!(content_types, ["application/json"], "{}", post.url);
+        let id = post.header_value("paypal-request-id").unwrap();
+        assert!(!id.is_empty() && id.len() <= 108, "{}: {id}", post.url);
+    }
+    // The 200-character key, hashed to fit; the same key, the same id.
+    assert_eq!(
+        posts[0].header_value("paypal-request-id").unwrap(),
+        crypto::hex_encode(crypto::sha256("k".repeat(200)))
+    );
+    assert!(posts[2].url.ends_with("/void"));
+    assert!(posts[2].body.is_empty());
+}
+
+// -------------------------------------------------------- funding failures
+
+fn approved_order_data() -> Option<Value> {
+    Some(json!({"order_id": "5O190127TN364715T", "intent": "CAPTURE",
+        "approve_url": format!("{BASE}/checkoutnow?token=5O190127TN364715T")}))
+}
+
+/// An approved order as PayPal shows it: no approval link any more.
+fn approved_order(intent: &str) -> Value {
+    let mut o = order("APPROVED", intent);
+    o["links"] = json!([{"href": format!("{BASE}/v2/checkout/orders/5O190127TN364715T"), "rel": "self", "method": "GET"}]);
+    o
+}
+
+fn declined(issue: &str, links: Value) -> Response {
+    let mut body = json!({"name": "UNPROCESSABLE_ENTITY",
+        "message": "The requested action could not be performed, semantically incorrect, or failed business validation.",
+        "debug_id": "f1e2d3", "details": [{"issue": issue, "description": "declined"}],
+        "links": [{"href": format!("https://developer.paypal.com/docs/api/orders/v2/#error-{issue}"), "rel": "information_link", "method": "GET"}]});
+    if let Some(extra) = links.as_array() {
+        for l in extra {
+            body["links"].as_array_mut().unwrap().push(l.clone());
+        }
+    }
+    Response::from_json(422, &body)
+}
+
+/// PayPal's "Handle funding failures": a declined funding source is not the
+/// end; the buyer goes back to PayPal (the same order) to pick another one,
+/// then the capture is tried again under a new request id.
+#[test]
+fn a_declined_funding_source_sends_the_buyer_back_to_paypal() {
+    let captures = Rc::new(RefCell::new(Vec::<String>::new()));
+    let seen = captures.clone();
+    let _host = paypal(move |route, req| match route {
+        "GET /v2/checkout/orders/5O190127TN364715T" => {
+            Response::from_json(200, &approved_order("CAPTURE"))
+        }
+        "POST /v2/checkout/orders/5O190127TN364715T/capture" => {
+            let id = req.header_value("paypal-request-id").unwrap().to_string();
+            seen.borrow_mut().push(id.clone());
+            if id == "pay_1-capture" {
+                declined("INSTRUMENT_DECLINED", json!([]))
+            } else {
+                Response::from_json(201, &completed_capture_order("COMPLETED"))
+            }
+        }
+        other => panic!("{other}"),
+    });
+    let complete = |data: Option<Value>| {
+        Paypal::complete(
+            account(),
+            CompleteRequest {
+                payment: payment_ref(data),
+                params: vec![("token".into(), "5O190127TN364715T".into())],
+            },
+        )
+        .unwrap()
+    };
+    let outcome = complete(approved_order_data());
+    assert_eq!(
+        outcome.status,
+        PaymentStatus::RequiresAction(Redirect {
+            url: format!("{BASE}/checkoutnow?token=5O190127TN364715T"),
+            method: HttpMethod::Get,
+            form: Vec::new(),
+        })
+    );
+    assert_eq!(
+        outcome.provider_status.as_deref(),
+        Some("INSTRUMENT_DECLINED")
+    );
+    let data = ConnectorData::parse(outcome.connector_data.as_deref()).unwrap();
+    assert_eq!(data.funding_retries, 1);
+    // The buyer chose another source on PayPal and is back: captured, under
+    // a request id of its own (PayPal keeps a request id's answer).
+    let outcome = complete(serde_json::from_str(outcome.connector_data.as_deref().unwrap()).ok());
+    assert_eq!(outcome.status, PaymentStatus::Captured);
+    assert_eq!(
+        *captures.borrow(),
+        ["pay_1-capture".to_string(), "pay_1-capture-1".to_string()]
+    );
+}
+
+#[test]
+fn funding_failures_of_every_documented_kind() {
+    let outcome = |issue: &'static str, links: Value, data: Option<Value>, intent: &'static str| {
+        let links = links.clone();
+        let _host = paypal(move |route, _| match route {
+            "GET /v2/checkout/orders/5O190127TN364715T" => {
+                Response::from_json(200, &approved_order(intent))
+            }
+            _ => declined(issue, links.clone()),
+        });
+        Paypal::complete(
+            account(),
+            CompleteRequest {
+                payment: payment_ref(data),
+                params: vec![],
+            },
+        )
+        .unwrap()
+    };
+    let redirect_to = |url: &str| {
+        PaymentStatus::RequiresAction(Redirect {
+            url: url.into(),
+            method: HttpMethod::Get,
+            form: Vec::new(),
+        })
+    };
+    let stored = format!("{BASE}/checkoutnow?token=5O190127TN364715T");
+    // The link PayPal's error names comes first.
+    let payer_action = json!([{"href": "https://www.sandbox.paypal.com/checkoutnow?token=5O190127TN364715T", "rel": "payer-action", "method": "GET"}]);
+    assert_eq!(
+        outcome(
+            "PAYER_ACTION_REQUIRED",
+            payer_action,
+            approved_order_data(),
+            "CAPTURE"
+        )
+        .status,
+        redirect_to("https://www.sandbox.paypal.com/checkoutnow?token=5O190127TN364715T")
+    );
+    for issue in [
+        "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING",
+        "INSTRUMENT_DECLINED",
+    ] {
+        for intent in ["CAPTURE", "AUTHORIZE"] {
+            assert_eq!(
+                outcome(issue, json!([]), approved_order_data(), intent).status,
+                redirect_to(&stored),
+                "{issue} {intent}"
+            );
+        }
+        // Nowhere to send the buyer: the refusal stands.
+        assert!(matches!(
+            outcome(issue, json!([]), None, "CAPTURE").status,
+            PaymentStatus::Refused(r) if r.code == issue
+        ));
+    }
+    // Final refusals stay refusals.
+    for issue in [
+        "TRANSACTION_REFUSED",
+        "PAYER_CANNOT_PAY",
+        "MAX_NUMBER_OF_PAYMENT_ATTEMPTS_EXCEEDED",
+    ] {
+        assert!(matches!(
+            outcome(issue, json!([]), approved_order_data(), "CAPTURE").status,
+            PaymentStatus::Refused(r) if r.code == issue
+        ));
+    }
+}
+
+// ------------------------------------------------------- currency exceptions
+
+fn paypal_value(minor: u64, currency: &str) -> Result<String> {
+    to_paypal_amount(&Money::new(minor, currency)).map(|a| a.value)
+}
+
+fn from_paypal(value: &str, currency: &str) -> Result<u64> {
+    Amount {
+        currency_code: currency.into(),
+        value: value.into(),
+    }
+    .minor_units()
+}
+
+fn refused_before_any_call(currency: &str, minor: u64) {
+    let host = paypal(|_, _| panic!("no call expected"));
+    let e = Paypal::authorize(
+        account(),
+        authorize_request(CaptureMethod::Automatic, Money::new(minor, currency)),
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.kind, e.field.as_deref()),
+        (ErrorKind::InvalidRequest, Some("amount")),
+        "{currency} {minor}"
+    );
+    let e = Paypal::refund(
+        account(),
+        RefundRequest {
+            payment: PaymentRef {
+                amount: Money::new(minor, currency),
+                ..payment_ref(None)
+            },
+            refund_id: "re_1".into(),
+            amount: Money::new(minor, currency),
+            reason: None,
+            idempotency_key: "ref-1".into(),
+        },
+    )
+    .unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("amount"));
+    assert!(host.requests().is_empty());
+}
+
+/// HUF: two decimals in ISO 4217, none at PayPal ("This currency does not
+/// support decimals. If you pass a decimal amount, an error occurs.",
+/// developer.paypal.com/docs/api/reference/currency-codes/).
+#[test]
+fn huf_is_sent_in_whole_forints() {
+    assert_eq!(paypal_value(150_000, "HUF").unwrap(), "1500");
+    assert_eq!(from_paypal("1500", "HUF").unwrap(), 150_000);
+    assert_eq!(paypal_value(100, "HUF").unwrap(), "1");
+    refused_before_any_call("HUF", 150_050);
+    refused_before_any_call("HUF", 1);
+}
+
+/// TWD: the same footnote as HUF.
+#[test]
+fn twd_is_sent_in_whole_dollars() {
+    assert_eq!(paypal_value(1_000, "TWD").unwrap(), "10");
+    assert_eq!(from_paypal("10", "TWD").unwrap(), 1_000);
+    refused_before_any_call("TWD", 1_050);
+}
+
+/// JPY: no minor unit in ISO 4217 nor at PayPal; a decimal from PayPal is
+/// not read as yen.
+#[test]
+fn jpy_has_no_decimals() {
+    assert_eq!(paypal_value(1_050, "JPY").unwrap(), "1050");
+    assert_eq!(from_paypal("1050", "JPY").unwrap(), 1_050);
+    assert!(from_paypal("10.5", "JPY").unwrap_err().is_retryable());
+    // Two-decimal currencies, for contrast.
+    assert_eq!(paypal_value(1_050, "EUR").unwrap(), "10.50");
+    assert_eq!(from_paypal("10.50", "EUR").unwrap(), 1_050);
+}
+
+// --------------------------------------------------- webhook certificates
+
+const UNKNOWN_ISSUER_CERT: &str = include_str!("../testdata/unknown-issuer/signing-cert.pem");
+const UNKNOWN_ISSUER_KEY: &str = include_str!("../testdata/unknown-issuer/signing-key.pem");
+const PAYPAL_CERT_URL: &str =
+    "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-test";
+
+/// Each bundled intermediate is a CA signed by one of the bundled roots, and
+/// valid over the dates its comment gives.
+#[test]
+fn bundled_intermediates_chain_to_the_bundled_roots() {
+    use x509_cert::Certificate;
+    let roots = webhook::trust_roots(None).unwrap();
+    let intermediates = webhook::bundled_intermediates().unwrap();
+    assert_eq!(intermediates.len(), 3);
+    let expected = [
+        (
+            "DigiCert SHA2 Extended Validation Server CA",
+            "2013-10-22T12:00:00Z",
+            "2028-10-22T12:00:00Z",
+        ),
+        (
+            "DigiCert EV RSA CA G2",
+            "2020-07-02T12:42:50Z",
+            "2030-07-02T12:42:50Z",
+        ),
+        (
+            "DigiCert Global G2 TLS RSA SHA256 2020 CA1",
+            "2021-03-30T00:00:00Z",
+            "2031-03-29T23:59:59Z",
+        ),
+    ];
+    for (cert, (name, from, to)) in intermediates.iter().zip(expected) {
+        assert!(
+            cert.tbs_certificate.subject.to_string().contains(name),
+            "{name}"
+        );
+        let validity = &cert.tbs_certificate.validity;
+        let ms = |t: x509_cert::time::Time| t.to_unix_duration().as_millis() as u64;
+        assert_eq!(
+            ms(validity.not_before),
+            parse_rfc3339_ms(from).unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            ms(validity.not_after),
+            parse_rfc3339_ms(to).unwrap(),
+            "{name}"
+        );
+        // A chain of the intermediate alone reaches a root: its signature
+        // is a DigiCert root's.
+        let alone: Vec<Certificate> = vec![cert.clone()];
+        assert!(
+            webhook::verify_chain(&alone, &[], &roots, ms(validity.not_before) + 1000).is_ok(),
+            "{name}"
+        );
+    }
+}
+
+fn account_with_paypal_roots() -> Account {
+    let mut a = account();
+    a.config.retain(|(k, _)| k != "webhook_trust_root_pem");
+    a
+}
+
+/// Signs `body` with the test key of a certificate PayPal's host serves but
+/// whose issuer the connector does not hold.
+fn signed_by_unknown_issuer(body: &Value, time: &str) -> Notification {
+    let mut n = signed(body, time);
+    let key = rsa::RsaPrivateKey::from_pkcs8_pem(UNKNOWN_ISSUER_KEY).unwrap();
+    let id = "b2384410-f8d2-11ec-a1ac-7f5f9c4c6e1d";
+    let message = format!("{id}|{time}|{WEBHOOK_ID}|{}", crc32fast::hash(&n.body));
+    let sig = key
+        .sign(
+            rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
+            &crypto::sha256(message.as_bytes()),
+        )
+        .unwrap();
+    for h in &mut n.headers {
+        match h.name.as_str() {
+            "Paypal-Transmission-Sig" => h.value = crypto::base64_encode(&sig),
+            "Paypal-Cert-Url" => h.value = PAYPAL_CERT_URL.into(),
+            _ => {}
+        }
+    }
+    n
+}
+
+/// A signing certificate whose chain cannot be built (an issuer PayPal
+/// moved to after this release): its signature is checked locally, then
+/// PayPal's `verify-webhook-signature` confirms it, once per certificate.
+#[test]
+fn an_unknown_issuer_is_confirmed_by_paypal() {
+    let verdict = Rc::new(RefCell::new("SUCCESS"));
+    let answer = verdict.clone();
+    let host = MockHost::new();
+    host.set_now_ms(NOW_MS);
+    host.on_http(move |req| {
+        let path = req.url.strip_prefix(BASE).unwrap_or(&req.url);
+        Ok(match path {
+            PAYPAL_CERT_URL => Response::new(200, UNKNOWN_ISSUER_CERT),
+            "/v1/oauth2/token" => token_response(),
+            "/v1/notifications/verify-webhook-signature" if *answer.borrow() == "DOWN" => {
+                Response::from_json(503, &json!({"name": "SERVICE_UNAVAILABLE"}))
+            }
+            "/v1/notifications/verify-webhook-signature" => {
+                Response::from_json(200, &json!({"verification_status": *answer.borrow()}))
+            }
+            "/v2/checkout/orders/5O190127TN364715T" => {
+                Response::from_json(200, &completed_capture_order("COMPLETED"))
+            }
+            other => panic!("unexpected {other}"),
+        })
+    });
+    let body = event(
+        "PAYMENT.CAPTURE.COMPLETED",
+        "capture",
+        capture_json("3C679366HH908993F", "COMPLETED", "10.50", None),
+    );
+    let asked = |host: &MockHost| {
+        host.requests()
+            .iter()
+            .filter(|r| r.url.ends_with("/verify-webhook-signature"))
+            .count()
+    };
+    // A forgery (the signature does not match the served certificate) is
+    // refused without asking PayPal.
+    let mut forged = signed_by_unknown_issuer(&body, NOW_RFC3339);
+    forged.body.push(b' ');
+    let e = Paypal::handle_notification(account_with_paypal_roots(), forged).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidSignature);
+    assert_eq!(asked(&host), 0);
+    // PayPal says FAILURE: refused, nothing remembered.
+    *verdict.borrow_mut() = "FAILURE";
+    let e = Paypal::handle_notification(
+        account_with_paypal_roots(),
+        signed_by_unknown_issuer(&body, NOW_RFC3339),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidSignature);
+    assert_eq!(asked(&host), 1);
+    // PayPal says SUCCESS: accepted, with the event as received.
+    *verdict.borrow_mut() = "SUCCESS";
+    let notification = signed_by_unknown_issuer(&body, NOW_RFC3339);
+    let outcome =
+        Paypal::handle_notification(account_with_paypal_roots(), notification.clone()).unwrap();
+    assert_eq!(
+        outcome.events[0].kind,
+        NotificationEventKind::Payment(PaymentStatus::Captured)
+    );
+    assert_eq!(asked(&host), 2);
+    let request = host
+        .requests()
+        .into_iter()
+        .rfind(|r| r.url.ends_with("/verify-webhook-signature"))
+        .unwrap();
+    assert_eq!(
+        request.header_value("content-type"),
+        Some("application/json")
+    );
+    assert_eq!(
+        request.header_value("authorization"),
+        Some("Bearer A21AA-token")
+    );
+    let sent: Value = body_of(&request);
+    assert_eq!(sent["webhook_id"], WEBHOOK_ID);
+    assert_eq!(sent["cert_url"], PAYPAL_CERT_URL);
+    assert_eq!(sent["auth_algo"], "SHA256withRSA");
+    assert_eq!(
+        sent["transmission_id"],
+        "b2384410-f8d2-11ec-a1ac-7f5f9c4c6e1d"
+    );
+    assert_eq!(sent["transmission_time"], NOW_RFC3339);
+    assert_eq!(
+        sent["transmission_sig"].as_str(),
+        notification.header("Paypal-Transmission-Sig")
+    );
+    // The event spliced in byte for byte: its CRC32 is what PayPal signed.
+    let text = request.text();
+    let raw = std::str::from_utf8(&notification.body).unwrap();
+    assert!(
+        text.ends_with(&format!("\"webhook_event\":{raw}}}")),
+        "{text}"
+    );
+    // Confirmed: the next event with this certificate verifies locally.
+    Paypal::handle_notification(
+        account_with_paypal_roots(),
+        signed_by_unknown_issuer(&body, NOW_RFC3339),
+    )
+    .unwrap();
+    assert_eq!(asked(&host), 2);
+    // PayPal's API down before the certificate is confirmed: retryable
+    // (PayPal delivers the webhook again).
+    use der::Encode;
+    let leaf = x509_cert::Certificate::load_pem_chain(UNKNOWN_ISSUER_CERT.as_bytes()).unwrap();
+    passerelle_connector_sdk::cache::delete(&format!(
+        "cert-confirmed:{}",
+        crypto::hex_encode(crypto::sha256(leaf[0].to_der().unwrap()))
+    ));
+    *verdict.borrow_mut() = "DOWN";
+    let e = Paypal::handle_notification(
+        account_with_paypal_roots(),
+        signed_by_unknown_issuer(&body, NOW_RFC3339),
+    )
+    .unwrap_err();
+    assert!(e.is_retryable(), "{e:?}");
+    assert_eq!(asked(&host), 3);
+}
+
+// ------------------------------------------------------ contract 1.1.0
+
+/// 29 days of validity ("Authorization and honor period"), several partial
+/// captures unless the account says its PayPal account does not allow them,
+/// no delayed capture of PayPal's own.
+#[test]
+fn capabilities_follow_paypal_and_the_account() {
+    let caps = Paypal::capabilities(account()).unwrap();
+    assert_eq!(
+        caps.authorization_validity,
+        vec![AuthorizationValidity {
+            payment_method: "*".into(),
+            hours: 29 * 24
+        }]
+    );
+    assert!(caps.multiple_partial_captures);
+    assert_eq!(caps.native_capture_delay_max_hours, None);
+    let with = |value: &str| {
+        let mut a = account();
+        a.config
+            .push(("multiple_partial_captures".into(), value.into()));
+        a
+    };
+    assert!(
+        !Paypal::capabilities(with("false"))
+            .unwrap()
+            .multiple_partial_captures
+    );
+    assert!(
+        Paypal::capabilities(with(" TRUE "))
+            .unwrap()
+            .multiple_partial_captures
+    );
+    let e = Paypal::validate_config(with("sometimes")).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("multiple_partial_captures"));
+    // The host never asks for a delay PayPal does not have.
+    let _host = paypal(|_, _| panic!("no call expected"));
+    let mut request = authorize_request(CaptureMethod::Automatic, Money::new(1050, "EUR"));
+    request.capture_delay_hours = Some(24);
+    let e = Paypal::authorize(account(), request).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("capture_delay_hours"));
+}
+
+/// An authorization's `expiration_time` is the payment's capture deadline.
+#[test]
+fn an_authorization_carries_its_capture_deadline() {
+    let mut o = completed_auth_order("CREATED", vec![]);
+    o["purchase_units"][0]["payments"]["authorizations"][0]["expiration_time"] =
+        json!("2026-12-27T00:00:00Z");
+    let outcome = serde_json::from_value::<Order>(o)
+        .unwrap()
+        .payment_outcome(None)
+        .unwrap();
+    assert_eq!(outcome.status, PaymentStatus::Authorized);
+    assert_eq!(
+        outcome.capture_before_ms,
+        parse_rfc3339_ms("2026-12-27T00:00:00Z")
+    );
+    // A capture at once: nothing to capture later.
+    let outcome = serde_json::from_value::<Order>(completed_capture_order("COMPLETED"))
+        .unwrap()
+        .payment_outcome(None)
+        .unwrap();
+    assert_eq!(outcome.capture_before_ms, None);
+}
+
+/// The PayPal wallet carries no 3-D Secure result; a card source's
+/// `authentication_result` maps per PayPal's "3D Secure response
+/// parameters" table.
+#[test]
+fn three_ds_from_a_card_authentication_result() {
+    let three_ds = |source: Value| {
+        let mut o = completed_capture_order("COMPLETED");
+        o["payment_source"] = source;
+        serde_json::from_value::<Order>(o)
+            .unwrap()
+            .payment_outcome(None)
+            .unwrap()
+            .three_ds
+    };
+    assert_eq!(
+        three_ds(
+            json!({"paypal": {"email_address": "buyer@example.com", "account_id": "QYR5Z8XDVJNXQ"}})
+        ),
+        None
+    );
+    assert_eq!(three_ds(json!({"card": {"last_digits": "1111"}})), None);
+    let card = |liability: &str, enrollment: &str, authentication: Option<&str>| {
+        let mut secure = json!({"enrollment_status": enrollment});
+        if let Some(a) = authentication {
+            secure["authentication_status"] = json!(a);
+        }
+        three_ds(
+            json!({"card": {"last_digits": "1111", "authentication_result": {
+            "liability_shift": liability, "three_d_secure": secure}}}),
+        )
+        .unwrap()
+    };
+    let expect = |status, liability_shift| ThreeDsResult {
+        status,
+        version: None,
+        liability_shift,
+        eci: None,
+    };
+    for (liability, enrollment, authentication, expected) in [
+        (
+            "POSSIBLE",
+            "Y",
+            Some("Y"),
+            expect(ThreeDsStatus::Authenticated, Some(true)),
+        ),
+        (
+            "YES",
+            "Y",
+            Some("Y"),
+            expect(ThreeDsStatus::Authenticated, Some(true)),
+        ),
+        (
+            "POSSIBLE",
+            "Y",
+            Some("A"),
+            expect(ThreeDsStatus::Attempted, Some(true)),
+        ),
+        (
+            "NO",
+            "Y",
+            Some("N"),
+            expect(ThreeDsStatus::Failed, Some(false)),
+        ),
+        (
+            "NO",
+            "Y",
+            Some("R"),
+            expect(ThreeDsStatus::Failed, Some(false)),
+        ),
+        (
+            "NO",
+            "Y",
+            Some("C"),
+            expect(ThreeDsStatus::Failed, Some(false)),
+        ),
+        (
+            "UNKNOWN",
+            "Y",
+            Some("U"),
+            expect(ThreeDsStatus::Unavailable, None),
+        ),
+        (
+            "NO",
+            "Y",
+            Some("I"),
+            expect(ThreeDsStatus::NotPerformed, Some(false)),
+        ),
+        (
+            "NO",
+            "N",
+            None,
+            expect(ThreeDsStatus::NotEnrolled, Some(false)),
+        ),
+        (
+            "UNKNOWN",
+            "U",
+            None,
+            expect(ThreeDsStatus::Unavailable, None),
+        ),
+        (
+            "NO",
+            "B",
+            None,
+            expect(ThreeDsStatus::NotPerformed, Some(false)),
+        ),
+    ] {
+        assert_eq!(
+            card(liability, enrollment, authentication),
+            expected,
+            "{liability} {enrollment} {authentication:?}"
+        );
     }
 }

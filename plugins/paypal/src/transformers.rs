@@ -120,10 +120,14 @@ pub struct CreateOrder {
 
 #[derive(Debug, Serialize)]
 pub struct PurchaseUnitRequest {
+    /// 1 to 256 characters (`purchase_unit_request.reference_id`): PayPal
+    /// answers 400 `INVALID_STRING_LENGTH` to an empty one.
     pub reference_id: String,
     /// The host's payment id: echoed in captures and authorizations, so a
-    /// webhook names the payment even without our order id.
-    pub custom_id: String,
+    /// webhook names the payment even without our order id (1 to 127
+    /// characters, omitted rather than sent empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_id: Option<String>,
     pub amount: Amount,
 }
 
@@ -155,6 +159,21 @@ fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
+/// The longest `purchase_units[].reference_id` PayPal takes.
+const REFERENCE_ID_MAX: usize = 256;
+
+/// The purchase unit's `reference_id`: the merchant reference, else the
+/// payment id, else `default` (what PayPal names a single unit sent without
+/// one). Never empty: the schema says 1 to 256 characters and PayPal
+/// answers 400 `INVALID_STRING_LENGTH` to `""`.
+pub fn reference_id(reference: &str, payment_id: &str) -> String {
+    [reference, payment_id]
+        .iter()
+        .find(|s| !s.is_empty())
+        .map(|s| truncate(s, REFERENCE_ID_MAX))
+        .unwrap_or_else(|| "default".to_string())
+}
+
 impl CreateOrder {
     pub fn new(request: &AuthorizeRequest) -> Result<Self> {
         let amount = to_paypal_amount(&request.amount)?;
@@ -169,8 +188,8 @@ impl CreateOrder {
                 CaptureMethod::Manual => "AUTHORIZE",
             },
             purchase_units: vec![PurchaseUnitRequest {
-                reference_id: truncate(&request.reference, 256),
-                custom_id: truncate(&request.payment_id, 127),
+                reference_id: reference_id(&request.reference, &request.payment_id),
+                custom_id: Some(truncate(&request.payment_id, 127)).filter(|c| !c.is_empty()),
                 amount,
             }],
             payment_source: PaymentSourceRequest {
@@ -212,9 +231,29 @@ pub struct Link {
     pub rel: String,
 }
 
+/// The link relations PayPal sends the buyer to approve an order at:
+/// `payer-action` for orders created with `payment_source.paypal`,
+/// `approve` for the others.
+const APPROVAL_RELS: &[&str] = &["payer-action", "approve"];
+
+/// The first approval link of `links`.
+pub fn approval_link(links: &[Link]) -> Option<&str> {
+    APPROVAL_RELS
+        .iter()
+        .find_map(|rel| links.iter().find(|l| l.rel == *rel))
+        .map(|l| l.href.as_str())
+        .filter(|href| !href.is_empty())
+}
+
+/// An order. The document marks no member required (`id` and `status` are
+/// read-only: in PayPal's answers, absent from the example it documents for
+/// the create answer): missing ones are empty, and
+/// [`Order::payment_outcome`] says what such an answer means.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Order {
+    #[serde(default)]
     pub id: String,
+    #[serde(default)]
     pub status: String,
     #[serde(default)]
     pub intent: Option<String>,
@@ -222,6 +261,82 @@ pub struct Order {
     pub purchase_units: Vec<PurchaseUnit>,
     #[serde(default)]
     pub links: Vec<Link>,
+    #[serde(default)]
+    pub payment_source: Option<PaymentSourceResponse>,
+}
+
+/// `payment_source` of an order: only a card source carries an
+/// authentication result (`card_response.authentication_result`); the
+/// PayPal wallet's (`paypal`) carries none.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PaymentSourceResponse {
+    #[serde(default)]
+    pub card: Option<CardSourceResponse>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CardSourceResponse {
+    #[serde(default)]
+    pub authentication_result: Option<AuthenticationResult>,
+}
+
+/// `authentication_response`: `liability_shift` and `three_d_secure`
+/// (`enrollment_status`, `authentication_status`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AuthenticationResult {
+    #[serde(default)]
+    pub liability_shift: Option<String>,
+    #[serde(default)]
+    pub three_d_secure: Option<ThreeDSecureResult>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ThreeDSecureResult {
+    #[serde(default)]
+    pub enrollment_status: Option<String>,
+    #[serde(default)]
+    pub authentication_status: Option<String>,
+}
+
+impl AuthenticationResult {
+    /// The contract's 3-D Secure result, per PayPal's "3D Secure response
+    /// parameters" (developer.paypal.com/docs/checkout/advanced/customize/3d-secure/response-parameters/).
+    pub fn three_ds(&self) -> ThreeDsResult {
+        let secure = self.three_d_secure.as_ref();
+        let authentication = secure.and_then(|s| s.authentication_status.as_deref());
+        let enrollment = secure.and_then(|s| s.enrollment_status.as_deref());
+        let status = match (authentication, enrollment) {
+            // Y: successful authentication.
+            (Some("Y"), _) => ThreeDsStatus::Authenticated,
+            // A: authentication attempted.
+            (Some("A"), _) => ThreeDsStatus::Attempted,
+            // N failed, R rejected; C and D: a challenge was required
+            // (D decoupled) and this answer carries no success.
+            (Some("N" | "R" | "C" | "D"), _) => ThreeDsStatus::Failed,
+            // U: unable to complete the authentication.
+            (Some("U"), _) => ThreeDsStatus::Unavailable,
+            // I: information only, no authentication asked.
+            (Some("I"), _) => ThreeDsStatus::NotPerformed,
+            // No result: the enrollment says why.
+            (_, Some("N")) => ThreeDsStatus::NotEnrolled,
+            (_, Some("U")) => ThreeDsStatus::Unavailable,
+            // B: the system bypassed authentication; Y without a result.
+            _ => ThreeDsStatus::NotPerformed,
+        };
+        ThreeDsResult {
+            status,
+            version: None,
+            // YES: shifted; POSSIBLE: "might shift to the card issuer,
+            // continue with authorization"; NO: with the merchant;
+            // UNKNOWN: the authentication system was not available.
+            liability_shift: match self.liability_shift.as_deref() {
+                Some("YES" | "POSSIBLE") => Some(true),
+                Some("NO") => Some(false),
+                _ => None,
+            },
+            eci: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -283,6 +398,10 @@ pub struct PaymentResource {
     pub supplementary_data: Option<SupplementaryData>,
     #[serde(default)]
     pub processor_response: Option<ProcessorResponse>,
+    /// An authorization's end of validity (RFC 3339), set per
+    /// authorization by PayPal.
+    #[serde(default)]
+    pub expiration_time: Option<String>,
     #[serde(default)]
     pub links: Vec<Link>,
 }
@@ -396,6 +515,21 @@ pub struct ConnectorData {
     pub authorization_id: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub capture_ids: Vec<String>,
+    /// Where the buyer approves the order (its `payer-action`/`approve`
+    /// link at creation): where a declined funding source sends them
+    /// back, since an approved order's links no longer carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approve_url: Option<String>,
+    /// How many times PayPal declined the buyer's funding source and sent
+    /// them back to choose another: each new try of the capture (or
+    /// authorization) gets its own `PayPal-Request-Id`, so PayPal never
+    /// answers it with the remembered answer of the previous try.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub funding_retries: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl ConnectorData {
@@ -430,10 +564,7 @@ impl Order {
 
     /// The link the buyer approves the order at.
     pub fn approve_link(&self) -> Option<&str> {
-        self.links
-            .iter()
-            .find(|l| l.rel == "payer-action" || l.rel == "approve")
-            .map(|l| l.href.as_str())
+        approval_link(&self.links)
     }
 
     fn captured_minor(&self) -> Result<u64> {
@@ -459,14 +590,46 @@ impl Order {
                 .map(|a| a.id.clone())
                 .or_else(|| previous.and_then(|p| p.authorization_id.clone())),
             capture_ids: self.captures().map(|c| c.id.clone()).collect(),
+            approve_url: self
+                .approve_link()
+                .map(str::to_string)
+                .or_else(|| previous.and_then(|p| p.approve_url.clone())),
+            funding_retries: previous.map_or(0, |p| p.funding_retries),
         }
     }
 
     /// Where the payment stands, from the order and its payments.
     pub fn payment_outcome(&self, previous: Option<&ConnectorData>) -> Result<PaymentOutcome> {
+        let known_id = previous
+            .map(|p| p.order_id.as_str())
+            .filter(|id| !id.is_empty());
+        if self.id.is_empty() && known_id.is_none() {
+            // An answer naming no order (the create example of PayPal's
+            // document is one): nothing can be captured or authorized
+            // without the order id, so nothing can be charged. A refusal
+            // ends the payment instead of leaving it waiting on an order
+            // no sync can find.
+            return Ok(PaymentOutcome {
+                status: PaymentStatus::Refused(Refusal {
+                    code: "NO_ORDER_ID".into(),
+                    reason: "PayPal's answer names no order".into(),
+                }),
+                connector_reference: None,
+                provider_status: Some(self.status.clone()).filter(|s| !s.is_empty()),
+                amount_authorized: None,
+                amount_captured: None,
+                connector_data: None,
+                three_ds: None,
+                capture_before_ms: None,
+            });
+        }
         let mut amount_authorized = None;
         let mut amount_captured = None;
+        let mut capture_before_ms = None;
         let (status, provider_status) = match self.status.as_str() {
+            // No status (a minimal answer the document allows): the order
+            // exists; a sync reads where it stands.
+            "" => (PaymentStatus::Pending, String::new()),
             "CREATED" | "PAYER_ACTION_REQUIRED" => match self.approve_link() {
                 Some(url) => (
                     PaymentStatus::RequiresAction(Redirect {
@@ -486,6 +649,9 @@ impl Order {
                 amount_captured = Some(captured);
                 if let Some(auth) = self.authorizations().next() {
                     let status = auth.authorization_payment_status(captured)?;
+                    // PayPal dates each authorization (`expiration_time`,
+                    // 29 days after it): the host's limit for captures.
+                    capture_before_ms = auth.expiration_time.as_deref().and_then(parse_rfc3339_ms);
                     if matches!(status, PaymentStatus::Authorized | PaymentStatus::Captured) {
                         amount_authorized = match &auth.amount {
                             Some(a) => Some(a.minor_units()?),
@@ -505,16 +671,32 @@ impl Order {
             }
             other => return Err(unexpected("order", other)),
         };
+        let mut data = self.connector_data(previous);
+        if self.id.is_empty() {
+            data.order_id = known_id.unwrap_or_default().to_string();
+        }
         Ok(PaymentOutcome {
             status,
-            connector_reference: Some(self.id.clone()),
-            provider_status: Some(provider_status),
+            connector_reference: Some(data.order_id.clone()),
+            provider_status: Some(provider_status).filter(|s| !s.is_empty()),
             amount_authorized,
             amount_captured,
-            connector_data: self.connector_data(previous).encode(),
-            three_ds: None,
-            capture_before_ms: None,
+            connector_data: data.encode(),
+            three_ds: self.three_ds(),
+            capture_before_ms,
         })
+    }
+
+    /// The 3-D Secure result PayPal reports for a card source; none for the
+    /// PayPal wallet (the buyer logs in to PayPal, no 3-D Secure).
+    pub fn three_ds(&self) -> Option<ThreeDsResult> {
+        self.payment_source
+            .as_ref()?
+            .card
+            .as_ref()?
+            .authentication_result
+            .as_ref()
+            .map(AuthenticationResult::three_ds)
     }
 }
 
@@ -536,6 +718,10 @@ pub struct ErrorBody {
     pub error: Option<String>,
     #[serde(default)]
     pub error_description: Option<String>,
+    /// HATEOAS links (`information_link`; where PayPal sends the buyer
+    /// back, `payer-action`, when it says so).
+    #[serde(default)]
+    pub links: Vec<Link>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -596,10 +782,9 @@ pub fn error_from_response(response: &Response) -> ConnectorError {
     }
 }
 
-/// 422 issues that mean the buyer's funding was refused, not that our
-/// request was wrong: a refusal of the payment.
+/// 422 issues that mean the buyer's funding was refused for good, not that
+/// our request was wrong: a refusal of the payment.
 pub const REFUSAL_ISSUES: &[&str] = &[
-    "INSTRUMENT_DECLINED",
     "PAYER_CANNOT_PAY",
     "TRANSACTION_REFUSED",
     "PAYER_ACCOUNT_RESTRICTED",
@@ -607,9 +792,32 @@ pub const REFUSAL_ISSUES: &[&str] = &[
     "PAYEE_ACCOUNT_RESTRICTED",
     "COMPLIANCE_VIOLATION",
     "MAX_NUMBER_OF_PAYMENT_ATTEMPTS_EXCEEDED",
-    "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING",
     "CARD_EXPIRED",
 ];
+
+/// 422 issues of an order's capture or authorization that the buyer fixes
+/// on PayPal: the funding source was declined and PayPal asks to send the
+/// buyer back to choose another ("Handle funding failures",
+/// developer.paypal.com/docs/checkout/standard/customize/handle-funding-failures/;
+/// `orders.capture-422` / `orders.authorize-422` of `checkout_orders_v2.json`:
+/// `INSTRUMENT_DECLINED`; `REDIRECT_PAYER_FOR_ALTERNATE_FUNDING`, "Redirect
+/// the payer to select another funding source"; `PAYER_ACTION_REQUIRED`,
+/// "instruct the buyer to return to PayPal"). The payment is not over.
+pub const BUYER_ACTION_ISSUES: &[&str] = &[
+    "INSTRUMENT_DECLINED",
+    "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING",
+    "PAYER_ACTION_REQUIRED",
+];
+
+/// A non-2xx answer: the error, and the approval link its body carries
+/// (PayPal's HATEOAS `links`), if any.
+pub fn error_with_approval_link(response: &Response) -> (ConnectorError, Option<String>) {
+    let link = response
+        .json::<ErrorBody>()
+        .ok()
+        .and_then(|body| approval_link(&body.links).map(str::to_string));
+    (error_from_response(response), link)
+}
 
 // ----------------------------------------------------------- notifications
 
@@ -656,6 +864,9 @@ impl Event {
         if kind_of.starts_with("CHECKOUT.ORDER.") || resource_type == "checkout-order" {
             let order: Order = serde_json::from_value(self.resource.clone())
                 .map_err(|e| invalid_body(format!("not an order resource: {e}")))?;
+            if order.id.is_empty() {
+                return Err(invalid_body("the order resource has no id"));
+            }
             let merchant_reference = order
                 .purchase_units
                 .iter()
