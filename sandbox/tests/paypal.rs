@@ -103,8 +103,13 @@ impl Env {
         format!("{}{path}", self.base)
     }
 
+    /// A POST with the JSON media type PayPal requires on every POST, body
+    /// or not (see `posts_need_a_json_media_type` for one without).
     fn post(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.post(self.url(path)).bearer_auth(&self.token)
+        self.http
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .header(header::CONTENT_TYPE, "application/json")
     }
 
     async fn post_json(&self, path: &str, body: &Value) -> Response {
@@ -151,7 +156,7 @@ impl Env {
             .starts_with("text/html"));
         let html = page.text().await.unwrap();
         let actions = form_actions(&html);
-        assert_eq!(actions.len(), 3, "{html}");
+        assert_eq!(actions.len(), 4, "{html}");
         let res = self
             .http
             .post(format!("{}{}", self.sandbox.base_url(), actions[index]))
@@ -1969,4 +1974,398 @@ async fn answers_conform_to_the_official_documents() {
         .await;
     let body: Value = res.json().await.unwrap();
     check("POST", "/v2/checkout/orders", 400, &body);
+}
+
+// ---------------------------------------------------------------------------
+// Reference ids, media types, documented headers
+
+#[tokio::test]
+async fn an_empty_reference_id_is_refused() {
+    let env = env().await;
+    let mut body = order_body("CAPTURE", "10.00", "EUR");
+    body["purchase_units"][0]["reference_id"] = json!("");
+    let d = details(env.post_json("/v2/checkout/orders", &body).await).await;
+    assert_eq!(
+        d,
+        [(
+            "/purchase_units/0/reference_id".to_owned(),
+            "INVALID_STRING_LENGTH".to_owned()
+        )]
+    );
+    // 256 characters are fine, 257 are not.
+    body["purchase_units"][0]["reference_id"] = json!("r".repeat(256));
+    env.create(&body).await;
+    body["purchase_units"][0]["reference_id"] = json!("r".repeat(257));
+    let d = details(env.post_json("/v2/checkout/orders", &body).await).await;
+    assert_eq!(d[0].1, "INVALID_STRING_LENGTH");
+}
+
+/// PayPal answers a POST without `Content-Type: application/json` 415
+/// `UNSUPPORTED_MEDIA_TYPE` (`error_415` of its documents), even the void
+/// of an authorization, which has no body.
+#[tokio::test]
+async fn posts_need_a_json_media_type() {
+    let env = env().await;
+    let id = env.approved("AUTHORIZE", "25.00").await;
+    let auth = env.authorize_order(&id).await;
+    let void = format!("/v2/payments/authorizations/{auth}/void");
+    let bare = |path: &str| env.http.post(env.url(path)).bearer_auth(&env.token);
+    for request in [
+        bare(&void),
+        bare(&void).header(header::CONTENT_TYPE, "text/plain"),
+        bare("/v2/checkout/orders")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(order_body("CAPTURE", "1.00", "EUR").to_string()),
+    ] {
+        let res = request.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["name"], "UNSUPPORTED_MEDIA_TYPE");
+        assert_eq!(
+            body["message"],
+            "The server does not support the request payload's media type."
+        );
+    }
+    // Nothing was voided; with the media type (and no body) it is.
+    assert_eq!(
+        env.get(&format!("/v2/payments/authorizations/{auth}"))
+            .await["status"],
+        "CREATED"
+    );
+    let res = bare(&void)
+        .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    // The token request is a form, as PayPal wants it.
+    fetch_token(&env.http, &env.base).await;
+}
+
+/// Documented header parameters are checked against their schema
+/// (`checkout_orders_v2.json`: `PayPal-Request-Id` 1 to 108 characters,
+/// `Prefer` at most 25 of `[a-zA-Z=]`, `PayPal-Client-Metadata-Id` at most
+/// 36); the payments document puts no limit on `PayPal-Request-Id`.
+#[tokio::test]
+async fn documented_headers_are_checked() {
+    let env = env().await;
+    if !validation_on(&env).await {
+        return;
+    }
+    let body = order_body("CAPTURE", "10.00", "EUR");
+    for (name, value, issue) in [
+        (
+            "PayPal-Request-Id",
+            "x".repeat(109),
+            "INVALID_STRING_LENGTH",
+        ),
+        (
+            "Prefer",
+            "return=representation;x".to_owned(),
+            "INVALID_PARAMETER_SYNTAX",
+        ),
+        (
+            "PayPal-Client-Metadata-Id",
+            "m".repeat(37),
+            "INVALID_STRING_LENGTH",
+        ),
+    ] {
+        let res = env
+            .post("/v2/checkout/orders")
+            .header(name, value.as_str())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{name}");
+        let answer: Value = res.json().await.unwrap();
+        assert_eq!(answer["details"][0]["field"], name, "{answer}");
+        assert_eq!(answer["details"][0]["location"], "header");
+        assert_eq!(answer["details"][0]["issue"], issue);
+    }
+    let res = env
+        .post("/v2/checkout/orders")
+        .header("PayPal-Request-Id", "x".repeat(108))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let id = env.approved("CAPTURE", "10.00").await;
+    let order = env.capture_order(&id).await;
+    let capture = order["purchase_units"][0]["payments"]["captures"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = env
+        .post(&format!("/v2/payments/captures/{capture}/refund"))
+        .header("PayPal-Request-Id", "y".repeat(200))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+}
+
+/// Whether the simulator found the official documents (else the test says
+/// so once; with `CI=true` their absence is a failure).
+async fn validation_on(env: &Env) -> bool {
+    let listed: Value = env
+        .http
+        .get(env.url("/_sandbox/validation"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    if listed["documents"] == true {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "PayPal's OpenAPI documents are required when CI=true"
+    );
+    println!("skipped: PayPal's OpenAPI documents not found, validation is off");
+    false
+}
+
+/// `GET {base}/_sandbox/validation` lists every API request with the
+/// documented operation it is an instance of, counts the checked ones and
+/// keeps the refusals.
+#[tokio::test]
+async fn requests_are_recorded_with_their_documented_operation() {
+    let env = env().await;
+    if !validation_on(&env).await {
+        return;
+    }
+    let id = env.approved("CAPTURE", "10.00").await;
+    env.capture_order(&id).await;
+    env.get(&format!("/v2/checkout/orders/{id}")).await;
+    let listed: Value = env
+        .http
+        .get(env.url("/_sandbox/validation"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let seen: Vec<(String, String, Value, Value)> = listed["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["method"].as_str().unwrap().to_owned(),
+                r["path"].as_str().unwrap().to_owned(),
+                r["operation"].clone(),
+                r["checked"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "POST".into(),
+                "/v1/oauth2/token".into(),
+                Value::Null,
+                json!(false)
+            ),
+            (
+                "POST".into(),
+                "/v2/checkout/orders".into(),
+                json!("orders.create"),
+                json!(true)
+            ),
+            (
+                "POST".into(),
+                format!("/v2/checkout/orders/{id}/capture"),
+                json!("orders.capture"),
+                json!(true)
+            ),
+            (
+                "GET".into(),
+                format!("/v2/checkout/orders/{id}"),
+                json!("orders.get"),
+                json!(true)
+            ),
+        ]
+    );
+    assert_eq!(
+        listed["checked"]["POST /v2/checkout/orders/{id}/capture"],
+        1
+    );
+    assert_eq!(listed["violations"], json!([]));
+    // A refusal is kept, with its operation.
+    let res = env
+        .post_json("/v2/checkout/orders", &json!({"intent": "CAPTURE"}))
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = env
+        .http
+        .post(env.url(&format!("/v2/checkout/orders/{id}/capture")))
+        .bearer_auth(&env.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let listed: Value = env
+        .http
+        .get(env.url("/_sandbox/validation"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refused: Vec<(&str, &str)> = listed["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["operation"].as_str().unwrap(),
+                v["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            ("POST /v2/checkout/orders", "INVALID_REQUEST"),
+            (
+                "POST /v2/checkout/orders/{id}/capture",
+                "UNSUPPORTED_MEDIA_TYPE"
+            ),
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// A declined funding source, then another one
+
+#[tokio::test]
+async fn a_declined_card_then_another_funding_source() {
+    let (hook_url, mut rx) = receiver().await;
+    let env = env_with(PaypalConfig {
+        webhook_url: Some(hook_url),
+        ..PaypalConfig::default()
+    })
+    .await;
+    for intent in ["CAPTURE", "AUTHORIZE"] {
+        let order = env.create(&order_body(intent, "10.00", "EUR")).await;
+        let id = order["id"].as_str().unwrap().to_owned();
+        let location = env.click(&order, 3).await;
+        assert!(location.contains("PayerID="), "{location}");
+        let action = intent.to_ascii_lowercase();
+        let res = env
+            .post_json(&format!("/v2/checkout/orders/{id}/{action}"), &json!({}))
+            .await;
+        assert_eq!(
+            issue_of(
+                res,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "UNPROCESSABLE_ENTITY"
+            )
+            .await,
+            "INSTRUMENT_DECLINED"
+        );
+        // Nothing moved; the order waits for the buyer at the same link.
+        let got = env.get(&format!("/v2/checkout/orders/{id}")).await;
+        assert_eq!(got["status"], "PAYER_ACTION_REQUIRED", "{got}");
+        assert!(got["purchase_units"][0].get("payments").is_none(), "{got}");
+        assert_eq!(link(&got, "payer-action"), link(&order, "payer-action"));
+        let res = env
+            .post_json(&format!("/v2/checkout/orders/{id}/{action}"), &json!({}))
+            .await;
+        assert_eq!(
+            issue_of(
+                res,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "UNPROCESSABLE_ENTITY"
+            )
+            .await,
+            "ORDER_NOT_APPROVED"
+        );
+        // The buyer picks another funding source.
+        env.click(&got, 0).await;
+        let res = env
+            .post_json(&format!("/v2/checkout/orders/{id}/{action}"), &json!({}))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let done: Value = res.json().await.unwrap();
+        assert_eq!(done["status"], "COMPLETED");
+    }
+    // Approvals and the payments only: a decline sends no event.
+    let mut kinds = Vec::new();
+    while let Some((_, body)) = next(&mut rx, Duration::from_millis(500)).await {
+        let event: Value = serde_json::from_slice(&body).unwrap();
+        kinds.push(event["event_type"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| *k == "CHECKOUT.ORDER.APPROVED")
+            .count(),
+        4,
+        "{kinds:?}"
+    );
+    assert!(!kinds.iter().any(|k| k.contains("DENIED")), "{kinds:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Currencies without decimals at PayPal
+
+/// HUF, TWD and JPY take no decimals at PayPal ("This currency does not
+/// support decimals. If you pass a decimal amount, an error occurs.",
+/// developer.paypal.com/docs/api/reference/currency-codes/), although ISO
+/// 4217 gives HUF and TWD two.
+#[tokio::test]
+async fn currencies_without_decimals() {
+    let env = env().await;
+    for currency in ["HUF", "TWD", "JPY"] {
+        for value in ["1500.50", "1500.00", "1500.5"] {
+            let res = env
+                .post_json(
+                    "/v2/checkout/orders",
+                    &order_body("CAPTURE", value, currency),
+                )
+                .await;
+            assert_eq!(
+                issue_of(
+                    res,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "UNPROCESSABLE_ENTITY"
+                )
+                .await,
+                "DECIMALS_NOT_SUPPORTED",
+                "{currency} {value}"
+            );
+        }
+        let order = env.create(&order_body("CAPTURE", "1500", currency)).await;
+        let id = order["id"].as_str().unwrap();
+        let got = env.get(&format!("/v2/checkout/orders/{id}")).await;
+        assert_eq!(
+            got["purchase_units"][0]["amount"],
+            json!({"currency_code": currency, "value": "1500"})
+        );
+    }
+    // Two-decimal currencies take two, not three.
+    let res = env
+        .post_json(
+            "/v2/checkout/orders",
+            &order_body("CAPTURE", "15.005", "EUR"),
+        )
+        .await;
+    assert_eq!(
+        issue_of(
+            res,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "UNPROCESSABLE_ENTITY"
+        )
+        .await,
+        "DECIMAL_PRECISION"
+    );
 }

@@ -698,7 +698,7 @@ pub(crate) async fn create_order(
     body: Bytes,
 ) -> Result<HttpResponse, PaypalError> {
     let account = authenticate(&state, &req)?;
-    let obj = validate::check(state.spec.as_ref(), Operation::CreateOrder, &body)?;
+    let obj = validate::check_recorded(&state, Operation::CreateOrder, &body)?;
     mock_error(&state, &req)?;
     let full = wants_representation(&req);
     let base = state.base_url.clone();
@@ -902,11 +902,7 @@ async fn complete_order(
     action: Intent,
 ) -> Result<HttpResponse, PaypalError> {
     let account = authenticate(&state, &req)?;
-    validate::check(
-        state.spec.as_ref(),
-        Operation::CaptureOrAuthorizeOrder,
-        &body,
-    )?;
+    validate::check_recorded(&state, Operation::CaptureOrAuthorizeOrder, &body)?;
     mock_error(&state, &req)?;
     let full = wants_representation(&req);
     let st = state.clone();
@@ -942,6 +938,22 @@ async fn complete_order(
         }
         if invoice_used(inner, &order) {
             return Err(PaypalError::unprocessable(state, "DUPLICATE_INVOICE_ID"));
+        }
+        if order.funding == Funding::Declined {
+            // PayPal's "Handle funding failures": the buyer chooses another
+            // funding source for this same order, which waits for them
+            // again (its approval link works anew); nothing is captured.
+            if let Some(stored) = inner.orders.get_mut(&order.id) {
+                stored.status = if stored.with_payment_source {
+                    OrderStatus::PayerActionRequired
+                } else {
+                    OrderStatus::Created
+                };
+                stored.funding = Funding::Instant;
+                stored.update_time = now_rfc3339();
+            }
+            tracing::debug!(order = %order.id, "paypal: funding source declined");
+            return Err(PaypalError::unprocessable(state, "INSTRUMENT_DECLINED"));
         }
         let now = now_rfc3339();
         let mut events = Vec::new();
@@ -1057,7 +1069,7 @@ pub(crate) async fn capture_authorization(
     body: Bytes,
 ) -> Result<HttpResponse, PaypalError> {
     let account = authenticate(&state, &req)?;
-    let obj = validate::check(state.spec.as_ref(), Operation::CaptureAuthorization, &body)?;
+    let obj = validate::check_recorded(&state, Operation::CaptureAuthorization, &body)?;
     mock_error(&state, &req)?;
     let full = wants_representation(&req);
     let id = path.into_inner();
@@ -1259,7 +1271,7 @@ pub(crate) async fn refund_capture(
     body: Bytes,
 ) -> Result<HttpResponse, PaypalError> {
     let account = authenticate(&state, &req)?;
-    let obj = validate::check(state.spec.as_ref(), Operation::RefundCapture, &body)?;
+    let obj = validate::check_recorded(&state, Operation::RefundCapture, &body)?;
     mock_error(&state, &req)?;
     let full = wants_representation(&req);
     let id = path.into_inner();

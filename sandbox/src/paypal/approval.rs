@@ -1,7 +1,10 @@
 //! The buyer's approval page (`{base}/checkoutnow?token={order id}`), standing
 //! in for `https://www.sandbox.paypal.com/checkoutnow`: the first form
 //! approves (PayPal balance), the second cancels, the third approves with
-//! an eCheck (captures then stay `PENDING`).
+//! an eCheck (captures then stay `PENDING`), the fourth with a card its
+//! issuer declines (the capture or authorization of the order answers
+//! `INSTRUMENT_DECLINED`, and the buyer may come back here and choose
+//! another funding source).
 
 use actix_web::{
     http::{header, StatusCode},
@@ -68,6 +71,8 @@ pub(crate) async fn page(state: Data<PaypalState>, query: Query<TokenQuery>) -> 
 <button class=\"fail\" type=\"submit\">Cancel and return to merchant</button></form>\n\
 <form method=\"post\" action=\"{action}/approve-echeck\">\
 <button class=\"approve\" type=\"submit\">Pay by eCheck (payment pending)</button></form>\n\
+<form method=\"post\" action=\"{action}/approve-declined-card\">\
+<button class=\"fail\" type=\"submit\">Pay with a card its issuer declines</button></form>\n\
 <p class=\"note\">PayPal sandbox simulator: no real account is involved.</p>",
         merchant = html_escape(merchant),
     );
@@ -82,6 +87,14 @@ pub(crate) async fn approve(state: Data<PaypalState>, path: Path<String>) -> Htt
 /// `POST {base}/checkoutnow/{id}/approve-echeck`
 pub(crate) async fn approve_echeck(state: Data<PaypalState>, path: Path<String>) -> HttpResponse {
     approve_with(&state, &path, Funding::Echeck)
+}
+
+/// `POST {base}/checkoutnow/{id}/approve-declined-card`
+pub(crate) async fn approve_declined_card(
+    state: Data<PaypalState>,
+    path: Path<String>,
+) -> HttpResponse {
+    approve_with(&state, &path, Funding::Declined)
 }
 
 fn approve_with(state: &PaypalState, id: &str, funding: Funding) -> HttpResponse {

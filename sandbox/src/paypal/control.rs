@@ -115,6 +115,37 @@ pub(crate) async fn events(state: Data<PaypalState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({"events": events}))
 }
 
+/// `GET {base}/_sandbox/validation`: whether the official documents were
+/// loaded (`documents`), how many requests each documented operation
+/// checked (`checked`, by `"POST /v2/checkout/orders"`), the latest
+/// refusals (`violations`, at most 50: PayPal's error body plus its
+/// `operation`), and every API request received, oldest first (`requests`:
+/// `{method, path, operation, checked}`, `operation` the documented
+/// `operationId` or null for the OAuth token endpoint and undocumented
+/// paths). A connector's tests can assert that everything it sent was
+/// checked against the documents and passed.
+pub(crate) async fn validation(state: Data<PaypalState>) -> HttpResponse {
+    let inner = state.lock();
+    let requests: Vec<Value> = inner
+        .requests
+        .iter()
+        .map(|r| {
+            json!({
+                "method": r.method,
+                "path": r.path,
+                "operation": r.operation,
+                "checked": r.checked,
+            })
+        })
+        .collect();
+    HttpResponse::Ok().json(json!({
+        "documents": state.spec.is_some() && !state.operations.is_empty(),
+        "checked": inner.checked,
+        "violations": inner.refusals,
+        "requests": requests,
+    }))
+}
+
 /// `POST {base}/_sandbox/captures/{id}/complete`: the eCheck cleared.
 pub(crate) async fn complete_capture(
     state: Data<PaypalState>,

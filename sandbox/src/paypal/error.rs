@@ -129,6 +129,20 @@ impl PaypalError {
         )
     }
 
+    /// 415 `UNSUPPORTED_MEDIA_TYPE`: a POST without `Content-Type:
+    /// application/json` (`error_415` of PayPal's documents).
+    pub(crate) fn unsupported_media_type() -> Self {
+        PaypalError {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            body: json!({
+                "name": "UNSUPPORTED_MEDIA_TYPE",
+                "message": "The server does not support the request payload's media type.",
+                "debug_id": debug_id(),
+                "links": info_link("UNSUPPORTED_MEDIA_TYPE"),
+            }),
+        }
+    }
+
     /// 403 `NOT_AUTHORIZED` / `PERMISSION_DENIED`.
     pub(crate) fn permission_denied() -> Self {
         Self::named(

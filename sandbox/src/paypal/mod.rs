@@ -105,8 +105,13 @@ impl Paypal {
         let state = self.0.clone();
         let faults_v1 = self.0.clone();
         let faults_v2 = self.0.clone();
+        let checks_v1 = self.0.clone();
+        let checks_v2 = self.0.clone();
+        // The last `wrap_fn` runs first: requests are recorded and checked
+        // against the documents before any fault applies.
         let v1 = web::scope("/v1")
             .wrap_fn(move |req, srv| apply_fault(&faults_v1, req, srv))
+            .wrap_fn(move |req, srv| check_request(&checks_v1, req, srv))
             .route("/oauth2/token", web::post().to(api::token))
             .route(
                 "/notifications/webhooks",
@@ -127,6 +132,7 @@ impl Paypal {
             .default_service(web::to(error::not_found));
         let v2 = web::scope("/v2")
             .wrap_fn(move |req, srv| apply_fault(&faults_v2, req, srv))
+            .wrap_fn(move |req, srv| check_request(&checks_v2, req, srv))
             .route("/checkout/orders", web::post().to(api::create_order))
             .route("/checkout/orders/{id}", web::get().to(api::get_order))
             .route(
@@ -172,9 +178,14 @@ impl Paypal {
                     "/checkoutnow/{id}/approve-echeck",
                     web::post().to(approval::approve_echeck),
                 )
+                .route(
+                    "/checkoutnow/{id}/approve-declined-card",
+                    web::post().to(approval::approve_declined_card),
+                )
                 .route("/_sandbox/faults", web::post().to(control::set_faults))
                 .route("/_sandbox/orders/{id}", web::get().to(control::get_order))
                 .route("/_sandbox/events", web::get().to(control::events))
+                .route("/_sandbox/validation", web::get().to(control::validation))
                 .route(
                     "/_sandbox/captures/{id}/complete",
                     web::post().to(control::complete_capture),
@@ -226,6 +237,70 @@ where
     }
     tracing::debug!(fault = %mode.name(), path = %req.path(), "paypal: injecting fault");
     apply_request_fault(mode, req, srv, &FAULT_ANSWERS)
+}
+
+/// Middleware of the API scopes: records the request (`GET
+/// {base}/_sandbox/requests`) with the documented operation it is an
+/// instance of, then refuses what PayPal refuses before reading a body: a
+/// POST without a JSON media type (415), documented headers out of their
+/// schema (400). Bodies are checked by their handlers (`validate::check`).
+fn check_request<S>(state: &PaypalState, req: ServiceRequest, srv: &S) -> ApiFuture
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = actix_web::Error>,
+    S::Future: 'static,
+{
+    let method = req.method().as_str().to_owned();
+    let path = req
+        .path()
+        .strip_prefix(state.base_path.as_str())
+        .unwrap_or(req.path())
+        .to_owned();
+    let operation = validate::find_operation(&state.operations, &method, &path);
+    let documented = operation.map(|op| format!("{} {}", op.method, op.template));
+    let checked = documented.is_some() && state.spec.is_some();
+    {
+        let mut inner = state.lock();
+        inner.record(state::RequestRecord {
+            method: method.clone(),
+            path: path.clone(),
+            operation: operation.and_then(|op| op.operation_id.clone()),
+            checked,
+        });
+        if let (true, Some(documented)) = (checked, &documented) {
+            inner.checked(documented.clone());
+        }
+    }
+    let refuse = |req: ServiceRequest, error: error::PaypalError| -> ApiFuture {
+        if let Some(documented) = &documented {
+            state.lock().refused(documented.clone(), error.body.clone());
+        }
+        Box::pin(std::future::ready(Ok(req.into_response(
+            actix_web::ResponseError::error_response(&error),
+        ))))
+    };
+    if validate::needs_json_media_type(&method, &path) {
+        let content_type = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        if !validate::is_json_media_type(content_type) {
+            tracing::debug!(path = %path, "paypal: POST without a JSON content type");
+            return refuse(req, error::PaypalError::unsupported_media_type());
+        }
+    }
+    if let Some(operation) = operation {
+        let headers = req.headers();
+        let violations = validate::check_headers(operation, |name| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+        if !violations.is_empty() {
+            return refuse(req, error::PaypalError::invalid_request(violations));
+        }
+    }
+    Box::pin(srv.call(req))
 }
 
 /// PayPal's own error shapes for the faults that answer in its place.

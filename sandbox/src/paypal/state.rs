@@ -3,7 +3,7 @@
 //! idempotent answers, pending faults and the events sent.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap, VecDeque},
     sync::{Mutex, MutexGuard},
     time::Instant,
 };
@@ -104,6 +104,10 @@ pub(crate) enum Funding {
     Instant,
     /// eCheck: captures stay `PENDING` (reason `ECHECK`) until cleared.
     Echeck,
+    /// A card its issuer declines: the order's capture or authorization
+    /// answers 422 `INSTRUMENT_DECLINED` and the order waits for the buyer
+    /// again, who may pick another funding source on the approval page.
+    Declined,
 }
 
 #[derive(Clone, Debug)]
@@ -259,6 +263,57 @@ pub(crate) struct Inner {
     pub faults: HashMap<String, (FaultMode, u32)>,
     /// Events created, in order: (event id, event type, resource id, body).
     pub events: Vec<(String, String, String, Vec<u8>)>,
+    /// The API requests received, oldest first (at most
+    /// [`MAX_RECORDED_REQUESTS`]), and how they were checked.
+    pub requests: Vec<RequestRecord>,
+    /// Requests checked against the documents, by documented operation
+    /// (`"POST /v2/checkout/orders"`).
+    pub checked: BTreeMap<String, u64>,
+    /// The latest refusals of the checks (at most [`KEPT_REFUSALS`]):
+    /// PayPal's error body plus its `operation`.
+    pub refusals: VecDeque<Value>,
+}
+
+/// How many refusals [`Inner::refusals`] keeps.
+pub(crate) const KEPT_REFUSALS: usize = 50;
+
+/// How many API requests [`Inner::requests`] keeps (the oldest go first).
+pub(crate) const MAX_RECORDED_REQUESTS: usize = 10_000;
+
+/// One API request, as `GET {base}/_sandbox/requests` lists it.
+#[derive(Clone, Debug)]
+pub(crate) struct RequestRecord {
+    pub method: String,
+    pub path: String,
+    /// The `operationId` of the official document describing it (none: the
+    /// OAuth token endpoint, the simulator's own routes, unknown paths).
+    pub operation: Option<String>,
+    /// Whether the official documents were loaded, so that the request was
+    /// checked against them (headers here, the body in its handler).
+    pub checked: bool,
+}
+
+impl Inner {
+    pub(crate) fn record(&mut self, record: RequestRecord) {
+        if self.requests.len() >= MAX_RECORDED_REQUESTS {
+            self.requests.remove(0);
+        }
+        self.requests.push(record);
+    }
+
+    /// One request of `operation` (`"POST /v2/checkout/orders"`) checked.
+    pub(crate) fn checked(&mut self, operation: String) {
+        *self.checked.entry(operation).or_default() += 1;
+    }
+
+    /// A request of `operation` refused by the checks, with `answer`.
+    pub(crate) fn refused(&mut self, operation: String, mut answer: Value) {
+        if self.refusals.len() >= KEPT_REFUSALS {
+            self.refusals.pop_front();
+        }
+        answer["operation"] = Value::String(operation);
+        self.refusals.push_back(answer);
+    }
 }
 
 impl Inner {
@@ -304,6 +359,9 @@ pub(crate) struct PaypalState {
     pub issues: HashMap<String, String>,
     /// The documents, for [`crate::openapi`] validation (none: off).
     pub spec: Option<crate::openapi::ApiSpec>,
+    /// The documented operations and their header parameters (empty when
+    /// the documents are not found).
+    pub operations: Vec<super::validate::DocumentedOperation>,
     pub outbox: Outbox,
     inner: Mutex<Inner>,
 }
@@ -326,6 +384,7 @@ impl PaypalState {
             .ok_or_else(|| std::io::Error::other("paypal: the signing key is not PEM"))?;
         let key = RsaKeyPair::from_pkcs8(&der)
             .map_err(|err| std::io::Error::other(format!("paypal: signing key: {err}")))?;
+        let documents = load_specs(specs);
         Ok(PaypalState {
             config,
             base_url,
@@ -333,7 +392,8 @@ impl PaypalState {
             http,
             key: std::sync::Arc::new(key),
             rng: SystemRandom::new(),
-            issues: issue_descriptions(&load_specs(specs)),
+            issues: issue_descriptions(&documents),
+            operations: super::validate::documented_operations(&documents),
             spec: crate::openapi::ApiSpec::load(
                 specs,
                 &[

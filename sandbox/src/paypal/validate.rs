@@ -243,6 +243,21 @@ pub(crate) fn check(
     }
 }
 
+/// [`check`], with a refusal recorded for `GET {base}/_sandbox/validation`.
+pub(crate) fn check_recorded(
+    state: &super::state::PaypalState,
+    op: Operation,
+    body: &[u8],
+) -> Result<Map<String, Value>, PaypalError> {
+    let outcome = check(state.spec.as_ref(), op, body);
+    if let (Err(error), Some((method, template))) = (&outcome, op.documented()) {
+        state
+            .lock()
+            .refused(format!("{method} {template}"), error.body.clone());
+    }
+    outcome
+}
+
 /// The description the official document gives `issue` in the 400 answer
 /// of `op` (they differ slightly from one operation to another).
 fn description_400(op: Operation, issue: &str) -> &'static str {
@@ -606,6 +621,184 @@ fn enumerated(
             out.push(Violation::body(field, Some(v), "INVALID_PARAMETER_VALUE"));
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Headers, media type and the documented operations
+
+/// The rules of one documented header parameter.
+#[derive(Clone, Debug)]
+pub(crate) struct HeaderRule {
+    pub name: String,
+    pub min_length: Option<usize>,
+    pub max_length: Option<usize>,
+    pub pattern: Option<regex::Regex>,
+}
+
+/// One operation of the official documents.
+#[derive(Clone, Debug)]
+pub(crate) struct DocumentedOperation {
+    /// Upper case.
+    pub method: String,
+    /// As the document writes it: `/v2/checkout/orders/{id}`.
+    pub template: String,
+    pub operation_id: Option<String>,
+    pub headers: Vec<HeaderRule>,
+}
+
+impl DocumentedOperation {
+    /// Whether `path` is an instance of this operation's template.
+    fn matches(&self, path: &str) -> bool {
+        let template: Vec<&str> = self.template.split('/').collect();
+        let actual: Vec<&str> = path.split('/').collect();
+        template.len() == actual.len()
+            && template.iter().zip(&actual).all(|(t, a)| {
+                if t.starts_with('{') && t.ends_with('}') {
+                    !a.is_empty()
+                } else {
+                    t == a
+                }
+            })
+    }
+
+    fn literal_segments(&self) -> usize {
+        self.template
+            .split('/')
+            .filter(|s| !s.starts_with('{'))
+            .count()
+    }
+}
+
+/// `$ref`s resolved within `root`.
+fn resolve<'a>(root: &'a Value, mut value: &'a Value) -> &'a Value {
+    for _ in 0..8 {
+        match value
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix('#'))
+            .and_then(|p| root.pointer(p))
+        {
+            Some(target) => value = target,
+            None => break,
+        }
+    }
+    value
+}
+
+/// Every operation of `documents`, with its header parameters' rules.
+pub(crate) fn documented_operations(documents: &[Value]) -> Vec<DocumentedOperation> {
+    let mut out = Vec::new();
+    for root in documents {
+        let Some(paths) = root.get("paths").and_then(Value::as_object) else {
+            continue;
+        };
+        for (template, item) in paths {
+            let shared = item.get("parameters").and_then(Value::as_array);
+            for method in ["get", "post", "put", "patch", "delete"] {
+                let Some(op) = item.get(method) else {
+                    continue;
+                };
+                let own = op.get("parameters").and_then(Value::as_array);
+                let headers = shared
+                    .into_iter()
+                    .chain(own)
+                    .flatten()
+                    .map(|p| resolve(root, p))
+                    .filter(|p| p.get("in").and_then(Value::as_str) == Some("header"))
+                    .filter_map(|p| {
+                        let name = p.get("name")?.as_str()?.to_owned();
+                        let schema = p.get("schema").map(|s| resolve(root, s));
+                        let number = |key: &str| {
+                            schema
+                                .and_then(|s| s.get(key))
+                                .and_then(Value::as_u64)
+                                .and_then(|n| usize::try_from(n).ok())
+                        };
+                        Some(HeaderRule {
+                            name,
+                            min_length: number("minLength"),
+                            max_length: number("maxLength"),
+                            pattern: schema
+                                .and_then(|s| s.get("pattern"))
+                                .and_then(Value::as_str)
+                                .and_then(|p| regex::Regex::new(p).ok()),
+                        })
+                    })
+                    .collect();
+                out.push(DocumentedOperation {
+                    method: method.to_ascii_uppercase(),
+                    template: template.clone(),
+                    operation_id: op
+                        .get("operationId")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    headers,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The documented operation `method path` is an instance of (the template
+/// with the most literal segments when several match).
+pub(crate) fn find_operation<'a>(
+    operations: &'a [DocumentedOperation],
+    method: &str,
+    path: &str,
+) -> Option<&'a DocumentedOperation> {
+    operations
+        .iter()
+        .filter(|op| op.method.eq_ignore_ascii_case(method) && op.matches(path))
+        .max_by_key(|op| op.literal_segments())
+}
+
+/// The documented header parameters the request breaks: length and
+/// pattern of each one present (unknown headers are PayPal's to ignore).
+pub(crate) fn check_headers(
+    operation: &DocumentedOperation,
+    header: impl Fn(&str) -> Option<String>,
+) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for rule in &operation.headers {
+        let Some(value) = header(&rule.name) else {
+            continue;
+        };
+        let length = value.chars().count();
+        if rule.min_length.is_some_and(|min| length < min)
+            || rule.max_length.is_some_and(|max| length > max)
+        {
+            out.push(Violation::header(
+                &rule.name,
+                "INVALID_STRING_LENGTH",
+                default_description("INVALID_STRING_LENGTH"),
+            ));
+        } else if rule.pattern.as_ref().is_some_and(|p| !p.is_match(&value)) {
+            out.push(Violation::header(
+                &rule.name,
+                "INVALID_PARAMETER_SYNTAX",
+                default_description("INVALID_PARAMETER_SYNTAX"),
+            ));
+        }
+    }
+    out
+}
+
+/// Whether a request must carry `Content-Type: application/json`: every
+/// POST, PUT and PATCH of the REST API, with a body or not (the void of an
+/// authorization has none), save the form-encoded OAuth token request.
+pub(crate) fn needs_json_media_type(method: &str, path: &str) -> bool {
+    matches!(method, "POST" | "PUT" | "PATCH")
+        && (path.starts_with("/v1/") || path.starts_with("/v2/"))
+        && path != "/v1/oauth2/token"
+}
+
+/// Whether a `Content-Type` value is JSON (`application/json`, with or
+/// without parameters such as `charset`).
+pub(crate) fn is_json_media_type(value: Option<&str>) -> bool {
+    value
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
 }
 
 #[cfg(test)]
