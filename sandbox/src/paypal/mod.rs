@@ -240,7 +240,7 @@ where
 }
 
 /// Middleware of the API scopes: records the request (`GET
-/// {base}/_sandbox/requests`) with the documented operation it is an
+/// {base}/_sandbox/validation`) with the documented operation it is an
 /// instance of, then refuses what PayPal refuses before reading a body: a
 /// POST without a JSON media type (415), documented headers out of their
 /// schema (400). Bodies are checked by their handlers (`validate::check`).

@@ -280,7 +280,7 @@ pub(crate) const KEPT_REFUSALS: usize = 50;
 /// How many API requests [`Inner::requests`] keeps (the oldest go first).
 pub(crate) const MAX_RECORDED_REQUESTS: usize = 10_000;
 
-/// One API request, as `GET {base}/_sandbox/requests` lists it.
+/// One API request, as `GET {base}/_sandbox/validation` lists it.
 #[derive(Clone, Debug)]
 pub(crate) struct RequestRecord {
     pub method: String,
