@@ -8,9 +8,12 @@
 //! - `hosted_page`: `POST {api}/v1/hpayment`; the shopper pays on HiPay's page.
 //! - complete: verify the return `hash`, then ask HiPay (`GET` the
 //!   transaction): the browser's parameters never decide an outcome.
-//! - capture / refund / cancel: `POST {gateway}/v1/maintenance/transaction/{ref}`;
-//!   "requested" answers (117, 124, 175) are `pending` until the notification
-//!   or a sync.
+//! - capture / refund / cancel: `POST {gateway}/v1/maintenance/transaction/{ref}`,
+//!   without `amount` for a full capture or refund (gateway.yaml); a capture
+//!   or refund first reads the transaction, and a repeat of one whose
+//!   outcome was unknown is sent again only if HiPay's totals show it did
+//!   not happen (HiPay has no idempotency key: see [`ledger`]). "Requested"
+//!   answers (117, 124, 175) are `pending` until the notification or a sync.
 //! - notifications: form-encoded, `X-Allopass-Signature` = SHA(body + passphrase).
 //!
 //! The host's payment id is HiPay's `orderid`, so a transaction can always be
@@ -21,14 +24,16 @@ use passerelle_connector_sdk::prelude::*;
 use passerelle_connector_sdk::{info, warn};
 use serde_json::Value;
 
+pub mod ledger;
 #[cfg(test)]
 mod tests;
 pub mod transformers;
 
+use ledger::{Progress, SentOperation};
 use transformers::{
     error_from_response, is_supported_currency, json_body, notification_signature, redirect_hash,
     refund_reference, signature_matches, supported_currencies, to_decimal, Algorithm,
-    NotificationFields, Token, Transaction,
+    NotificationFields, Token, Totals, Transaction,
 };
 
 /// Re-exported so a native user of this crate can drive the SDK's test kit.
@@ -54,18 +59,34 @@ const TIMEOUT_MS: u32 = 15_000;
 /// HiPay answers notifications with a plain 200; any body does.
 const NOTIFICATION_ANSWER: &str = "OK";
 
+/// How long a card authorization stays capturable: "typically within 7
+/// days after authorization" before HiPay expires it (status 114, HiPay's
+/// transaction status list; HiPay's PHP SDK `TransactionStatus::EXPIRED`).
+/// The hosted page pays by card too.
+const AUTHORIZATION_VALIDITY_HOURS: u32 = 7 * 24;
+
+/// The account setting naming the 3-D Secure request.
+const AUTHENTICATION_INDICATOR: &str = "authentication_indicator";
+
 pub struct Hipay;
 
 passerelle_connector_sdk::export_connector!(Hipay);
 
 impl Connector for Hipay {
-    // Conservative until refined from HiPay's documentation.
+    /// HiPay allows several partial captures (status 119 "Partially
+    /// Captured", a capture "for the shipped part of the order" in its
+    /// status list; gateway.yaml: "Amount is required for partial
+    /// maintenances") and has no capture delay of its own (only
+    /// `Authorization` or `Sale`): the host holds delayed captures.
     fn capabilities(_account: Account) -> Result<AccountCapabilities> {
         Ok(AccountCapabilities {
-            authorization_validity: vec![AuthorizationValidity {
-                payment_method: "*".into(),
-                hours: 7 * 24,
-            }],
+            authorization_validity: ["card", HOSTED_PAGE]
+                .into_iter()
+                .map(|method| AuthorizationValidity {
+                    payment_method: method.into(),
+                    hours: AUTHORIZATION_VALIDITY_HOURS,
+                })
+                .collect(),
             multiple_partial_captures: true,
             native_capture_delay_max_hours: None,
         })
@@ -105,6 +126,12 @@ impl Connector for Hipay {
                     false,
                     false,
                 ),
+                field(
+                    AUTHENTICATION_INDICATOR,
+                    "3-D Secure: 1 = when available (default), 2 = mandatory",
+                    false,
+                    false,
+                ),
             ],
         }
     }
@@ -112,6 +139,7 @@ impl Connector for Hipay {
     fn validate_config(account: Account) -> Result<()> {
         Api::new(&account)?;
         Secrets::new(&account)?;
+        authentication_indicator(&account)?;
         Ok(())
     }
 
@@ -123,12 +151,21 @@ impl Connector for Hipay {
             CaptureMethod::Manual => "Authorization",
             CaptureMethod::Automatic => "Sale",
         };
-        let mut order = order_fields(&request, operation, &amount);
+        let indicator = authentication_indicator(&account)?;
+        let mut order = order_fields(&request, operation, &amount, indicator);
         match &request.payment_method {
             PaymentMethod::Card(card) => {
                 let token = api.tokenize(card)?;
                 order.push(("payment_product", token.payment_product().to_string()));
                 order.push(("cardtoken", token.token));
+                // The hosted page collects the browser data itself.
+                let shopper = request.shopper.as_ref();
+                if let Some(browser) = shopper.and_then(|s| s.browser.as_ref()) {
+                    let ip = shopper.and_then(|s| s.ip_address.as_deref());
+                    if let Some(json) = browser_info_json(browser, ip) {
+                        order.push(("browser_info", json));
+                    }
+                }
                 let response = api.send(api.gateway_post("/v1/order").form(&order))?;
                 if response.is_success() {
                     let tx = Transaction::from_json(&json_body(&response)?)?;
@@ -230,12 +267,34 @@ impl Connector for Hipay {
     fn capture(account: Account, request: CaptureRequest) -> Result<ModificationOutcome> {
         check_same_currency(&request.amount, &request.payment.amount)?;
         let api = Api::new(&account)?;
+        let reference = transaction_reference(&request.payment)?;
+        let now = api.transaction(reference)?;
+        let totals = now.totals(&request.amount.currency)?;
+        let attempt = sent_operation("capture", reference, &request.amount, &totals, &now);
+        if let Some((progress, _)) =
+            already_at_hipay(&request.idempotency_key, &attempt, &totals, &now)
+        {
+            return Ok(ModificationOutcome {
+                status: settled_status(progress),
+                connector_reference: None,
+                provider_status: Some(now.status),
+            });
+        }
+        // gateway.yaml: "Do not specify amount for full captures or
+        // refunds." Full: the whole authorization, nothing captured yet.
+        let full = request.amount.minor_units == totals.authorized && totals.captured == 0;
         let op = api.maintenance(
-            &request.payment,
+            reference,
             "capture",
-            Some(&request.amount),
+            (!full).then_some(&request.amount),
             &request.idempotency_key,
         )?;
+        info!(
+            "capture of {} ({}) answered {}",
+            reference,
+            if full { "full" } else { "partial" },
+            op.status
+        );
         Ok(ModificationOutcome {
             status: op.modification_status(),
             connector_reference: None,
@@ -245,7 +304,8 @@ impl Connector for Hipay {
 
     fn cancel(account: Account, request: CancelRequest) -> Result<ModificationOutcome> {
         let api = Api::new(&account)?;
-        let op = api.maintenance(&request.payment, "cancel", None, &request.idempotency_key)?;
+        let reference = transaction_reference(&request.payment)?;
+        let op = api.maintenance(reference, "cancel", None, &request.idempotency_key)?;
         Ok(ModificationOutcome {
             status: op.modification_status(),
             connector_reference: None,
@@ -259,25 +319,42 @@ impl Connector for Hipay {
         let reference = transaction_reference(&request.payment)?;
         // The refund's name is the refunded total once it is done (see
         // `refund_reference`): read what HiPay has refunded so far.
-        let before = api.transaction(reference)?;
-        let currency = &request.amount.currency;
-        let refunded_before = before
-            .refunded
-            .as_deref()
-            .map_or(Some(0), |t| transformers::parse_amount(t, currency))
-            .ok_or_else(|| {
-                ConnectorError::retryable("invalid_response", "unreadable refundedAmount")
-            })?;
+        let now = api.transaction(reference)?;
+        let totals = now.totals(&request.amount.currency)?;
+        let attempt = sent_operation("refund", reference, &request.amount, &totals, &now);
+        let named = |sent: &SentOperation| {
+            refund_reference(
+                reference,
+                sent.refunded_before
+                    .saturating_add(request.amount.minor_units),
+            )
+        };
+        if let Some((progress, earlier)) =
+            already_at_hipay(&request.idempotency_key, &attempt, &totals, &now)
+        {
+            // Made: refunded (125, 126) or still requested (124) as HiPay
+            // shows it now.
+            let status = match (progress, now.status.as_str()) {
+                (Progress::Done, "125" | "126") => ModificationStatus::Succeeded,
+                _ => ModificationStatus::Pending,
+            };
+            return Ok(ModificationOutcome {
+                status,
+                connector_reference: Some(named(&earlier)),
+                provider_status: Some(now.status),
+            });
+        }
+        // Full: everything captured, nothing refunded yet.
+        let full = request.amount.minor_units == totals.captured && totals.refunded == 0;
         let op = api.maintenance(
-            &request.payment,
+            reference,
             "refund",
-            Some(&request.amount),
+            (!full).then_some(&request.amount),
             &request.idempotency_key,
         )?;
-        let total = refunded_before.saturating_add(request.amount.minor_units);
         Ok(ModificationOutcome {
             status: op.modification_status(),
-            connector_reference: Some(refund_reference(reference, total)),
+            connector_reference: Some(named(&attempt)),
             provider_status: Some(op.status),
         })
     }
@@ -379,6 +456,7 @@ fn order_fields(
     request: &AuthorizeRequest,
     operation: &str,
     amount: &str,
+    authentication_indicator: &str,
 ) -> Vec<(&'static str, String)> {
     let description: String = if request.reference.is_empty() {
         request.payment_id.clone()
@@ -403,6 +481,12 @@ fn order_fields(
         f.push((name, request.return_url.clone()));
     }
     f.push(("notify_url", request.notification_url.clone()));
+    // Without it HiPay bypasses 3-D Secure (gateway.yaml and hpayment.yaml:
+    // default 0), and PSD2 issuers soft-decline (178).
+    f.push((
+        "authentication_indicator",
+        authentication_indicator.to_string(),
+    ));
     // The merchant's own reference, echoed in notifications and returns.
     f.push(("cdata1", request.reference.chars().take(255).collect()));
     if let Some(shopper) = &request.shopper {
@@ -425,6 +509,99 @@ fn order_fields(
         }
     }
     f
+}
+
+/// The account's `authentication_indicator`: `1` (3-D Secure when
+/// available, the default) or `2` (mandatory). HiPay's own default, `0`
+/// (bypass), is not offered: PSD2 issuers soft-decline payments without
+/// strong authentication.
+fn authentication_indicator(account: &Account) -> Result<&'static str> {
+    match account.optional(AUTHENTICATION_INDICATOR).map(str::trim) {
+        None | Some("") | Some("1") => Ok("1"),
+        Some("2") => Ok("2"),
+        Some(_) => Err(ConnectorError::invalid_config(
+            AUTHENTICATION_INDICATOR,
+            "authentication_indicator must be 1 (3-D Secure when available) or 2 \
+             (mandatory); 0 (bypass) would have EEA issuers soft-decline",
+        )),
+    }
+}
+
+/// `browser_info` as HiPay's PHP SDK sends it: one form field holding the
+/// JSON object (`BrowserInfo::toJson` through `RequestSerializer`), with
+/// gateway.yaml's names and types (`java_enabled`/`javascript_enabled`
+/// booleans, `color_depth`/`screen_height`/`screen_width` integers,
+/// `timezone` a string). `None` without a language, which HiPay requires.
+fn browser_info_json(browser: &BrowserInfo, ip: Option<&str>) -> Option<String> {
+    let language = bcp47_within(&browser.language, 8)?;
+    let mut obj = serde_json::Map::new();
+    let mut put = |name: &str, value: Value| {
+        obj.insert(name.to_string(), value);
+    };
+    put("java_enabled", Value::Bool(browser.java_enabled));
+    put(
+        "javascript_enabled",
+        Value::Bool(browser.javascript_enabled),
+    );
+    if let Some(ip) = ip.map(str::trim).filter(|i| !i.is_empty() && i.len() <= 45) {
+        put("ipaddr", Value::from(ip));
+    }
+    for (name, value) in [
+        ("http_accept", &browser.accept_header),
+        ("http_user_agent", &browser.user_agent),
+    ] {
+        if !value.is_empty() {
+            put(
+                name,
+                Value::from(value.chars().take(2048).collect::<String>()),
+            );
+        }
+    }
+    put("language", Value::from(language));
+    if let Some(depth) = hipay_color_depth(browser.color_depth) {
+        put("color_depth", Value::from(depth));
+    }
+    // gateway.yaml: at most 6 digits.
+    for (name, pixels) in [
+        ("screen_height", browser.screen_height),
+        ("screen_width", browser.screen_width),
+    ] {
+        if (1..=999_999).contains(&pixels) {
+            put(name, Value::from(pixels));
+        }
+    }
+    // `getTimezoneOffset()`, "-120" in Paris in summer; at most 5 characters.
+    let timezone = browser.time_zone_offset.to_string();
+    if timezone.len() <= 5 {
+        put("timezone", Value::from(timezone));
+    }
+    serde_json::to_string(&obj).ok()
+}
+
+/// The deepest colour depth of gateway.yaml's list (1, 4, 8, 15, 16, 24,
+/// 32, 48) that is not above the browser's: a 30-bit screen is sent as 24.
+fn hipay_color_depth(depth: u8) -> Option<u8> {
+    [48, 32, 24, 16, 15, 8, 4, 1]
+        .into_iter()
+        .find(|listed| *listed <= depth)
+}
+
+/// A BCP 47 tag cut to its leading subtags that fit in `max` characters
+/// ("zh-Hant-TW" in 8 is "zh-Hant"); `None` when not even the first fits.
+fn bcp47_within(tag: &str, max: usize) -> Option<String> {
+    let tag = tag.trim();
+    let mut out = String::new();
+    for subtag in tag.split('-') {
+        let needed = out.len() + usize::from(!out.is_empty()) + subtag.len();
+        if subtag.is_empty() || !subtag.bytes().all(|b| b.is_ascii_alphanumeric()) || needed > max {
+            break;
+        }
+        if !out.is_empty() {
+            out.push('-');
+        }
+        out.push_str(subtag);
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// HiPay's `language` is a locale such as `fr_FR`; anything else is left out.
@@ -561,15 +738,15 @@ impl Api {
     /// `POST /v1/maintenance/transaction/{reference}`.
     fn maintenance(
         &self,
-        payment: &PaymentRef,
+        reference: &str,
         operation: &str,
         amount: Option<&Money>,
         idempotency_key: &str,
     ) -> Result<Transaction> {
-        let reference = transaction_reference(payment)?;
         let mut fields = vec![
             ("operation", operation.to_string()),
-            // HiPay replays the first answer for a repeated operation_id.
+            // A label HiPay echoes in the operation's notifications
+            // (`operation[id]`), not an idempotency key: see `ledger`.
             ("operation_id", idempotency_key.to_string()),
         ];
         if let Some(amount) = amount {
@@ -586,6 +763,65 @@ impl Api {
             return Err(error_from_response(&response));
         }
         Transaction::from_json(&json_body(&response)?)
+    }
+}
+
+/// A capture or refund about to be sent, with HiPay's totals before it.
+fn sent_operation(
+    operation: &str,
+    reference: &str,
+    amount: &Money,
+    totals: &Totals,
+    now: &Transaction,
+) -> SentOperation {
+    SentOperation {
+        operation: operation.into(),
+        transaction: reference.into(),
+        amount: amount.minor_units,
+        captured_before: totals.captured,
+        refunded_before: totals.refunded,
+        status_before: now.status.clone(),
+    }
+}
+
+/// The operation sent before under the same idempotency key, with where it
+/// stands at HiPay, when it is not to be sent again. `None`: never sent (as
+/// far as this node's cache knows; it is remembered now), or sent and
+/// nothing moved at HiPay: to send.
+fn already_at_hipay(
+    idempotency_key: &str,
+    attempt: &SentOperation,
+    totals: &Totals,
+    now: &Transaction,
+) -> Option<(Progress, SentOperation)> {
+    let Some(earlier) = ledger::recall(idempotency_key, attempt) else {
+        ledger::remember(idempotency_key, attempt);
+        return None;
+    };
+    match earlier.progress(totals.captured, totals.refunded, &now.status) {
+        Progress::NotDone => {
+            warn!(
+                "{} of {} was not made at HiPay: sent again",
+                earlier.operation, earlier.transaction
+            );
+            None
+        }
+        progress => {
+            info!(
+                "{} of {} already reached HiPay ({progress:?}): not sent again",
+                earlier.operation, earlier.transaction
+            );
+            Some((progress, earlier))
+        }
+    }
+}
+
+/// The answer for a repeated capture HiPay already has: done, or left to
+/// its notification (requested, or totals that moved by another amount).
+fn settled_status(progress: Progress) -> ModificationStatus {
+    match progress {
+        Progress::Done => ModificationStatus::Succeeded,
+        Progress::Requested | Progress::Unclear | Progress::NotDone => ModificationStatus::Pending,
     }
 }
 

@@ -156,7 +156,8 @@ fn describe_matches_the_manifest() {
             ("api_username", false, true),
             ("api_password", true, true),
             ("passphrase", true, true),
-            ("signature_algorithm", false, false)
+            ("signature_algorithm", false, false),
+            ("authentication_indicator", false, false)
         ]
     );
 }
@@ -242,16 +243,33 @@ fn authorize_tokenizes_then_orders() {
         Some("Basic dXNlcjpwYXNz")
     );
     let ret = "https%3A%2F%2Fhost%2Freturn%2Fpay_1";
+    let form = form_of(order);
+    let browser_info = form
+        .iter()
+        .find(|(k, _)| k == "browser_info")
+        .map(|(_, v)| v.clone())
+        .expect("browser_info");
     assert_eq!(
         order.text(),
         format!(
             "orderid=pay_1&operation=Authorization&description=order-1&currency=EUR&amount=10.50\
 &accept_url={ret}&decline_url={ret}&pending_url={ret}&exception_url={ret}&cancel_url={ret}\
-&notify_url=https%3A%2F%2Fhost%2Fwebhooks%2Facc_1&cdata1=order-1&email=ada%40example.com\
-&ipaddr=192.0.2.1&http_accept=text%2Fhtml&http_user_agent=Mozilla%2F5.0&language=fr_FR\
-&payment_product=visa&cardtoken={}",
-            "f".repeat(64)
+&notify_url=https%3A%2F%2Fhost%2Fwebhooks%2Facc_1&authentication_indicator=1&cdata1=order-1\
+&email=ada%40example.com&ipaddr=192.0.2.1&http_accept=text%2Fhtml\
+&http_user_agent=Mozilla%2F5.0&language=fr_FR&payment_product=visa&cardtoken={}&{}",
+            "f".repeat(64),
+            form_encode(&[("browser_info", browser_info.as_str())])
         )
+    );
+    // One JSON field, as HiPay's PHP SDK sends it (`BrowserInfo::toJson`),
+    // with gateway.yaml's types: booleans, integers, `timezone` a string.
+    assert_eq!(
+        serde_json::from_str::<Value>(&browser_info).unwrap(),
+        json!({
+            "java_enabled": false, "javascript_enabled": true, "ipaddr": "192.0.2.1",
+            "http_accept": "text/html", "http_user_agent": "Mozilla/5.0", "language": "fr-FR",
+            "color_depth": 24, "screen_height": 1080, "screen_width": 1920, "timezone": "-60"
+        })
     );
     // The card number goes to the vault and nowhere else.
     assert!(!order.text().contains(VISA));
@@ -352,6 +370,310 @@ fn three_d_secure_is_a_get_redirect() {
     );
     assert_eq!(outcome.connector_reference.as_deref(), Some(TX));
     assert_eq!(outcome.amount_authorized, None);
+}
+
+/// Every status of HiPay's list (developer.hipay.com "Transaction status",
+/// hipay/hipay-docs appendix) and those HiPay's modules handle beyond it
+/// (177 challenge requested, 178 soft declined, ...) has a defined outcome
+/// in the state HiPay reports it with; none is an error. Settled and
+/// disputed transactions (120-123, 131, 132, 134, 166-169, 180-183) used
+/// to be `unexpected_status`.
+#[test]
+fn every_listed_status_has_a_defined_outcome() {
+    use transformers::{status_class, StatusClass::*};
+    let in_progress = [
+        "101", "103", "104", "105", "106", "107", "108", "112", "140", "141", "142", "144", "150",
+        "151", "160", "161", "172", "174", "177", "200",
+    ];
+    let captured = [
+        "118", "119", "120", "121", "122", "123", "124", "125", "126", "129", "131", "132", "134",
+        "165", "166", "168", "169", "180", "181", "182", "183",
+    ];
+    for code in in_progress {
+        assert_eq!(status_class(code), Some(InProgress), "{code}");
+        let _host = hipay_answers(200, json!({"transaction": transaction(code, "pending")}));
+        let outcome = Hipay::sync(account(), payment_ref("EUR", 1050)).unwrap();
+        assert_eq!(outcome.status, PaymentStatus::Pending, "{code}");
+    }
+    for code in captured {
+        assert_eq!(status_class(code), Some(Captured), "{code}");
+        let _host = hipay_answers(200, json!({"transaction": transaction(code, "completed")}));
+        let outcome = Hipay::sync(account(), payment_ref("EUR", 1050)).unwrap();
+        assert_eq!(outcome.status, PaymentStatus::Captured, "{code}");
+    }
+    for (code, class) in [
+        ("116", Authorized),
+        ("117", Authorized),
+        ("173", Authorized),
+        ("175", Authorized),
+        ("109", Refused),
+        ("110", Refused),
+        ("111", Refused),
+        ("113", Refused),
+        ("163", Refused),
+        ("178", SoftDeclined),
+        ("114", Canceled),
+        ("115", Canceled),
+        ("143", Canceled),
+    ] {
+        assert_eq!(status_class(code), Some(class), "{code}");
+    }
+    // An in-progress step that HiPay reports declined (an acquirer not
+    // found, in error) is a refusal.
+    let _host = hipay_answers(200, json!({"transaction": transaction("151", "error")}));
+    let outcome = Hipay::sync(account(), payment_ref("EUR", 1050)).unwrap();
+    assert!(
+        matches!(outcome.status, PaymentStatus::Refused(_)),
+        "{outcome:?}"
+    );
+}
+
+/// 178 "Soft declined" (HiPay's status list as HiPay's modules carry it:
+/// hipay/hipay-fullservice-sdk-magento2 `Cron/ProcessNotifications.php`,
+/// hipay/hipay-payments-sylius `HiPayStatus::SoftDeclined`): a refusal
+/// coded 178 the merchant can act on (pay again with 3-D Secure), or the
+/// shopper's redirect when HiPay gives a `forwardUrl` with it. 177
+/// "Challenge requested" with a `forwardUrl` sends the shopper there too.
+#[test]
+fn soft_decline_is_a_clear_refusal_or_a_redirect() {
+    let mut tx = transaction("178", "declined");
+    tx["message"] = json!("Soft Declined");
+    tx.as_object_mut().unwrap().remove("reason");
+    let _host = hipay_answers(200, tx.clone());
+    let outcome = Hipay::authorize(
+        account(),
+        authorize_request(CaptureMethod::Manual, money(1050, "EUR")),
+    )
+    .unwrap();
+    let PaymentStatus::Refused(refusal) = &outcome.status else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(refusal.code, "178");
+    assert!(refusal.reason.contains("3-D Secure"), "{}", refusal.reason);
+    assert!(
+        refusal.reason.contains("Soft Declined"),
+        "{}",
+        refusal.reason
+    );
+    assert_eq!(outcome.provider_status.as_deref(), Some("178"));
+    assert_eq!(outcome.amount_authorized, None);
+    assert_eq!(
+        outcome.three_ds.map(|t| t.status),
+        Some(ThreeDsStatus::NotPerformed)
+    );
+
+    for (code, state) in [("178", "declined"), ("177", "pending"), ("140", "pending")] {
+        let mut tx = transaction(code, state);
+        tx["forwardUrl"] = json!(format!("{BASE}/forward/soft"));
+        let _host = hipay_answers(200, tx);
+        let outcome = Hipay::authorize(
+            account(),
+            authorize_request(CaptureMethod::Manual, money(1050, "EUR")),
+        )
+        .unwrap();
+        assert_eq!(
+            outcome.status,
+            PaymentStatus::RequiresAction(Redirect {
+                url: format!("{BASE}/forward/soft"),
+                method: HttpMethod::Get,
+                form: Vec::new()
+            }),
+            "{code}"
+        );
+    }
+    // Without a forwardUrl, 177 waits.
+    let _host = hipay_answers(200, transaction("177", "pending"));
+    let outcome = Hipay::authorize(
+        account(),
+        authorize_request(CaptureMethod::Manual, money(1050, "EUR")),
+    )
+    .unwrap();
+    assert_eq!(outcome.status, PaymentStatus::Pending);
+}
+
+#[test]
+fn three_ds_result_from_hipay() {
+    let case = |status: &str, state: &str, three_ds: Value| {
+        let mut tx = transaction(status, state);
+        tx["threeDSecure"] = three_ds;
+        let _host = hipay_answers(200, json!({"transaction": tx}));
+        Hipay::sync(account(), payment_ref("EUR", 1050))
+            .unwrap()
+            .three_ds
+    };
+    let result = |status, eci: Option<&str>| {
+        Some(ThreeDsResult {
+            status,
+            version: None,
+            liability_shift: None,
+            eci: eci.map(String::from),
+        })
+    };
+    let ds = |enrollment: &str, authentication: &str, eci: &str| {
+        json!({"enrollmentStatus": enrollment, "authenticationStatus": authentication,
+            "eci": eci, "enrollmentMessage": "", "authenticationMessage": "", "xid": ""})
+    };
+    assert_eq!(
+        case("116", "completed", ds("Y", "Y", "05")),
+        result(ThreeDsStatus::Authenticated, Some("05"))
+    );
+    assert_eq!(
+        case("116", "completed", ds("Y", "A", "06")),
+        result(ThreeDsStatus::Attempted, Some("06"))
+    );
+    assert_eq!(
+        case("116", "completed", ds("Y", "U", "")),
+        result(ThreeDsStatus::Unavailable, None)
+    );
+    assert_eq!(
+        case("109", "declined", ds("Y", "N", "")),
+        result(ThreeDsStatus::Failed, None)
+    );
+    assert_eq!(
+        case("116", "completed", ds("N", "", "")),
+        result(ThreeDsStatus::NotEnrolled, None)
+    );
+    assert_eq!(
+        case("116", "completed", ds("E", "", "")),
+        result(ThreeDsStatus::Unavailable, None)
+    );
+    // Bypassed (indicator 0): HiPay asked nothing.
+    assert_eq!(
+        case("116", "completed", ds("", "", "")),
+        result(ThreeDsStatus::NotPerformed, None)
+    );
+    assert_eq!(
+        case("116", "completed", Value::Null),
+        result(ThreeDsStatus::NotPerformed, None)
+    );
+    // Under way: nothing to say yet.
+    assert_eq!(case("142", "pending", ds("Y", "", "")), None);
+    assert_eq!(case("142", "pending", ds("", "", "")), None);
+    // The 3-D Secure statuses themselves.
+    assert_eq!(
+        case("107", "pending", ds("", "", "")),
+        result(ThreeDsStatus::Attempted, None)
+    );
+    assert_eq!(
+        case("104", "pending", ds("", "", "")),
+        result(ThreeDsStatus::NotEnrolled, None)
+    );
+}
+
+#[test]
+fn capabilities_follow_hipay() {
+    let caps = Hipay::capabilities(account()).unwrap();
+    assert_eq!(
+        caps.authorization_validity,
+        vec![
+            AuthorizationValidity {
+                payment_method: "card".into(),
+                hours: 168
+            },
+            AuthorizationValidity {
+                payment_method: "hosted_page".into(),
+                hours: 168
+            },
+        ]
+    );
+    assert!(caps.multiple_partial_captures);
+    assert_eq!(caps.native_capture_delay_max_hours, None);
+}
+
+/// Without `authentication_indicator` HiPay bypasses 3-D Secure (its
+/// documented default, 0). The connector always sends the account's: 1 by
+/// default, 2 when mandatory; 0 and anything else are refused.
+#[test]
+fn the_authentication_indicator_is_always_sent() {
+    let indicator = |account: Account, method: PaymentMethod| {
+        let host = hipay_answers(200, transaction("116", "completed"));
+        host.on_http(|req| {
+            Ok(if req.url.ends_with("/v2/token/create") {
+                Response::from_json(201, &token())
+            } else if req.url.ends_with("/v1/hpayment") {
+                Response::from_json(200, &json!({"forwardUrl": format!("{BASE}/pay/1")}))
+            } else {
+                Response::from_json(200, &transaction("116", "completed"))
+            })
+        });
+        let mut request = authorize_request(CaptureMethod::Manual, money(1050, "EUR"));
+        request.payment_method = method;
+        Hipay::authorize(account, request).unwrap();
+        form_of(&host.last_request().unwrap())
+            .into_iter()
+            .find(|(k, _)| k == "authentication_indicator")
+            .map(|(_, v)| v)
+    };
+    let card = authorize_request(CaptureMethod::Manual, money(1, "EUR")).payment_method;
+    let hosted = PaymentMethod::Other(OtherMethod {
+        kind: "hosted_page".into(),
+        details_json: "{}".into(),
+    });
+    assert_eq!(indicator(account(), card.clone()).as_deref(), Some("1"));
+    assert_eq!(indicator(account(), hosted.clone()).as_deref(), Some("1"));
+    let mut mandatory = account();
+    mandatory
+        .config
+        .push(("authentication_indicator".into(), "2".into()));
+    assert_eq!(Hipay::validate_config(mandatory.clone()), Ok(()));
+    assert_eq!(indicator(mandatory.clone(), card).as_deref(), Some("2"));
+    assert_eq!(indicator(mandatory, hosted).as_deref(), Some("2"));
+    for bad in ["0", "3", "yes"] {
+        let mut a = account();
+        a.config
+            .push(("authentication_indicator".into(), bad.into()));
+        let e = Hipay::validate_config(a.clone()).unwrap_err();
+        assert_eq!(
+            e.field.as_deref(),
+            Some("authentication_indicator"),
+            "{bad}"
+        );
+        let _host = hipay_answers(200, transaction("116", "completed"));
+        let e = Hipay::authorize(a, authorize_request(CaptureMethod::Manual, money(1, "EUR")))
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidConfig, "{bad}");
+    }
+}
+
+/// `browser_info` follows gateway.yaml's limits: a colour depth it does
+/// not list is sent as the deepest listed one below it, a language tag is
+/// cut to 8 characters, out-of-range screens and offsets are left out, and
+/// no `browser_info` without a language (HiPay requires it) or browser.
+#[test]
+fn browser_info_within_hipay_limits() {
+    let sent_browser_info = |browser: Option<BrowserInfo>| -> Option<Value> {
+        let host = hipay_answers(200, transaction("116", "completed"));
+        let mut request = authorize_request(CaptureMethod::Manual, money(1050, "EUR"));
+        if let Some(shopper) = request.shopper.as_mut() {
+            shopper.browser = browser;
+        }
+        Hipay::authorize(account(), request).unwrap();
+        form_of(&host.last_request().unwrap())
+            .into_iter()
+            .find(|(k, _)| k == "browser_info")
+            .map(|(_, v)| serde_json::from_str(&v).unwrap())
+    };
+    let base = match &authorize_request(CaptureMethod::Manual, money(1, "EUR")).shopper {
+        Some(Shopper {
+            browser: Some(b), ..
+        }) => b.clone(),
+        _ => unreachable!("the test request has a browser"),
+    };
+    let mut odd = base.clone();
+    odd.color_depth = 30;
+    odd.language = "zh-Hant-TW".into();
+    odd.screen_height = 1_000_000;
+    odd.time_zone_offset = -100_000;
+    let sent = sent_browser_info(Some(odd)).unwrap();
+    assert_eq!(sent["color_depth"], 24);
+    assert_eq!(sent["language"], "zh-Hant");
+    assert!(sent.get("screen_height").is_none(), "{sent}");
+    assert!(sent.get("timezone").is_none(), "{sent}");
+    assert_eq!(sent["screen_width"], 1920);
+    let mut no_language = base;
+    no_language.language = String::new();
+    assert_eq!(sent_browser_info(Some(no_language)), None);
+    assert_eq!(sent_browser_info(None), None);
 }
 
 #[test]
@@ -693,34 +1015,262 @@ fn operation(status: &str) -> Value {
         "authorizedAmount": "10.50", "capturedAmount": "4.00", "refundedAmount": "0.00", "currency": "EUR"})
 }
 
+/// HiPay as the maintenance tests need it: a transaction whose totals the
+/// maintenance requests move, lookups of it, and faults on the next
+/// maintenance request.
+struct FakeGateway {
+    authorized: u64,
+    captured: u64,
+    refunded: u64,
+    status: &'static str,
+    /// The next maintenance request times out after acting (its answer is
+    /// lost), or before reaching HiPay.
+    lose_next_answer: bool,
+    drop_next_request: bool,
+}
+
+type Gateway = std::rc::Rc<std::cell::RefCell<FakeGateway>>;
+
+fn cents(minor: u64) -> String {
+    format!("{}.{:02}", minor / 100, minor % 100)
+}
+
+impl FakeGateway {
+    fn start(host: &MockHost, authorized: u64, captured: u64, refunded: u64) -> Gateway {
+        let gateway = std::rc::Rc::new(std::cell::RefCell::new(FakeGateway {
+            authorized,
+            captured,
+            refunded,
+            status: if captured > 0 { "118" } else { "116" },
+            lose_next_answer: false,
+            drop_next_request: false,
+        }));
+        let shared = gateway.clone();
+        host.on_http(move |req| {
+            let mut g = shared.borrow_mut();
+            let tx = |g: &FakeGateway, status: &str| {
+                json!({"state": "completed", "status": status, "message": "m",
+                    "transactionReference": TX, "authorizedAmount": cents(g.authorized),
+                    "capturedAmount": cents(g.captured), "refundedAmount": cents(g.refunded),
+                    "currency": "EUR", "order": {"id": "pay_1"}})
+            };
+            if req.method == "GET" {
+                return Ok(Response::from_json(
+                    200,
+                    &json!({"transaction": tx(&g, g.status)}),
+                ));
+            }
+            if std::mem::take(&mut g.drop_next_request) {
+                return Err(HttpError::Timeout);
+            }
+            let form = form_of(req);
+            let value = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+            let amount = value("amount").map(|a| transformers::parse_amount(&a, "EUR").unwrap());
+            let answer = match value("operation").as_deref() {
+                Some("capture") => {
+                    g.captured += amount.unwrap_or(g.authorized - g.captured);
+                    g.status = if g.captured == g.authorized {
+                        "118"
+                    } else {
+                        "119"
+                    };
+                    "118"
+                }
+                Some("refund") => {
+                    g.refunded += amount.unwrap_or(g.captured - g.refunded);
+                    g.status = if g.refunded == g.captured {
+                        "125"
+                    } else {
+                        "126"
+                    };
+                    "124"
+                }
+                other => panic!("unexpected operation {other:?}"),
+            };
+            if std::mem::take(&mut g.lose_next_answer) {
+                return Err(HttpError::Timeout);
+            }
+            Ok(Response::from_json(200, &tx(&g, answer)))
+        });
+        gateway
+    }
+}
+
+fn maintenance_posts(host: &MockHost) -> Vec<String> {
+    host.requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| r.text())
+        .collect()
+}
+
+fn capture_request(minor: u64, key: &str) -> CaptureRequest {
+    CaptureRequest {
+        payment: payment_ref("EUR", 1050),
+        amount: money(minor, "EUR"),
+        final_capture: false,
+        idempotency_key: key.into(),
+    }
+}
+
+fn refund_request(minor: u64, key: &str) -> RefundRequest {
+    RefundRequest {
+        payment: payment_ref("EUR", 1050),
+        refund_id: "re_1".into(),
+        amount: money(minor, "EUR"),
+        reason: None,
+        idempotency_key: key.into(),
+    }
+}
+
 #[test]
-fn capture_sends_the_decimal_amount_and_operation_id() {
-    let host = hipay_answers(200, operation("117"));
-    let outcome = Hipay::capture(
-        account(),
-        CaptureRequest {
-            payment: payment_ref("EUR", 1050),
-            amount: money(400, "EUR"),
-            final_capture: false,
-            idempotency_key: "psr-pay_1-capture-0".into(),
-        },
-    )
-    .unwrap();
-    assert_eq!(outcome.status, ModificationStatus::Pending);
-    assert_eq!(outcome.provider_status.as_deref(), Some("117"));
-    let sent = host.last_request().unwrap();
+fn capture_reads_the_transaction_then_sends_the_decimal_amount_and_operation_id() {
+    let host = MockHost::new();
+    FakeGateway::start(&host, 1050, 0, 0);
+    let outcome = Hipay::capture(account(), capture_request(400, "psr-pay_1-capture-0")).unwrap();
+    assert_eq!(outcome.status, ModificationStatus::Succeeded);
+    assert_eq!(outcome.provider_status.as_deref(), Some("118"));
+    let sent = host.requests();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].url, format!("{BASE}/gateway/v1/transaction/{TX}"));
     assert_eq!(
-        sent.url,
+        sent[1].url,
         format!("{BASE}/gateway/v1/maintenance/transaction/{TX}")
     );
     assert_eq!(
-        sent.text(),
+        sent[1].text(),
         "operation=capture&operation_id=psr-pay_1-capture-0&amount=4.00&currency=EUR"
     );
     assert_eq!(
-        sent.header_value("Authorization"),
+        sent[1].header_value("Authorization"),
         Some("Basic dXNlcjpwYXNz")
     );
+    // A requested capture (117) is pending.
+    let host = MockHost::new();
+    host.on_http(|req| {
+        Ok(if req.method == "GET" {
+            Response::from_json(
+                200,
+                &json!({"transaction": transaction("116", "completed")}),
+            )
+        } else {
+            Response::from_json(200, &operation("117"))
+        })
+    });
+    let outcome = Hipay::capture(account(), capture_request(400, "k-117")).unwrap();
+    assert_eq!(outcome.status, ModificationStatus::Pending);
+}
+
+/// gateway.yaml, `Maintenance.amount`: "Amount is required for partial
+/// maintenances. Do not specify amount for full captures or refunds."
+#[test]
+fn full_captures_and_refunds_send_no_amount() {
+    let host = MockHost::new();
+    let gateway = FakeGateway::start(&host, 1050, 0, 0);
+    // The whole authorization: no amount, no currency.
+    Hipay::capture(account(), capture_request(1050, "k-full")).unwrap();
+    assert_eq!(
+        maintenance_posts(&host),
+        vec!["operation=capture&operation_id=k-full"]
+    );
+    assert_eq!(gateway.borrow().captured, 1050);
+    // Everything captured, refunded at once: no amount.
+    let outcome = Hipay::refund(account(), refund_request(1050, "k-refund-all")).unwrap();
+    assert_eq!(
+        maintenance_posts(&host)[1],
+        "operation=refund&operation_id=k-refund-all"
+    );
+    assert_eq!(
+        outcome.connector_reference.as_deref(),
+        Some("800000000001:refund:1050")
+    );
+
+    // Partial ones carry their amount, the rest after a partial capture too.
+    let host = MockHost::new();
+    FakeGateway::start(&host, 1050, 0, 0);
+    Hipay::capture(account(), capture_request(400, "k-part")).unwrap();
+    Hipay::capture(account(), capture_request(650, "k-rest")).unwrap();
+    Hipay::refund(account(), refund_request(100, "k-ref-part")).unwrap();
+    assert_eq!(
+        maintenance_posts(&host),
+        vec![
+            "operation=capture&operation_id=k-part&amount=4.00&currency=EUR",
+            "operation=capture&operation_id=k-rest&amount=6.50&currency=EUR",
+            "operation=refund&operation_id=k-ref-part&amount=1.00&currency=EUR",
+        ]
+    );
+}
+
+/// HiPay's `operation_id` is a label echoed in notifications (gateway.yaml:
+/// "This value will be returned to merchant with the notifications related
+/// to this operation"), not an idempotency key. The host sends a capture
+/// again under the same key when its answer was lost: the connector reads
+/// the transaction first and does not capture twice.
+#[test]
+fn a_capture_repeated_after_a_lost_answer_is_not_made_twice() {
+    let host = MockHost::new();
+    let gateway = FakeGateway::start(&host, 1050, 0, 0);
+    gateway.borrow_mut().lose_next_answer = true;
+    let e = Hipay::capture(account(), capture_request(400, "k-lost")).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Retryable);
+    assert_eq!(gateway.borrow().captured, 400, "HiPay captured");
+    // The host's retry, same key: HiPay's totals show it made.
+    let outcome = Hipay::capture(account(), capture_request(400, "k-lost")).unwrap();
+    assert_eq!(outcome.status, ModificationStatus::Succeeded);
+    assert_eq!(outcome.provider_status.as_deref(), Some("119"));
+    assert_eq!(maintenance_posts(&host).len(), 1, "sent once");
+    assert_eq!(gateway.borrow().captured, 400);
+
+    // Lost before it reached HiPay: the retry sends it, once.
+    gateway.borrow_mut().drop_next_request = true;
+    Hipay::capture(account(), capture_request(300, "k-dropped")).unwrap_err();
+    assert_eq!(gateway.borrow().captured, 400);
+    let outcome = Hipay::capture(account(), capture_request(300, "k-dropped")).unwrap();
+    assert_eq!(outcome.status, ModificationStatus::Succeeded);
+    assert_eq!(gateway.borrow().captured, 700);
+    assert_eq!(maintenance_posts(&host).len(), 3);
+
+    // Totals moved by another amount in between: not sent again, left to
+    // HiPay's notification.
+    gateway.borrow_mut().lose_next_answer = true;
+    Hipay::capture(account(), capture_request(100, "k-unclear")).unwrap_err();
+    gateway.borrow_mut().captured += 50;
+    let outcome = Hipay::capture(account(), capture_request(100, "k-unclear")).unwrap();
+    assert_eq!(outcome.status, ModificationStatus::Pending);
+    assert_eq!(maintenance_posts(&host).len(), 4);
+
+    // A capture requested (117) since the first attempt: pending, not resent.
+    let mut sent = ledger::SentOperation {
+        operation: "capture".into(),
+        transaction: TX.into(),
+        amount: 100,
+        captured_before: 0,
+        refunded_before: 0,
+        status_before: "116".into(),
+    };
+    assert_eq!(sent.progress(0, 0, "117"), ledger::Progress::Requested);
+    assert_eq!(sent.progress(0, 0, "116"), ledger::Progress::NotDone);
+    assert_eq!(sent.progress(100, 0, "119"), ledger::Progress::Done);
+    sent.status_before = "117".into();
+    assert_eq!(sent.progress(0, 0, "117"), ledger::Progress::NotDone);
+}
+
+#[test]
+fn a_refund_repeated_after_a_lost_answer_is_not_made_twice() {
+    let host = MockHost::new();
+    let gateway = FakeGateway::start(&host, 1050, 1050, 300);
+    gateway.borrow_mut().lose_next_answer = true;
+    Hipay::refund(account(), refund_request(250, "k-refund")).unwrap_err();
+    assert_eq!(gateway.borrow().refunded, 550);
+    let outcome = Hipay::refund(account(), refund_request(250, "k-refund")).unwrap();
+    // Named by the total it makes, as when it was first sent.
+    assert_eq!(
+        outcome.connector_reference.as_deref(),
+        Some("800000000001:refund:550")
+    );
+    assert_eq!(outcome.status, ModificationStatus::Succeeded);
+    assert_eq!(maintenance_posts(&host).len(), 1);
+    assert_eq!(gateway.borrow().refunded, 550);
 }
 
 #[test]
@@ -803,10 +1353,17 @@ fn refund_is_named_by_the_refunded_total() {
 
 #[test]
 fn business_errors_are_rejected_with_hipay_code() {
-    let _host = hipay_answers(
-        400,
-        json!({"code": 3020110, "message": "Amount Limit Exceeded", "description": "d"}),
-    );
+    let host = MockHost::new();
+    host.on_http(|req| {
+        Ok(if req.method == "GET" {
+            Response::from_json(200, &json!({"transaction": transaction("116", "completed")}))
+        } else {
+            Response::from_json(
+                400,
+                &json!({"code": 3020110, "message": "Amount Limit Exceeded", "description": "d"}),
+            )
+        })
+    });
     let e = Hipay::capture(
         account(),
         CaptureRequest {
@@ -1104,8 +1661,35 @@ fn every_notification_status_maps() {
             Some(400),
         ),
         (
+            "178",
+            NotificationEventKind::Payment(PaymentStatus::Refused(
+                transformers::soft_decline_refusal(Some("4010202"), "Invalid"),
+            )),
+            Some(1050),
+        ),
+        (
+            "177",
+            NotificationEventKind::Other("challenge_requested".into()),
+            None,
+        ),
+        (
+            "144",
+            NotificationEventKind::Payment(PaymentStatus::Pending),
+            Some(1050),
+        ),
+        (
             "150",
-            NotificationEventKind::Other("status_150".into()),
+            NotificationEventKind::Other("acquirer_found".into()),
+            None,
+        ),
+        (
+            "181",
+            NotificationEventKind::Other("chargeback".into()),
+            Some(400),
+        ),
+        (
+            "199",
+            NotificationEventKind::Other("status_199".into()),
             None,
         ),
     ];
@@ -1165,4 +1749,228 @@ fn hipay_dates_parse() {
     );
     assert_eq!(parse_hipay_date_ms("yesterday"), None);
     assert_eq!(parse_hipay_date_ms("2019-13-07T10:07:09+0000"), None);
+}
+
+// ------------------------------------------------- documented example answers
+
+/// HiPay's OpenAPI documents (`PASSERELLE_PSP_SPECS/hipay`, else
+/// `/work/shared/psp-specs/hipay` next to the repository), as JSON, by file
+/// name; `None`, said in one line, when they are absent, except under
+/// `CI=true` where they must be there.
+fn hipay_documents() -> Option<Vec<(&'static str, Value)>> {
+    let dir = match std::env::var_os("PASSERELLE_PSP_SPECS").filter(|d| !d.is_empty()) {
+        Some(dir) => std::path::PathBuf::from(dir).join("hipay"),
+        None => {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/psp-specs/hipay")
+        }
+    };
+    if !dir.join("gateway.yaml").is_file() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{} is missing (required when CI=true)",
+            dir.display()
+        );
+        println!(
+            "skipping HiPay's documented examples: {} not found",
+            dir.display()
+        );
+        return None;
+    }
+    Some(
+        ["gateway.yaml", "hpayment.yaml", "tokenization.yaml"]
+            .into_iter()
+            .map(|name| {
+                let text = std::fs::read_to_string(dir.join(name)).unwrap();
+                (name, serde_yaml_ng::from_str::<Value>(&text).unwrap())
+            })
+            .collect(),
+    )
+}
+
+/// The example answer a document gives for a schema: its `example`, else
+/// the examples of its properties (through `$ref` and `allOf`).
+fn example_of(root: &Value, schema: &Value, depth: u32) -> Option<Value> {
+    if depth > 12 {
+        return None;
+    }
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        let target = root.pointer(reference.trim_start_matches('#'))?;
+        return example_of(root, target, depth + 1);
+    }
+    if let Some(example) = schema.get("example") {
+        return Some(example.clone());
+    }
+    let mut object = serde_json::Map::new();
+    for part in schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(Value::Object(fields)) = example_of(root, part, depth + 1) {
+            object.extend(fields);
+        }
+    }
+    for (name, property) in schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(example) = example_of(root, property, depth + 1) {
+            object.insert(name.clone(), example);
+        }
+    }
+    (!object.is_empty()).then_some(Value::Object(object))
+}
+
+/// The example answer of `method path` for HTTP `status` in one document.
+fn documented_answer(doc: &Value, method: &str, path: &str, status: &str) -> Option<Value> {
+    let response = doc
+        .get("paths")?
+        .get(path)?
+        .get(method)?
+        .get("responses")?
+        .get(status)?;
+    let schema = response
+        .get("schema")
+        .or_else(|| response.pointer("/content/application~1json/schema"))?;
+    example_of(doc, schema, 0)
+}
+
+/// Every example answer of HiPay's documents for the calls this connector
+/// makes (order, hosted page, vault, maintenance, transaction lookups) goes
+/// through the connector's own entry points: each gives a defined outcome,
+/// none an error.
+#[test]
+fn documented_example_answers_give_defined_outcomes() {
+    let Some(docs) = hipay_documents() else {
+        return;
+    };
+    let doc = |name: &str| &docs.iter().find(|(n, _)| *n == name).unwrap().1;
+    let (gateway, hpayment, vault) = (
+        doc("gateway.yaml"),
+        doc("hpayment.yaml"),
+        doc("tokenization.yaml"),
+    );
+    let answer = |doc: &Value, method: &str, path: &str, status: &str| {
+        documented_answer(doc, method, path, status)
+            .unwrap_or_else(|| panic!("no example answer for {method} {path} {status}"))
+    };
+    let order = answer(gateway, "post", "/v1/order", "200");
+    let operation = answer(
+        gateway,
+        "post",
+        "/v1/maintenance/transaction/{transaction_reference}",
+        "200",
+    );
+    let by_reference = answer(
+        gateway,
+        "get",
+        "/v1/transaction/{transaction_reference}",
+        "200",
+    );
+    let by_order = answer(gateway, "get", "/v1/transaction", "200");
+    let forward = answer(hpayment, "post", "/v1/hpayment", "200");
+    let token = answer(vault, "post", "/create", "201");
+    let currency = order["currency"].as_str().unwrap().to_string();
+    assert_eq!(currency, "EUR");
+
+    let host = MockHost::new();
+    {
+        let (order, operation, by_reference, by_order, forward, token) = (
+            order.clone(),
+            operation.clone(),
+            by_reference.clone(),
+            by_order.clone(),
+            forward.clone(),
+            token.clone(),
+        );
+        host.on_http(move |req| {
+            let body = if req.url.ends_with("/v2/token/create") {
+                return Ok(Response::from_json(201, &token));
+            } else if req.url.ends_with("/v1/order") {
+                &order
+            } else if req.url.ends_with("/v1/hpayment") {
+                &forward
+            } else if req.url.contains("/maintenance/") {
+                &operation
+            } else if req.url.contains("?orderid=") {
+                &by_order
+            } else {
+                &by_reference
+            };
+            Ok(Response::from_json(200, body))
+        });
+    }
+    let authorized = |minor| money(minor, "EUR");
+    // The order's answer.
+    let outcome = Hipay::authorize(
+        account(),
+        authorize_request(CaptureMethod::Manual, authorized(12585)),
+    )
+    .unwrap();
+    assert_eq!(outcome.status, PaymentStatus::Authorized, "{order}");
+    assert_eq!(outcome.amount_authorized, Some(12585));
+    assert!(outcome.three_ds.is_some(), "{outcome:?}");
+    // The hosted page's.
+    let mut hosted = authorize_request(CaptureMethod::Automatic, authorized(12585));
+    hosted.payment_method = PaymentMethod::Other(OtherMethod {
+        kind: HOSTED_PAGE.into(),
+        details_json: "{}".into(),
+    });
+    let outcome = Hipay::authorize(account(), hosted).unwrap();
+    assert!(
+        matches!(outcome.status, PaymentStatus::RequiresAction(_)),
+        "{outcome:?}"
+    );
+    // The lookups' (by reference for sync and complete, by order without one).
+    let mut payment = payment_ref("EUR", 12585);
+    assert_eq!(
+        Hipay::sync(account(), payment.clone()).unwrap().status,
+        PaymentStatus::Authorized
+    );
+    payment.connector_reference = None;
+    assert_eq!(
+        Hipay::sync(account(), payment).unwrap().status,
+        PaymentStatus::Authorized
+    );
+    // The maintenance answer, after the lookup, for each operation.
+    let mut capture = capture_request(10, "k-doc-capture");
+    capture.payment.amount = authorized(12585);
+    let outcome = Hipay::capture(account(), capture).unwrap();
+    assert_eq!(outcome.status, ModificationStatus::Succeeded, "{operation}");
+    let mut refund = refund_request(10, "k-doc-refund");
+    refund.payment.amount = authorized(12585);
+    assert!(Hipay::refund(account(), refund).is_ok());
+    let outcome = Hipay::cancel(
+        account(),
+        CancelRequest {
+            payment: payment_ref("EUR", 12585),
+            idempotency_key: "k-doc-cancel".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(outcome.status, ModificationStatus::Succeeded);
+
+    // The documented error answers are read as errors of a defined kind:
+    // HiPay's code, or the credentials.
+    let mut errors = 0;
+    for (status, code) in [("400", 400u16), ("401", 401), ("403", 403), ("404", 404)] {
+        for path in ["/{token}", "/"] {
+            for method in ["get", "delete"] {
+                if let Some(body) = documented_answer(vault, method, path, status) {
+                    let e = error_from_response(&Response::from_json(code, &body));
+                    let expected = if code == 401 || code == 403 {
+                        ErrorKind::InvalidConfig
+                    } else {
+                        ErrorKind::Rejected
+                    };
+                    assert_eq!(e.kind, expected, "{method} {path} {status}: {body}");
+                    errors += 1;
+                }
+            }
+        }
+    }
+    assert!(errors >= 4, "{errors} documented error answers");
 }

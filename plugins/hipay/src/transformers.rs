@@ -198,6 +198,11 @@ pub struct Transaction {
     pub captured: Option<String>,
     pub refunded: Option<String>,
     pub order_id: Option<String>,
+    /// `threeDSecure`: the 3-D Secure ECI, enrollment status (`Y`, `N`,
+    /// `U`, `E`) and authentication status (`Y`, `A`, `U`, `N`, `E`).
+    pub three_ds_eci: Option<String>,
+    pub three_ds_enrollment: Option<String>,
+    pub three_ds_authentication: Option<String>,
 }
 
 impl Transaction {
@@ -207,6 +212,13 @@ impl Transaction {
         let reference = field(value, "transactionReference")
             .ok_or_else(|| invalid_response("no transactionReference"))?;
         let reason = value.get("reason");
+        let three_ds = value.get("threeDSecure");
+        let three_ds_field = |name: &str| {
+            three_ds
+                .and_then(|t| field(t, name))
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         Ok(Transaction {
             state: field(value, "state"),
             status,
@@ -220,6 +232,9 @@ impl Transaction {
             captured: field(value, "capturedAmount"),
             refunded: field(value, "refundedAmount"),
             order_id: value.get("order").and_then(|o| field(o, "id")),
+            three_ds_eci: three_ds_field("eci"),
+            three_ds_enrollment: three_ds_field("enrollmentStatus"),
+            three_ds_authentication: three_ds_field("authenticationStatus"),
         })
     }
 
@@ -254,26 +269,49 @@ impl Transaction {
         }
     }
 
-    /// Where the payment stands, in the contract's terms.
-    pub fn payment_status(&self) -> Result<PaymentStatus> {
-        if self.state.as_deref() == Some("forwarding") {
-            let url = self
-                .forward_url
-                .clone()
-                .ok_or_else(|| invalid_response("forwarding transaction without forwardUrl"))?;
-            return Ok(PaymentStatus::RequiresAction(Redirect {
-                url,
+    /// Where the shopper must go when HiPay asks for them: a `forwarding`
+    /// transaction, or one whose authentication or challenge is requested
+    /// (140, 177) or that was soft-declined (178) and comes with a
+    /// `forwardUrl` to authenticate.
+    fn redirect(&self) -> Result<Option<Redirect>> {
+        let forwarding = self.state.as_deref() == Some("forwarding");
+        let asks_shopper = matches!(self.status.as_str(), "140" | "177" | "178");
+        match &self.forward_url {
+            Some(url) if forwarding || asks_shopper => Ok(Some(Redirect {
+                url: url.clone(),
                 method: HttpMethod::Get,
                 form: Vec::new(),
-            }));
+            })),
+            None if forwarding => Err(invalid_response(
+                "forwarding transaction without forwardUrl",
+            )),
+            _ => Ok(None),
         }
-        let by_code = payment_status_of_code(&self.status, || self.refusal());
-        match (by_code, self.state.as_deref()) {
-            (Some(status), _) => Ok(status),
-            // A code this connector does not know: trust the state.
-            (None, Some("declined" | "error")) => Ok(PaymentStatus::Refused(self.refusal())),
-            (None, Some("pending")) => Ok(PaymentStatus::Pending),
-            _ => Err(ConnectorError::retryable(
+    }
+
+    /// Where the payment stands, in the contract's terms.
+    pub fn payment_status(&self) -> Result<PaymentStatus> {
+        if let Some(redirect) = self.redirect()? {
+            return Ok(PaymentStatus::RequiresAction(redirect));
+        }
+        let refused_by_state = matches!(self.state.as_deref(), Some("declined" | "error"));
+        match status_class(&self.status) {
+            Some(StatusClass::InProgress) if refused_by_state => {
+                Ok(PaymentStatus::Refused(self.refusal()))
+            }
+            Some(StatusClass::InProgress) => Ok(PaymentStatus::Pending),
+            Some(StatusClass::Authorized) => Ok(PaymentStatus::Authorized),
+            Some(StatusClass::Captured) => Ok(PaymentStatus::Captured),
+            Some(StatusClass::Refused) => Ok(PaymentStatus::Refused(self.refusal())),
+            Some(StatusClass::SoftDeclined) => Ok(PaymentStatus::Refused(soft_decline_refusal(
+                self.reason_code.as_deref(),
+                self.reason_message.as_deref().unwrap_or(&self.message),
+            ))),
+            Some(StatusClass::Canceled) => Ok(PaymentStatus::Canceled),
+            // A code HiPay's lists do not have: trust the state.
+            None if refused_by_state => Ok(PaymentStatus::Refused(self.refusal())),
+            None if self.state.as_deref() == Some("pending") => Ok(PaymentStatus::Pending),
+            None => Err(ConnectorError::retryable(
                 "unexpected_status",
                 format!(
                     "HiPay reported an unknown transaction status {:?}",
@@ -283,12 +321,62 @@ impl Transaction {
         }
     }
 
+    /// How 3-D Secure went, from the transaction's status (104-109) or
+    /// its `threeDSecure` (HiPay's PHP SDK, `ThreeDSecureStatus`: the
+    /// enrollment `Y`/`N`/`U`/`E`, the authentication `Y` successful, `A`
+    /// attempted, `U` could not be performed, `N` failed, `E` error).
+    /// `None` while it is under way or where HiPay says nothing usable.
+    pub fn three_ds(&self, status: &PaymentStatus) -> Option<ThreeDsResult> {
+        let by_status = match self.status.as_str() {
+            "104" => Some(ThreeDsStatus::NotEnrolled),
+            "105" | "108" => Some(ThreeDsStatus::Unavailable),
+            "106" => Some(ThreeDsStatus::Authenticated),
+            "107" => Some(ThreeDsStatus::Attempted),
+            "109" => Some(ThreeDsStatus::Failed),
+            _ => None,
+        };
+        let by_authentication = match self.three_ds_authentication.as_deref() {
+            Some("Y") => Some(ThreeDsStatus::Authenticated),
+            Some("A") => Some(ThreeDsStatus::Attempted),
+            Some("U" | "E") => Some(ThreeDsStatus::Unavailable),
+            Some("N") => Some(ThreeDsStatus::Failed),
+            _ => None,
+        };
+        let by_enrollment = match self.three_ds_enrollment.as_deref() {
+            Some("N") => Some(ThreeDsStatus::NotEnrolled),
+            Some("U" | "E") => Some(ThreeDsStatus::Unavailable),
+            _ => None,
+        };
+        // Nothing asked of the directory (`authentication_indicator` 0, an
+        // exemption): not performed, once the payment is past that step.
+        let settled = !matches!(
+            status,
+            PaymentStatus::Pending | PaymentStatus::RequiresAction(_)
+        );
+        let nothing_asked = self.three_ds_enrollment.is_none()
+            && self.three_ds_authentication.is_none()
+            && self.three_ds_eci.is_none();
+        let three_ds_status = by_status
+            .or(by_authentication)
+            .or(by_enrollment)
+            .or((settled && nothing_asked).then_some(ThreeDsStatus::NotPerformed))?;
+        Some(ThreeDsResult {
+            status: three_ds_status,
+            // HiPay's v1 answers give neither the protocol version nor the
+            // liability shift.
+            version: None,
+            liability_shift: None,
+            eci: self.three_ds_eci.clone(),
+        })
+    }
+
     /// The outcome of an operation that answered this transaction.
     pub fn into_outcome(self, currency: &str) -> Result<PaymentOutcome> {
         let status = self.payment_status()?;
         let reserved = matches!(status, PaymentStatus::Authorized | PaymentStatus::Captured);
         let authorized = self.amount(&self.authorized, currency);
         let captured = self.amount(&self.captured, currency);
+        let three_ds = self.three_ds(&status);
         Ok(PaymentOutcome {
             status,
             connector_reference: Some(self.reference),
@@ -297,8 +385,27 @@ impl Transaction {
             amount_captured: captured,
             // The order id is the host's payment id: nothing else to keep.
             connector_data: None,
-            three_ds: None,
+            three_ds,
+            // HiPay gives no per-transaction date: the validity declared
+            // in `capabilities` applies.
             capture_before_ms: None,
+        })
+    }
+
+    /// HiPay's authorized, captured and refunded totals in minor units (an
+    /// absent one is 0).
+    pub fn totals(&self, currency: &str) -> Result<Totals> {
+        let read = |text: &Option<String>, what: &str| -> Result<u64> {
+            match text.as_deref() {
+                None => Ok(0),
+                Some(t) => parse_amount(t, currency)
+                    .ok_or_else(|| invalid_response(&format!("unreadable {what}"))),
+            }
+        };
+        Ok(Totals {
+            authorized: read(&self.authorized, "authorizedAmount")?,
+            captured: read(&self.captured, "capturedAmount")?,
+            refunded: read(&self.refunded, "refundedAmount")?,
         })
     }
 
@@ -315,17 +422,86 @@ impl Transaction {
     }
 }
 
-/// The contract status of a HiPay transaction status code (psp-notes);
-/// `None` for a code not in the list.
-pub fn payment_status_of_code(code: &str, refusal: impl Fn() -> Refusal) -> Option<PaymentStatus> {
+/// HiPay's totals for one transaction, in minor units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Totals {
+    pub authorized: u64,
+    pub captured: u64,
+    pub refunded: u64,
+}
+
+/// What a HiPay transaction status says about the payment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusClass {
+    /// Not settled yet: created, 3-D Secure steps, fraud review, waiting
+    /// for the acquirer or the shopper. The `state` tells a refusal.
+    InProgress,
+    Authorized,
+    /// Captured, and everything that can follow a capture (refunds,
+    /// settlement, disputes).
+    Captured,
+    Refused,
+    /// 178: the issuer wants strong customer authentication.
+    SoftDeclined,
+    Canceled,
+}
+
+/// The class of every status of HiPay's transaction status list
+/// (developer.hipay.com "Transaction status", as transcribed in
+/// hipay/hipay-docs `platform-hipay-enterprise/appendix/1-appendix.md`,
+/// and the codes HiPay's own modules handle beyond it: 134, 144, 168, 169,
+/// 172, 174, 177, 178, 180-183 in hipay/hipay-payments-sylius
+/// `src/Payment/HiPayStatus.php`, hipay/hipay-fullservice-sdk-magento2
+/// `Cron/ProcessNotifications.php`); `None` for any other code.
+pub fn status_class(code: &str) -> Option<StatusClass> {
+    use StatusClass::*;
     Some(match code {
-        "116" | "117" | "173" | "175" => PaymentStatus::Authorized,
-        "118" | "119" | "124" | "125" | "126" | "129" | "165" => PaymentStatus::Captured,
-        "101" | "112" | "140" | "141" | "142" | "200" => PaymentStatus::Pending,
-        "109" | "110" | "111" | "113" | "163" => PaymentStatus::Refused(refusal()),
-        "114" | "115" | "143" => PaymentStatus::Canceled,
+        // 101 created; 103-108 3-D Secure enrollment and authentication
+        // steps; 112 authorized and pending (fraud review); 140/141
+        // authentication requested/done; 142 authorization requested; 144
+        // reference rendered; 150/151 acquirer (not) found; 160 enrollment
+        // unknown; 161 risk accepted; 172 in progress; 174 awaiting
+        // terminal; 177 challenge requested; 200 pending payment.
+        "101" | "103" | "104" | "105" | "106" | "107" | "108" | "112" | "140" | "141" | "142"
+        | "144" | "150" | "151" | "160" | "161" | "172" | "174" | "177" | "200" => InProgress,
+        // 116 authorized; 117 capture requested; 173 capture refused (the
+        // authorization stands); 175 cancellation requested.
+        "116" | "117" | "173" | "175" => Authorized,
+        // 118/119 (partially) captured; 120-123 collected, settled; 124-126
+        // refund requested, (partially) refunded; 129 charged back; 131/132
+        // (partially) debited; 134 dispute lost; 165 refund refused; 166
+        // issuer credited; 168 debited (cardholder credit); 169 credit
+        // requested; 180/181 (partial) chargeback; 182/183 (partial) refund
+        // by RDR.
+        "118" | "119" | "120" | "121" | "122" | "123" | "124" | "125" | "126" | "129" | "131"
+        | "132" | "134" | "165" | "166" | "168" | "169" | "180" | "181" | "182" | "183" => Captured,
+        // 109 authentication failed; 110 blocked; 111 denied; 113 refused;
+        // 163 authorization refused.
+        "109" | "110" | "111" | "113" | "163" => Refused,
+        "178" => SoftDeclined,
+        // 114 expired; 115 cancelled; 143 authorization cancelled.
+        "114" | "115" | "143" => Canceled,
         _ => return None,
     })
+}
+
+/// The refusal of a soft decline (178): HiPay's status as the code, so the
+/// merchant can tell it from a plain refusal and pay again with 3-D Secure.
+pub fn soft_decline_refusal(reason_code: Option<&str>, message: &str) -> Refusal {
+    let mut reason = String::from(
+        "soft declined: the issuer requires strong customer authentication; \
+         pay again with 3-D Secure (authentication_indicator 1 or 2 and the shopper's browser data)",
+    );
+    if let Some(code) = reason_code {
+        reason.push_str(&format!(" [HiPay reason {code}]"));
+    }
+    if !message.is_empty() {
+        reason.push_str(&format!(" ({message})"));
+    }
+    Refusal {
+        code: "178".into(),
+        reason,
+    }
 }
 
 fn invalid_response(what: &str) -> ConnectorError {
@@ -425,6 +601,9 @@ impl NotificationFields {
                 .unwrap_or_default()
                 .to_string(),
         };
+        let other = |what: &str, amount: Option<Money>| {
+            (NotificationEventKind::Other(what.to_string()), amount)
+        };
         let refunded = amount_of("refunded_amount");
         let refund_reference =
             refund_reference(&reference, refunded.as_ref().map_or(0, |m| m.minor_units));
@@ -478,24 +657,45 @@ impl NotificationFields {
                 NotificationEventKind::Payment(PaymentStatus::Refused(refusal())),
                 amount_of("authorized_amount"),
             ),
-            "112" | "142" | "200" => (
+            "178" => (
+                NotificationEventKind::Payment(PaymentStatus::Refused(soft_decline_refusal(
+                    self.get("reason[code]"),
+                    self.get("reason[message]")
+                        .or(self.get("message"))
+                        .unwrap_or_default(),
+                ))),
+                amount_of("authorized_amount"),
+            ),
+            "112" | "142" | "144" | "172" | "174" | "200" => (
                 NotificationEventKind::Payment(PaymentStatus::Pending),
                 amount_of("authorized_amount"),
             ),
-            // Steps the host need not act on: created, 3-D Secure requested
-            // or done (the shopper's return settles those), chargebacks.
-            "101" => (NotificationEventKind::Other("created".into()), None),
-            "140" => (
-                NotificationEventKind::Other("authentication_requested".into()),
-                None,
-            ),
-            "141" => (NotificationEventKind::Other("authenticated".into()), None),
-            "129" => (
-                NotificationEventKind::Other("chargeback".into()),
-                amount_of("captured_amount"),
-            ),
-            other => (
-                NotificationEventKind::Other(format!("status_{other}")),
+            // Steps the host need not act on: created, 3-D Secure steps
+            // (the shopper's return settles those), the acquirer's route,
+            // the fraud rules' verdict.
+            "101" => other("created", None),
+            "103" => other("cardholder_enrolled", None),
+            "104" => other("cardholder_not_enrolled", None),
+            "105" | "108" | "160" => other("authentication_unavailable", None),
+            "106" => other("cardholder_authenticated", None),
+            "107" => other("authentication_attempted", None),
+            "140" => other("authentication_requested", None),
+            "141" => other("authenticated", None),
+            "177" => other("challenge_requested", None),
+            "150" => other("acquirer_found", None),
+            "151" => other("acquirer_not_found", None),
+            "161" => other("risk_accepted", None),
+            // After the capture: money HiPay moves on its side and disputes,
+            // recorded for the operator.
+            "120" | "121" => other("collected", amount_of("captured_amount")),
+            "122" | "123" => other("settled", amount_of("captured_amount")),
+            "129" | "180" | "181" => other("chargeback", amount_of("captured_amount")),
+            "134" => other("dispute_lost", amount_of("captured_amount")),
+            "131" | "132" => other("debited", amount_of("captured_amount")),
+            "166" | "168" | "169" => other("cardholder_credit", amount_of("refunded_amount")),
+            "182" | "183" => other("refund_by_rdr", amount_of("refunded_amount")),
+            unknown => (
+                NotificationEventKind::Other(format!("status_{unknown}")),
                 None,
             ),
         };
