@@ -317,10 +317,11 @@ async fn a_host_held_delayed_capture_survives_a_restart_and_is_made_once(backend
     );
 
     // The schedule is in the database: a restarted node still knows it.
+    let scheduled = p["capture_scheduled_at"].clone();
     node_a.restart().await;
     let p = get_payment(&node_a, &id).await;
     assert_eq!(p["status"], "requires_capture", "not due yet: {p}");
-    assert_eq!(p["capture_scheduled_at"], p["capture_scheduled_at"]);
+    assert_eq!(p["capture_scheduled_at"], scheduled, "{p}");
     // Two nodes on one database when it falls due: one capture.
     let mut node_b = match backend {
         Backend::Postgres => Some(node_a.start_second_node().await),

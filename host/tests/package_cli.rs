@@ -131,7 +131,15 @@ fn keygen_pack_inspect_and_tampering() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(credentials, ["api_key", "webhook_secret"]);
+    assert_eq!(
+        credentials,
+        [
+            "api_key",
+            "webhook_secret",
+            "authorization_validity_hours",
+            "multiple_partial_captures"
+        ]
+    );
     assert_eq!(shown["credentials"][0]["secret"], true);
     assert_eq!(shown["signature"]["publisher"], "passerelle");
     assert_eq!(shown["signature"]["key_id"].as_str().unwrap().len(), 16);

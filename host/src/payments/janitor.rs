@@ -506,14 +506,22 @@ impl Payments {
         limit: i64,
     ) -> Result<(Vec<ReconciliationItem>, usize), PaymentError> {
         let mut items = Vec::new();
+        let now = now_unix_ms();
         for p in self.store.unsettled_payments(limit).await? {
+            // Timed work (a delayed capture, the end of an authorization) is
+            // the ordinary life of every manual payment: listed only once it
+            // is overdue (the janitor has tried and failed).
+            let waiting_for = match unsettled(&p) {
+                Some(what) => what.as_str(),
+                None => match timed_work(&p, self.janitor.grace_ms()) {
+                    Some((work, at)) if at <= now && p.reconcile_attempts > 0 => work.as_str(),
+                    _ => continue,
+                },
+            };
             items.push(ReconciliationItem {
                 object: "payment",
                 id: p.id.clone(),
-                waiting_for: unsettled(&p)
-                    .map(Unsettled::as_str)
-                    .or_else(|| timed_work(&p, self.janitor.grace_ms()).map(|(w, _)| w.as_str()))
-                    .unwrap_or("settled"),
+                waiting_for,
                 payment_id: p.id,
                 connector: p.connector,
                 status: p.status,

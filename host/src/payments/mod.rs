@@ -834,10 +834,7 @@ impl Payments {
             .get_payment(payment_id)
             .await?
             .ok_or_else(|| PaymentError::NotFound(payment_id.to_string()))?;
-        if !matches!(
-            status_of(&found),
-            PaymentStatus::RequiresAction | PaymentStatus::Processing
-        ) {
+        if !return_needs_connector(&found) {
             return Ok(append_query(&found.return_url, "payment_id", &found.id));
         }
         let _guard = self.lock(payment_id).await?;
@@ -847,10 +844,7 @@ impl Payments {
             .await?
             .ok_or_else(|| PaymentError::NotFound(payment_id.to_string()))?;
         let status = status_of(&payment);
-        if matches!(
-            status,
-            PaymentStatus::RequiresAction | PaymentStatus::Processing
-        ) {
+        if return_needs_connector(&payment) {
             let resolved = self.account_by_id(&payment.connector_account_id).await?;
             let request = wit::CompleteRequest {
                 payment: payment_ref(&payment),
@@ -880,6 +874,10 @@ impl Payments {
                 Ok(Ok(outcome)) => {
                     let (next, events) = apply_outcome(&payment, outcome, "shopper.return");
                     self.save(&mut payment, next, events).await?;
+                }
+                Ok(Err(error)) if status.is_final() || status.can_capture() => {
+                    // Settled already: only the 3-D Secure result was to learn.
+                    tracing::info!(payment = %payment.id, code = %error.code, "no 3-D Secure result from the return of a settled payment");
                 }
                 Ok(Err(error)) => {
                     // The payment stays as it was; a notification or a sync
@@ -1877,6 +1875,31 @@ fn wit_payment_method(method: PaymentMethodInput) -> (String, Option<String>, wi
                 details_json: details.to_string(),
             }),
         ),
+    }
+}
+
+/// Whether the shopper's return must go to the connector: the outcome is
+/// still open, or the provider's notification settled it first (it often
+/// beats the browser back) but the 3-D Secure result, which only the
+/// return's answer carries, is not known yet. The latter only shortly
+/// after the last change, so an old payment's return URL cannot be used
+/// to make the host call the provider again and again. A settled payment
+/// only learns from it: the state machine moves forward only, and a
+/// "canceled" return is recorded, never applied.
+fn return_needs_connector(payment: &PaymentRecord) -> bool {
+    const RECENT_MS: i64 = 15 * 60 * 1000;
+    match status_of(payment) {
+        PaymentStatus::RequiresAction | PaymentStatus::Processing => true,
+        PaymentStatus::RequiresCapture
+        | PaymentStatus::PartiallyCaptured
+        | PaymentStatus::Succeeded
+        | PaymentStatus::Failed => {
+            payment.three_ds.is_none()
+                && payment.payment_method_type == "card"
+                && crate::crypto::parse_rfc3339_ms(&payment.updated_at)
+                    .is_some_and(|at| now_unix_ms() - at < RECENT_MS)
+        }
+        PaymentStatus::Canceled => false,
     }
 }
 
