@@ -278,7 +278,7 @@ fn provider_sandboxes(
         json!({
             "base_url": sips_base,
             "hosts": {
-                "https://payment-webinit.simu.sips-services.com": sips_base,
+                "https://payment-webinit.test.sips-services.com": sips_base,
                 "https://office-server.test.sips-services.com": sips_base,
             },
             "merchant_id": sips.merchant_id,
