@@ -12,6 +12,8 @@ use serde_json::{json, Value};
 const ADYEN_OK: &str = "4111111111111111";
 const ADYEN_3DS: &str = "4212345678901237";
 
+/// A card payment from a shopper's browser: what the storefront's page
+/// collects for 3-D Secure 2 (browser data, IP address, origin).
 fn adyen_body(amount: u64, currency: &str, card: &str, holder: &str, capture: &str) -> Value {
     json!({
         "connector": "adyen",
@@ -22,8 +24,123 @@ fn adyen_body(amount: u64, currency: &str, card: &str, holder: &str, capture: &s
         "payment_method": {"type": "card", "card": {
             "number": card, "exp_month": 3, "exp_year": 2030, "cvc": "737", "holder_name": holder
         }},
+        "shopper": {
+            "email": "ada@example.com",
+            "ip_address": "192.0.2.10",
+            "origin": "https://shop.example",
+            "browser": {
+                "accept_header": "text/html,application/xhtml+xml",
+                "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+                "language": "fr-FR",
+                "color_depth": 24,
+                "screen_height": 1080,
+                "screen_width": 1920,
+                "time_zone_offset": -60,
+                "java_enabled": false,
+                "javascript_enabled": true
+            }
+        },
         "return_url": "https://shop.example/checkout/done?cart=42",
     })
+}
+
+/// Whole days from one RFC 3339 date-time to another (dates only).
+fn days_between(from: &Value, to: &Value) -> Option<i64> {
+    fn day_number(v: &Value) -> Option<i64> {
+        let s = v.as_str()?;
+        let (y, m, d): (i64, i64, i64) = (
+            s.get(0..4)?.parse().ok()?,
+            s.get(5..7)?.parse().ok()?,
+            s.get(8..10)?.parse().ok()?,
+        );
+        // Days from the civil date (H. Hinnant).
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+        Some(era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy)
+    }
+    Some(day_number(to)? - day_number(from)?)
+}
+
+/// Whether the official OpenAPI documents are beside the clone; `false`
+/// after one printed line when absent (a failure when `CI=true`).
+fn specs_present() -> bool {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/psp-specs/adyen/CheckoutService-v71.json");
+    if dir.is_file() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{} is missing (required when CI=true)",
+        dir.display()
+    );
+    println!(
+        "skipped: no {} (the sandbox does not validate requests)",
+        dir.display()
+    );
+    false
+}
+
+/// Every request the connector sent to the sandbox was checked against
+/// Adyen's official v71 document and passed (`GET /_sandbox/validation`).
+async fn assert_all_requests_validated(server: &TestServer) {
+    let report: Value = server
+        .http
+        .get(format!("{}/_sandbox/validation", adyen_base(server)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let checked: u64 = report["checked"]
+        .as_object()
+        .map(|ops| ops.values().filter_map(Value::as_u64).sum())
+        .unwrap_or(0);
+    assert!(checked > 0, "nothing was checked: {report}");
+    assert_eq!(
+        report["violations"],
+        json!([]),
+        "the connector sent requests Adyen refuses"
+    );
+    if specs_present() {
+        assert_eq!(report["documents"], true, "validation was off: {report}");
+    }
+}
+
+/// Switches the sandbox account's "multiple partial captures" and the
+/// connector account's matching setting.
+async fn enable_multiple_partial_captures(server: &TestServer) {
+    let resp = server
+        .http
+        .post(format!("{}/_sandbox/settings", adyen_base(server)))
+        .json(
+            &json!({"merchantAccount": merchant_account(server), "multiplePartialCaptures": true}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "settings: {}", resp.status());
+    let account = server.demo["connectors"]["adyen"]["account_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let resp = server
+        .http
+        .patch(server.url(&format!("/v1/admin/connector_accounts/{account}")))
+        .bearer_auth(&server.admin_key)
+        .json(&json!({"credentials": {"multiple_partial_captures": "true"}}))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    assert!(
+        status.is_success(),
+        "{status}: {}",
+        resp.text().await.unwrap()
+    );
 }
 
 async fn create(server: &TestServer, body: Value) -> Value {
@@ -160,6 +277,51 @@ async fn cards_refusals_and_currencies() {
     assert_eq!(at_adyen["value"], 1050, "{at_adyen}");
     assert_eq!(at_adyen["merchantReference"], p["id"], "{at_adyen}");
 
+    // Adyen's own decimals where they differ from ISO 4217: what Adyen
+    // charges is the shopper's amount (IDR 15,000.00 is 15000 at Adyen,
+    // not 1500000: 100 times more before).
+    for (amount, currency, value, charged) in [
+        (1_500_000u64, "IDR", 15_000u64, "15000 IDR"),
+        (1_050, "CLP", 105_000, "1050.00 CLP"),
+        (2_790, "ISK", 279_000, "2790.00 ISK"),
+        (1_500, "CVE", 15, "15 CVE"),
+    ] {
+        let p = create(
+            &server,
+            adyen_body(amount, currency, ADYEN_OK, "Ada Lovelace", "manual"),
+        )
+        .await;
+        assert_eq!(p["status"], "requires_capture", "{p}");
+        assert_eq!(p["amount_capturable"], amount, "{p}");
+        let at_adyen = adyen_payment(&server, p["connector_reference"].as_str().unwrap()).await;
+        assert_eq!(
+            (
+                at_adyen["value"].as_u64(),
+                at_adyen["formattedAmount"].as_str()
+            ),
+            (Some(value), Some(charged)),
+            "{at_adyen}"
+        );
+        // Captured in full: the CAPTURE webhook's amount comes back in
+        // Passerelle's units.
+        let id = p["id"].as_str().unwrap().to_string();
+        let (status, p) = server
+            .post(&format!("/v1/payments/{id}/capture"), json!({}))
+            .await;
+        assert_eq!(status, 200, "{p}");
+        let p = wait_for(&server, &id, |p| p["status"] == "succeeded").await;
+        assert_eq!(p["amount_captured"], amount, "{p}");
+    }
+    // Cents Adyen cannot take are refused before any call.
+    let (status, err) = server
+        .post(
+            "/v1/payments",
+            adyen_body(1_500_050, "IDR", ADYEN_OK, "Ada Lovelace", "manual"),
+        )
+        .await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"]["param"], "amount", "{err}");
+
     // 0- and 3-decimal currencies go as they are.
     for (amount, currency) in [(1050u64, "JPY"), (1005, "KWD")] {
         let p = create(
@@ -197,6 +359,7 @@ async fn cards_refusals_and_currencies() {
         .await;
     assert_eq!(status, 400, "{err}");
     assert_eq!(err["error"]["param"], "currency", "{err}");
+    assert_all_requests_validated(&server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,6 +375,15 @@ async fn three_d_secure_redirects() {
     assert_eq!(p["status"], "requires_action", "{p}");
     assert_eq!(p["next_action"]["type"], "redirect");
     assert_eq!(p["next_action"]["method"], "GET");
+    // Adyen's action answer has no pspReference (v71 gives it with
+    // /payments/details): the payment waits under its own id.
+    assert!(p["connector_reference"].is_null(), "{p}");
+    // The janitor's sync meanwhile keeps it waiting for the shopper.
+    let (status, synced) = server
+        .post(&format!("/v1/payments/{id}/sync"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{synced}");
+    assert_eq!(synced["status"], "requires_action", "{synced}");
     let back = act_on_3ds_page(&server, p["next_action"]["url"].as_str().unwrap(), 0).await;
     assert!(
         back.starts_with(&server.url(&format!("/v1/payments/{id}/return"))),
@@ -223,6 +395,26 @@ async fn three_d_secure_redirects() {
     assert_eq!(p["status"], "requires_capture", "{p}");
     assert_eq!(p["amount_capturable"], 4200);
     assert!(p["next_action"].is_null());
+    // Learnt from /payments/details; Adyen knows the payment under it.
+    let psp = p["connector_reference"].as_str().unwrap().to_string();
+    let at_adyen = adyen_payment(&server, &psp).await;
+    assert_eq!(at_adyen["merchantReference"], p["id"], "{at_adyen}");
+    assert_eq!(at_adyen["browserInfo"], true, "{at_adyen}");
+    assert_eq!(
+        p["three_ds"],
+        json!({"status": "authenticated", "version": "2.2.0", "liability_shift": true, "eci": "05"}),
+        "{p}"
+    );
+    // Its AUTHORISATION webhook (by pspReference, merchantReference = the
+    // payment id) changes nothing more; the payment is captured under the
+    // learnt reference.
+    let (status, p) = server
+        .post(&format!("/v1/payments/{id}/capture"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{p}");
+    let p = wait_for(&server, &id, |p| p["status"] == "succeeded").await;
+    assert_eq!(p["amount_captured"], 4200, "{p}");
+    assert_eq!(adyen_payment(&server, &psp).await["captured"], 4200);
 
     // Authentication failed: refused with Adyen's code.
     let p = create(
@@ -237,6 +429,8 @@ async fn three_d_secure_redirects() {
     assert_eq!(p["status"], "failed", "{p}");
     assert_eq!(p["failure_code"], "11");
     assert_eq!(p["failure_message"], "3D Not Authenticated");
+    assert_eq!(p["three_ds"]["status"], "failed", "{p}");
+    assert_eq!(p["three_ds"]["liability_shift"], false, "{p}");
 
     // The shopper cancels on the page: Adyen answers `Cancelled`, a
     // payment that failed (a shopper's return never cancels a payment).
@@ -269,6 +463,17 @@ async fn three_d_secure_redirects() {
     shopper_returns(&server, &back).await;
     let (_, p) = server.get(&format!("/v1/payments/{id}")).await;
     assert_eq!(p["status"], "requires_capture", "{p}");
+
+    // Without the browser's data the issuer's 3-D Secure 2 cannot run:
+    // Adyen's soft decline, 38 "Authentication required".
+    let mut body = adyen_body(4200, "EUR", ADYEN_3DS, "Ada Lovelace", "manual");
+    body["shopper"].as_object_mut().unwrap().remove("browser");
+    let p = create(&server, body).await;
+    assert_eq!(p["status"], "failed", "{p}");
+    assert_eq!(p["failure_code"], "38", "{p}");
+    assert_eq!(p["failure_message"], "Authentication required", "{p}");
+    assert_eq!(p["three_ds"]["status"], "not_performed", "{p}");
+    assert_all_requests_validated(&server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,16 +500,20 @@ async fn captures_cancels_and_refunds_settle_by_webhook() {
     assert_eq!(p["status"], "partially_captured", "{p}");
     assert_eq!(p["amount_capture_pending"], 0);
 
-    // The rest: Adyen's default account has no multiple partial captures,
-    // so the partial capture released it and Adyen refuses this one by
-    // webhook (CAPTURE success=false); the pending amount is released.
-    let (status, p) = server
+    // The rest: Adyen's default account has no multiple partial captures
+    // (the partial capture released it), and the connector says so: the
+    // host refuses the second capture without asking Adyen.
+    let (status, err) = server
         .post(&format!("/v1/payments/{id}/capture"), json!({}))
         .await;
-    assert_eq!(status, 200, "{p}");
-    assert_eq!(p["amount_capture_pending"], 7_000, "{p}");
-    let p = wait_for(&server, &id, |p| p["amount_capture_pending"] == 0).await;
+    assert_eq!(status, 409, "{err}");
+    assert_eq!(
+        err["error"]["code"], "multiple_captures_unsupported",
+        "{err}"
+    );
+    let (_, p) = server.get(&format!("/v1/payments/{id}")).await;
     assert_eq!(p["amount_captured"], 3_000, "{p}");
+    assert_eq!(p["amount_capture_pending"], 0, "{p}");
 
     // Partial refunds up to the captured total, each settled by REFUND.
     for amount in [1_000, 2_000] {
@@ -334,13 +543,19 @@ async fn captures_cancels_and_refunds_settle_by_webhook() {
     assert_eq!(at_adyen["captured"], 3_000, "{at_adyen}");
     assert_eq!(at_adyen["refunded"], 3_000, "{at_adyen}");
 
-    // A full capture in one go.
+    // A full capture in one go. Until then the authorization stays
+    // capturable 28 days (Adyen's own expiry for card payments).
     let p = create(
         &server,
         adyen_body(2_500, "EUR", ADYEN_OK, "Ada Lovelace", "manual"),
     )
     .await;
     let id2 = p["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        days_between(&p["created_at"], &p["capture_before"]),
+        Some(28),
+        "{p}"
+    );
     let (status, _) = server
         .post(&format!("/v1/payments/{id2}/capture"), json!({}))
         .await;
@@ -363,6 +578,73 @@ async fn captures_cancels_and_refunds_settle_by_webhook() {
     assert_eq!(p["amount_capturable"], 0);
     let at_adyen = adyen_payment(&server, p["connector_reference"].as_str().unwrap()).await;
     assert_eq!(at_adyen["cancelled"], true, "{at_adyen}");
+    assert_all_requests_validated(&server).await;
+}
+
+/// With Adyen's "multiple partial captures" on the merchant account (and
+/// the connector told so), captures add up to the authorised amount.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multiple_partial_captures_when_the_account_has_them() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    enable_multiple_partial_captures(&server).await;
+    let p = create(
+        &server,
+        adyen_body(10_000, "EUR", ADYEN_OK, "Ada Lovelace", "manual"),
+    )
+    .await;
+    let id = p["id"].as_str().unwrap().to_string();
+    for (amount, captured) in [(3_000, 3_000), (7_000, 10_000)] {
+        let (status, p) = server
+            .post(
+                &format!("/v1/payments/{id}/capture"),
+                json!({"amount": amount}),
+            )
+            .await;
+        assert_eq!(status, 200, "{p}");
+        wait_for(&server, &id, |p| p["amount_captured"] == captured).await;
+    }
+    let (_, p) = server.get(&format!("/v1/payments/{id}")).await;
+    assert_eq!(p["status"], "succeeded", "{p}");
+    let at_adyen = adyen_payment(&server, p["connector_reference"].as_str().unwrap()).await;
+    assert_eq!(at_adyen["captured"], 10_000, "{at_adyen}");
+    assert_all_requests_validated(&server).await;
+}
+
+/// `automatic_delayed` is Adyen's own delayed capture (`captureDelayHours`):
+/// authorized, then captured by Adyen when the delay elapses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adyen_delays_the_capture_itself() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let mut body = adyen_body(2_500, "EUR", ADYEN_OK, "Ada Lovelace", "automatic_delayed");
+    body["capture_delay_hours"] = json!(48);
+    let p = create(&server, body).await;
+    let id = p["id"].as_str().unwrap().to_string();
+    assert_eq!(p["status"], "requires_capture", "{p}");
+    assert_eq!(p["capture_scheduled_by"], "provider", "{p}");
+    let psp = p["connector_reference"].as_str().unwrap().to_string();
+    let at_adyen = adyen_payment(&server, &psp).await;
+    assert_eq!(
+        (
+            at_adyen["captureDelayHours"].as_u64(),
+            at_adyen["captured"].as_u64()
+        ),
+        (Some(48), Some(0)),
+        "{at_adyen}"
+    );
+    // 48 hours later Adyen captures and sends CAPTURE.
+    let resp = server
+        .http
+        .post(format!(
+            "{}/_sandbox/payments/{psp}/capture-delay-elapsed",
+            adyen_base(&server)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let p = wait_for(&server, &id, |p| p["status"] == "succeeded").await;
+    assert_eq!(p["amount_captured"], 2_500, "{p}");
+    assert_all_requests_validated(&server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -437,6 +719,7 @@ async fn pending_payment_settled_by_webhook_and_forgery_rejected() {
             .any(|e| e["cause"] == "notification"),
         "{events}"
     );
+    assert_all_requests_validated(&server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -510,6 +793,7 @@ async fn psp_faults_leave_defined_state() {
     assert_eq!(p["amount_captured"], 3_000, "{p}");
     let at_adyen = adyen_payment(&server, p["connector_reference"].as_str().unwrap()).await;
     assert_eq!(at_adyen["captured"], 3_000, "captured once: {at_adyen}");
+    assert_all_requests_validated(&server).await;
 }
 
 /// Makes every pspReference the sandbox issues from now on pass the Luhn
@@ -592,4 +876,5 @@ async fn card_number_like_psp_references_are_kept_exactly() {
         !events.to_string().contains("masked"),
         "a reference was masked: {events}"
     );
+    assert_all_requests_validated(&server).await;
 }
