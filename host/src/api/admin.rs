@@ -31,39 +31,54 @@ const MAX_ACCOUNT_NAME: usize = 64;
 const MAX_CREDENTIAL_VALUE: usize = 16 * 1024;
 const MAX_URL: usize = 2048;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateMerchant, example = json!({"name": "Boulangerie Ada", "default_connector": "adyen-eu"}))]
 struct CreateMerchantBody {
+    /// 1 to 200 characters.
     name: String,
+    /// The account name used by payments that name none.
     #[serde(default)]
     default_connector: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateApiKey)]
 struct CreateKeyBody {
+    /// `secret` (the default): a storefront key.
     #[serde(default)]
     kind: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateConnectorAccount, example = json!({"name": "adyen-eu", "connector": "adyen", "environment": "test",
+    "credentials": {"api_key": "AQE…", "merchant_account": "AdaECOM"}}))]
 struct CreateAccountBody {
+    /// 1 to 64 letters, digits, `_`, `-` or `.`; unique per merchant.
     name: String,
+    /// An installed plugin's id.
     connector: String,
+    /// `test` or `live`.
     environment: String,
+    /// The provider's address, instead of the plugin's default.
     #[serde(default)]
     base_url: Option<String>,
+    /// The fields the connector declares (required ones present, unknown ones refused).
     credentials: BTreeMap<String, String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = UpdateConnectorAccount)]
 struct UpdateAccountBody {
+    /// `test` or `live`; changing it needs every secret credential again.
     #[serde(default)]
     environment: Option<String>,
     /// Absent: unchanged; `null`: removed; a string: replaced.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     base_url: Option<Option<String>>,
     /// Merged into the stored credentials.
     #[serde(default)]
@@ -158,6 +173,7 @@ async fn merchant_or_404(state: &AppState, id: &str) -> Result<MerchantRecord, A
         .ok_or_else(|| ApiError::not_found("merchant", id))
 }
 
+#[utoipa::path(post, path = "/v1/admin/merchants", tag = "merchants", summary = "Create a merchant", security(("admin_key" = [])), request_body = CreateMerchantBody, responses((status = 201, description = "The merchant", body = super::openapi::Merchant), (status = "4XX", description = "The request is refused (the error names the field)", body = super::openapi::ErrorBody), (status = "5XX", description = "Passerelle or the connector failed", body = super::openapi::ErrorBody)))]
 pub async fn create_merchant(
     state: web::Data<AppState>,
     _admin: Admin,
@@ -184,6 +200,7 @@ pub async fn create_merchant(
     Ok(HttpResponse::Created().json(merchant_json(&record)))
 }
 
+#[utoipa::path(get, path = "/v1/admin/merchants", tag = "merchants", summary = "List merchants", security(("admin_key" = [])), responses((status = 200, description = "The merchants", body = super::openapi::MerchantList), (status = "4XX", description = "The request is refused (the error names the field)", body = super::openapi::ErrorBody), (status = "5XX", description = "Passerelle or the connector failed", body = super::openapi::ErrorBody)))]
 pub async fn list_merchants(
     state: web::Data<AppState>,
     _admin: Admin,
@@ -198,6 +215,7 @@ pub async fn list_merchants(
     Ok(HttpResponse::Ok().json(json!({"object": "list", "data": data})))
 }
 
+#[utoipa::path(get, path = "/v1/admin/merchants/{id}", tag = "merchants", summary = "Show a merchant", security(("admin_key" = [])), params(("id" = String, Path, description = "The merchant's id (`mer_…`)")), responses((status = 200, description = "The merchant", body = super::openapi::Merchant), (status = "4XX", description = "The request is refused (the error names the field)", body = super::openapi::ErrorBody), (status = "5XX", description = "Passerelle or the connector failed", body = super::openapi::ErrorBody)))]
 pub async fn get_merchant(
     state: web::Data<AppState>,
     _admin: Admin,
@@ -221,6 +239,7 @@ fn key_json(k: &ApiKeyRecord) -> Value {
     })
 }
 
+#[utoipa::path(post, path = "/v1/admin/merchants/{id}/api_keys", tag = "merchants", summary = "Make a storefront API key", security(("admin_key" = [])), params(("id" = String, Path, description = "The merchant's id (`mer_…`)")), request_body = CreateKeyBody, responses((status = 201, description = "The key, with the clear `key` shown this once", body = super::openapi::ApiKey), (status = "4XX", description = "The request is refused (the error names the field)", body = super::openapi::ErrorBody), (status = "5XX", description = "Passerelle or the connector failed", body = super::openapi::ErrorBody)))]
 pub async fn create_api_key(
     state: web::Data<AppState>,
     _admin: Admin,
@@ -259,6 +278,7 @@ pub async fn create_api_key(
     Ok(HttpResponse::Created().json(answer))
 }
 
+#[utoipa::path(get, path = "/v1/admin/merchants/{id}/api_keys", tag = "merchants", summary = "List a merchant's API keys", security(("admin_key" = [])), params(("id" = String, Path, description = "The merchant's id (`mer_…`)")), responses((status = 200, description = "The keys (never the keys themselves)", body = super::openapi::ApiKeyList), (status = "4XX", description = "The request is refused (the error names the field)", body = super::openapi::ErrorBody), (status = "5XX", description = "Passerelle or the connector failed", body = super::openapi::ErrorBody)))]
 pub async fn list_api_keys(
     state: web::Data<AppState>,
     _admin: Admin,
@@ -275,6 +295,7 @@ pub async fn list_api_keys(
     Ok(HttpResponse::Ok().json(json!({"object": "list", "data": data})))
 }
 
+#[utoipa::path(post, path = "/v1/admin/api_keys/{id}/revoke", tag = "merchants", summary = "Revoke a storefront API key", security(("admin_key" = [])), params(("id" = String, Path, description = "The API key's id (`key_…`)")), responses((status = 200, description = "The revoked key", body = super::openapi::ApiKey), (status = "4XX", description = "The request is refused (the error names the field)", body = super::openapi::ErrorBody), (status = "5XX", description = "Passerelle or the connector failed", body = super::openapi::ErrorBody)))]
 pub async fn revoke_api_key(
     state: web::Data<AppState>,
     _admin: Admin,
@@ -474,6 +495,7 @@ async fn account_or_404(state: &AppState, id: &str) -> Result<ConnectorAccountRe
         .ok_or_else(|| ApiError::not_found("connector account", id))
 }
 
+#[utoipa::path(post, path = "/v1/admin/merchants/{id}/connector_accounts", tag = "merchants", summary = "Add a connector account", security(("admin_key" = [])), params(("id" = String, Path, description = "The merchant's id (`mer_…`)")), request_body = CreateAccountBody, responses((status = 201, description = "The account", body = super::openapi::ConnectorAccount), (status = "4XX", description = "The request is refused (the error names the field)", body = super::openapi::ErrorBody), (status = "5XX", description = "Passerelle or the connector failed", body = super::openapi::ErrorBody)))]
 pub async fn create_account(
     state: web::Data<AppState>,
     _admin: Admin,
@@ -534,6 +556,7 @@ pub async fn create_account(
     Ok(HttpResponse::Created().json(account_json(&state, &record, &recorded)?))
 }
 
+#[utoipa::path(get, path = "/v1/admin/merchants/{id}/connector_accounts", tag = "merchants", summary = "List a merchant's connector accounts", security(("admin_key" = [])), params(("id" = String, Path, description = "The merchant's id (`mer_…`)")), responses((status = 200, description = "The accounts", body = super::openapi::ConnectorAccountList), (status = "4XX", description = "The request is refused (the error names the field)", body = super::openapi::ErrorBody), (status = "5XX", description = "Passerelle or the connector failed", body = super::openapi::ErrorBody)))]
 pub async fn list_accounts(
     state: web::Data<AppState>,
     _admin: Admin,
@@ -565,6 +588,7 @@ pub async fn list_accounts(
     Ok(HttpResponse::Ok().json(json!({"object": "list", "data": data})))
 }
 
+#[utoipa::path(get, path = "/v1/admin/connector_accounts/{id}", tag = "merchants", summary = "Show a connector account", security(("admin_key" = [])), params(("id" = String, Path, description = "The connector account's id (`acc_…`)")), responses((status = 200, description = "The account", body = super::openapi::ConnectorAccount), (status = "4XX", description = "The request is refused (the error names the field)", body = super::openapi::ErrorBody), (status = "5XX", description = "Passerelle or the connector failed", body = super::openapi::ErrorBody)))]
 pub async fn get_account(
     state: web::Data<AppState>,
     _admin: Admin,
@@ -575,6 +599,7 @@ pub async fn get_account(
     Ok(HttpResponse::Ok().json(account_json(&state, &record, &recorded)?))
 }
 
+#[utoipa::path(patch, path = "/v1/admin/connector_accounts/{id}", tag = "merchants", summary = "Change a connector account", security(("admin_key" = [])), params(("id" = String, Path, description = "The connector account's id (`acc_…`)")), request_body = UpdateAccountBody, responses((status = 200, description = "The account", body = super::openapi::ConnectorAccount), (status = "4XX", description = "The request is refused (the error names the field)", body = super::openapi::ErrorBody), (status = "5XX", description = "Passerelle or the connector failed", body = super::openapi::ErrorBody)))]
 pub async fn update_account(
     state: web::Data<AppState>,
     _admin: Admin,

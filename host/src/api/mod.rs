@@ -7,6 +7,7 @@ mod auth;
 pub mod body;
 pub mod error;
 mod idempotency;
+pub(crate) mod openapi;
 mod payments;
 mod plugins;
 mod reconciliation;
@@ -37,6 +38,7 @@ pub struct AppState {
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health))
+        .configure(openapi::configure)
         .service(
             web::scope("/v1")
                 .route("/payments", web::post().to(payments::create))
@@ -128,6 +130,7 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
     ))
 }
 
+#[utoipa::path(get, path = "/health", tag = "operations", summary = "Database and plugins", responses((status = 200, description = "Healthy", body = openapi::Health), (status = 503, description = "The database is unreachable", body = openapi::Health)))]
 async fn health(state: web::Data<AppState>) -> HttpResponse {
     let database = state.payments.store().ping().await.is_ok();
     let plugins: Vec<_> = state
@@ -153,6 +156,7 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
 /// The payment is completed through its connector (which asks the provider:
 /// the browser's word alone proves nothing), then the browser goes on to
 /// the merchant's `return_url` with `payment_id`.
+#[utoipa::path(method(get, post), path = "/v1/payments/{id}/return", tag = "shopper", summary = "The shopper's browser back from a redirect", description = "The browser lands here after 3-D Secure or a hosted page (the provider's parameters in the query or a form body); Passerelle asks the connector, then redirects to the payment's `return_url` with `payment_id`.", params(("id" = String, Path, description = "The payment's id")), responses((status = 303, description = "On to the shop's `return_url`", headers(("Location" = String, description = "The shop's return_url with payment_id"))), (status = "4XX", description = "Refused", body = openapi::ErrorBody), (status = "5XX", description = "Passerelle or the connector failed", body = openapi::ErrorBody)))]
 async fn shopper_return(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -174,6 +178,7 @@ async fn shopper_return(
 }
 
 /// A provider notification for one connector account.
+#[utoipa::path(post, path = "/v1/webhooks/{account}", tag = "shopper", summary = "A provider's notification", description = "The connector verifies the signature; duplicates are ignored. The answer is what the provider expects (its own status, media type and body).", params(("account" = String, Path, description = "The connector account's id")), request_body(content = String, content_type = "*/*", description = "The provider's notification, as it sends it"), responses((status = 200, description = "Accepted, in the form the provider expects"), (status = "4XX", description = "Refused", body = openapi::ErrorBody), (status = "5XX", description = "Passerelle or the connector failed", body = openapi::ErrorBody)))]
 async fn webhook(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -20,23 +20,39 @@ use crate::redact::is_valid_card_number;
 /// Largest amount accepted, in minor units (one billion EUR).
 const MAX_AMOUNT: u64 = 100_000_000_000;
 
-#[derive(Deserialize)]
+/// `POST /v1/payments`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreatePayment, example = json!({"amount": 4200, "currency": "EUR", "reference": "order-1042",
+    "capture_method": "manual", "return_url": "https://shop.example/checkout/done",
+    "payment_method": {"type": "card", "card": {"number": "4111111111111111", "exp_month": 3, "exp_year": 2030, "cvc": "737"}}}))]
 struct CreateBody {
+    /// In the currency's minor units (1050 is 10.50 EUR), 1 to 100000000000.
+    #[schema(minimum = 1, maximum = 100_000_000_000_u64)]
     amount: u64,
+    /// ISO 4217 code.
+    #[schema(example = "EUR")]
     currency: String,
+    /// The shop's own reference, 1 to 128 characters.
+    #[schema(max_length = 128)]
     reference: String,
     #[serde(default = "automatic")]
+    #[schema(value_type = Option<super::openapi::CaptureMethodName>)]
     capture_method: CaptureMethod,
     /// With `automatic_delayed`: hours between authorization and capture.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 168)]
     capture_delay_hours: Option<u32>,
     payment_method: PaymentMethodBody,
+    /// Where the shopper's browser goes once the payment is complete
+    /// (absolute http(s) URL), with `payment_id`.
     return_url: String,
+    /// The connector account's name; the merchant's default when absent.
     #[serde(default)]
     connector: Option<String>,
     #[serde(default)]
     shopper: Option<ShopperBody>,
+    /// At most 50 keys of 1 to 40 characters, values at most 500.
     #[serde(default)]
     metadata: BTreeMap<String, String>,
 }
@@ -45,10 +61,13 @@ fn automatic() -> CaptureMethod {
     CaptureMethod::Automatic
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PaymentMethodInput)]
 struct PaymentMethodBody {
+    /// `card`, or a method the connector declares (with `details`).
     #[serde(rename = "type")]
+    #[schema(example = "card")]
     kind: String,
     #[serde(default)]
     card: Option<CardBody>,
@@ -57,20 +76,29 @@ struct PaymentMethodBody {
     details: Option<serde_json::Value>,
 }
 
-#[derive(Deserialize)]
+/// The card: never stored nor logged (only its last four digits).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CardInput)]
 struct CardBody {
+    /// 12 to 19 digits passing the Luhn check.
+    #[schema(example = "4111111111111111")]
     number: String,
+    #[schema(minimum = 1, maximum = 12)]
     exp_month: u8,
+    #[schema(minimum = 2000, maximum = 2099)]
     exp_year: u16,
+    /// 3 or 4 digits.
     #[serde(default)]
     cvc: Option<String>,
     #[serde(default)]
     holder_name: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+/// The shopper, for 3-D Secure 2 (PSD2).
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Shopper)]
 struct ShopperBody {
     email: Option<String>,
     ip_address: Option<String>,
@@ -81,16 +109,24 @@ struct ShopperBody {
 
 /// What the shopper's browser reports (its JavaScript collects it): every
 /// field is required, as 3-D Secure 2's browser flow requires them.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Browser)]
 struct BrowserBody {
     accept_header: String,
     user_agent: String,
+    /// `navigator.language`, a BCP 47 tag.
+    #[schema(example = "fr-FR")]
     language: String,
+    /// `screen.colorDepth`: 1, 4, 8, 15, 16, 24, 30, 32 or 48.
+    #[schema(example = 24)]
     color_depth: u8,
+    #[schema(minimum = 1, maximum = 65535)]
     screen_height: u32,
+    #[schema(minimum = 1, maximum = 65535)]
     screen_width: u32,
     /// Minutes from local time to UTC (`Date.getTimezoneOffset()`).
+    #[schema(minimum = -840, maximum = 720)]
     time_zone_offset: i32,
     java_enabled: bool,
     javascript_enabled: bool,
@@ -205,9 +241,12 @@ fn validate_shopper(s: ShopperBody) -> Result<ShopperInput, ApiError> {
     })
 }
 
-#[derive(Deserialize)]
+/// `POST /v1/payments/{id}/capture`; an empty body captures all that is capturable.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CaptureRequest)]
 struct CaptureBody {
+    /// At most `amount_capturable`; all of it when absent.
     #[serde(default)]
     amount: Option<u64>,
     /// No further capture will follow (the rest of the authorization is released).
@@ -215,17 +254,23 @@ struct CaptureBody {
     final_capture: bool,
 }
 
-#[derive(Deserialize)]
+/// `POST /v1/payments/{id}/refunds`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RefundRequest)]
 struct RefundBody {
+    /// At most what was captured and not refunded yet; all of it when absent.
     #[serde(default)]
     amount: Option<u64>,
+    /// 1 to 500 characters.
     #[serde(default)]
     reason: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// No fields.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Empty)]
 struct EmptyBody {}
 
 /// Text fields are 1 to `max` characters, with no control characters (a
@@ -438,6 +483,7 @@ fn check_optional_amount(amount: Option<u64>) -> Result<(), ApiError> {
     Ok(())
 }
 
+#[utoipa::path(post, path = "/v1/payments", tag = "payments", summary = "Create a payment", security(("secret_key" = [])), params(("Idempotency-Key" = Option<String>, Header, description = "The same key with the same body answers the same, with one call to the provider; with another body, 422. Remembered 24 h.")), request_body = CreateBody, responses((status = 201, description = "The payment", body = crate::payments::PaymentView), (status = "4XX", description = "The request is refused (the error names the field)", body = super::openapi::ErrorBody), (status = "5XX", description = "The connector, provider or Passerelle failed; a retry with the same Idempotency-Key resumes", body = super::openapi::ErrorBody)))]
 pub async fn create(
     state: web::Data<AppState>,
     merchant: Merchant,
@@ -470,6 +516,7 @@ pub async fn create(
     .await)
 }
 
+#[utoipa::path(get, path = "/v1/payments/{id}", tag = "payments", summary = "Show a payment", security(("secret_key" = [])), params(("id" = String, Path, description = "The payment's id (`pay_…`)")), responses((status = 200, description = "The payment", body = crate::payments::PaymentView), (status = "4XX", description = "The request is refused (the error names the field)", body = super::openapi::ErrorBody), (status = "5XX", description = "The connector, provider or Passerelle failed; a retry with the same Idempotency-Key resumes", body = super::openapi::ErrorBody)))]
 pub async fn get(
     state: web::Data<AppState>,
     merchant: Merchant,
@@ -479,6 +526,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(view))
 }
 
+#[utoipa::path(get, path = "/v1/payments/{id}/events", tag = "payments", summary = "A payment's history", security(("secret_key" = [])), params(("id" = String, Path, description = "The payment's id (`pay_…`)")), responses((status = 200, description = "Every transition with its time and cause", body = super::openapi::EventList), (status = "4XX", description = "The request is refused (the error names the field)", body = super::openapi::ErrorBody), (status = "5XX", description = "The connector, provider or Passerelle failed; a retry with the same Idempotency-Key resumes", body = super::openapi::ErrorBody)))]
 pub async fn events(
     state: web::Data<AppState>,
     merchant: Merchant,
@@ -488,6 +536,7 @@ pub async fn events(
     Ok(HttpResponse::Ok().json(serde_json::json!({"object": "list", "data": events})))
 }
 
+#[utoipa::path(post, path = "/v1/payments/{id}/capture", tag = "payments", summary = "Capture a payment", security(("secret_key" = [])), params(("id" = String, Path, description = "The payment's id (`pay_…`)"), ("Idempotency-Key" = Option<String>, Header, description = "The same key with the same body answers the same, with one call to the provider; with another body, 422. Remembered 24 h.")), request_body = CaptureBody, responses((status = 200, description = "The payment", body = crate::payments::PaymentView), (status = "4XX", description = "The request is refused (the error names the field)", body = super::openapi::ErrorBody), (status = "5XX", description = "The connector, provider or Passerelle failed; a retry with the same Idempotency-Key resumes", body = super::openapi::ErrorBody)))]
 pub async fn capture(
     state: web::Data<AppState>,
     merchant: Merchant,
@@ -527,6 +576,7 @@ pub async fn capture(
     .await)
 }
 
+#[utoipa::path(post, path = "/v1/payments/{id}/cancel", tag = "payments", summary = "Release an uncaptured authorization", security(("secret_key" = [])), params(("id" = String, Path, description = "The payment's id (`pay_…`)"), ("Idempotency-Key" = Option<String>, Header, description = "The same key with the same body answers the same, with one call to the provider; with another body, 422. Remembered 24 h.")), request_body = EmptyBody, responses((status = 200, description = "The payment", body = crate::payments::PaymentView), (status = "4XX", description = "The request is refused (the error names the field)", body = super::openapi::ErrorBody), (status = "5XX", description = "The connector, provider or Passerelle failed; a retry with the same Idempotency-Key resumes", body = super::openapi::ErrorBody)))]
 pub async fn cancel(
     state: web::Data<AppState>,
     merchant: Merchant,
@@ -557,6 +607,7 @@ pub async fn cancel(
     .await)
 }
 
+#[utoipa::path(post, path = "/v1/payments/{id}/sync", tag = "payments", summary = "Ask the connector where the payment stands", security(("secret_key" = [])), params(("id" = String, Path, description = "The payment's id (`pay_…`)")), responses((status = 200, description = "The payment", body = crate::payments::PaymentView), (status = "4XX", description = "The request is refused (the error names the field)", body = super::openapi::ErrorBody), (status = "5XX", description = "The connector, provider or Passerelle failed; a retry with the same Idempotency-Key resumes", body = super::openapi::ErrorBody)))]
 pub async fn sync(
     state: web::Data<AppState>,
     merchant: Merchant,
@@ -566,6 +617,7 @@ pub async fn sync(
     Ok(HttpResponse::Ok().json(view))
 }
 
+#[utoipa::path(post, path = "/v1/payments/{id}/refunds", tag = "payments", summary = "Refund a payment", security(("secret_key" = [])), params(("id" = String, Path, description = "The payment's id (`pay_…`)"), ("Idempotency-Key" = Option<String>, Header, description = "The same key with the same body answers the same, with one call to the provider; with another body, 422. Remembered 24 h.")), request_body = RefundBody, responses((status = 201, description = "The refund", body = crate::payments::RefundView), (status = "4XX", description = "The request is refused (the error names the field)", body = super::openapi::ErrorBody), (status = "5XX", description = "The connector, provider or Passerelle failed; a retry with the same Idempotency-Key resumes", body = super::openapi::ErrorBody)))]
 pub async fn create_refund(
     state: web::Data<AppState>,
     merchant: Merchant,
@@ -611,6 +663,7 @@ pub async fn create_refund(
     .await)
 }
 
+#[utoipa::path(get, path = "/v1/payments/{id}/refunds", tag = "payments", summary = "A payment's refunds", security(("secret_key" = [])), params(("id" = String, Path, description = "The payment's id (`pay_…`)")), responses((status = 200, description = "The refunds", body = super::openapi::RefundList), (status = "4XX", description = "The request is refused (the error names the field)", body = super::openapi::ErrorBody), (status = "5XX", description = "The connector, provider or Passerelle failed; a retry with the same Idempotency-Key resumes", body = super::openapi::ErrorBody)))]
 pub async fn list_refunds(
     state: web::Data<AppState>,
     merchant: Merchant,

@@ -234,6 +234,7 @@ pub struct InstallQuery {
 }
 
 /// `POST /v1/admin/plugins?activate=true`, the package as the body.
+#[utoipa::path(post, path = "/v1/admin/plugins", tag = "plugins", summary = "Install a plugin package", security(("admin_key" = [])), params(("activate" = Option<bool>, Query, description = "Make the new version active at once")), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The `.ppkg` package: a signed gzip'd tar"), responses((status = 201, description = "Installed", body = super::openapi::PluginDetail), (status = 200, description = "That version was installed already", body = super::openapi::PluginDetail), (status = "4XX", description = "The request is refused", body = super::openapi::ErrorBody), (status = "5XX", description = "Passerelle failed", body = super::openapi::ErrorBody)))]
 pub async fn install(
     state: web::Data<AppState>,
     _admin: Admin,
@@ -266,6 +267,7 @@ pub async fn install(
 }
 
 /// `GET /v1/admin/plugins`
+#[utoipa::path(get, path = "/v1/admin/plugins", tag = "plugins", summary = "List plugins", security(("admin_key" = [])), responses((status = 200, description = "The plugins", body = super::openapi::PluginList), (status = "4XX", description = "The request is refused", body = super::openapi::ErrorBody), (status = "5XX", description = "Passerelle failed", body = super::openapi::ErrorBody)))]
 pub async fn list(state: web::Data<AppState>, _admin: Admin) -> Result<HttpResponse, ApiError> {
     let views = state.registry.list().await?;
     let data: Vec<Value> = views.iter().map(plugin_json).collect();
@@ -273,6 +275,7 @@ pub async fn list(state: web::Data<AppState>, _admin: Admin) -> Result<HttpRespo
 }
 
 /// `GET /v1/admin/plugins/{id}`
+#[utoipa::path(get, path = "/v1/admin/plugins/{id}", tag = "plugins", summary = "Show a plugin", security(("admin_key" = [])), params(("id" = String, Path, description = "The plugin's id (`adyen`)")), responses((status = 200, description = "The plugin", body = super::openapi::PluginDetail), (status = "4XX", description = "The request is refused", body = super::openapi::ErrorBody), (status = "5XX", description = "Passerelle failed", body = super::openapi::ErrorBody)))]
 pub async fn show(
     state: web::Data<AppState>,
     _admin: Admin,
@@ -283,6 +286,7 @@ pub async fn show(
 }
 
 /// `POST /v1/admin/plugins/{id}/activate` with `{"version": "..."}`
+#[utoipa::path(post, path = "/v1/admin/plugins/{id}/activate", tag = "plugins", summary = "Make a version active", security(("admin_key" = [])), params(("id" = String, Path, description = "The plugin's id (`adyen`)")), request_body = super::openapi::ActivateBody, responses((status = 200, description = "The plugin", body = super::openapi::PluginDetail), (status = "4XX", description = "The request is refused", body = super::openapi::ErrorBody), (status = "5XX", description = "Passerelle failed", body = super::openapi::ErrorBody)))]
 pub async fn activate(
     state: web::Data<AppState>,
     admin: Admin,
@@ -305,6 +309,7 @@ pub async fn activate(
 }
 
 /// `POST /v1/admin/plugins/{id}/rollback`
+#[utoipa::path(post, path = "/v1/admin/plugins/{id}/rollback", tag = "plugins", summary = "Go back to the previous version", security(("admin_key" = [])), params(("id" = String, Path, description = "The plugin's id (`adyen`)")), responses((status = 200, description = "The plugin", body = super::openapi::PluginDetail), (status = "4XX", description = "The request is refused", body = super::openapi::ErrorBody), (status = "5XX", description = "Passerelle failed", body = super::openapi::ErrorBody)))]
 pub async fn rollback(
     state: web::Data<AppState>,
     admin: Admin,
@@ -315,6 +320,7 @@ pub async fn rollback(
 }
 
 /// `POST /v1/admin/plugins/{id}/disable`
+#[utoipa::path(post, path = "/v1/admin/plugins/{id}/disable", tag = "plugins", summary = "Refuse the plugin's calls", security(("admin_key" = [])), params(("id" = String, Path, description = "The plugin's id (`adyen`)")), responses((status = 200, description = "The plugin", body = super::openapi::PluginDetail), (status = "4XX", description = "The request is refused", body = super::openapi::ErrorBody), (status = "5XX", description = "Passerelle failed", body = super::openapi::ErrorBody)))]
 pub async fn disable(
     state: web::Data<AppState>,
     admin: Admin,
@@ -325,6 +331,7 @@ pub async fn disable(
 }
 
 /// `POST /v1/admin/plugins/{id}/enable`
+#[utoipa::path(post, path = "/v1/admin/plugins/{id}/enable", tag = "plugins", summary = "Accept the plugin's calls again", security(("admin_key" = [])), params(("id" = String, Path, description = "The plugin's id (`adyen`)")), responses((status = 200, description = "The plugin", body = super::openapi::PluginDetail), (status = "4XX", description = "The request is refused", body = super::openapi::ErrorBody), (status = "5XX", description = "Passerelle failed", body = super::openapi::ErrorBody)))]
 pub async fn enable(
     state: web::Data<AppState>,
     admin: Admin,
@@ -341,6 +348,7 @@ pub struct RemoveQuery {
 }
 
 /// `DELETE /v1/admin/plugins/{id}?force=true`
+#[utoipa::path(delete, path = "/v1/admin/plugins/{id}", tag = "plugins", summary = "Remove a plugin", security(("admin_key" = [])), params(("id" = String, Path, description = "The plugin's id (`adyen`)"), ("force" = Option<bool>, Query, description = "Remove it even while accounts use it")), responses((status = 200, description = "Removed", body = super::openapi::PluginDeleted), (status = "4XX", description = "The request is refused", body = super::openapi::ErrorBody), (status = "5XX", description = "Passerelle failed", body = super::openapi::ErrorBody)))]
 pub async fn remove(
     state: web::Data<AppState>,
     _admin: Admin,
@@ -358,6 +366,7 @@ pub async fn remove(
 }
 
 /// `DELETE /v1/admin/plugins/{id}/versions/{version}`
+#[utoipa::path(delete, path = "/v1/admin/plugins/{id}/versions/{version}", tag = "plugins", summary = "Remove an inactive version", security(("admin_key" = [])), params(("id" = String, Path, description = "The plugin's id (`adyen`)"), ("version" = String, Path, description = "The version")), responses((status = 200, description = "The plugin", body = super::openapi::PluginDetail), (status = "4XX", description = "The request is refused", body = super::openapi::ErrorBody), (status = "5XX", description = "Passerelle failed", body = super::openapi::ErrorBody)))]
 pub async fn remove_version(
     state: web::Data<AppState>,
     admin: Admin,

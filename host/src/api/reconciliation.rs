@@ -10,6 +10,7 @@ use super::AppState;
 /// How many items the listing shows at most.
 const LIMIT: i64 = 500;
 
+#[utoipa::path(get, path = "/v1/admin/reconciliation", tag = "operations", summary = "What the janitor waits on", security(("admin_key" = [])), responses((status = 200, description = "Payments and refunds whose outcome is unknown or overdue", body = super::openapi::Reconciliation), (status = "4XX", description = "The request is refused", body = super::openapi::ErrorBody), (status = "5XX", description = "Passerelle failed", body = super::openapi::ErrorBody)))]
 pub async fn backlog(state: web::Data<AppState>, _admin: Admin) -> Result<HttpResponse, ApiError> {
     let (items, stale_claims) = state.payments.reconciliation_backlog(LIMIT).await?;
     Ok(HttpResponse::Ok().json(json!({

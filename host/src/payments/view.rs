@@ -5,10 +5,17 @@ use serde::Serialize;
 use super::state::PaymentStatus;
 use crate::store::models::{PaymentEventRecord, PaymentRecord, RefundRecord};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Payment)]
 pub struct PaymentView {
+    #[schema(example = "pay_5a1c0f2e")]
     pub id: String,
+    /// `payment`.
+    #[schema(value_type = String, example = "payment")]
     pub object: &'static str,
+    /// `requires_action`, `processing`, `requires_capture`,
+    /// `partially_captured`, `succeeded`, `canceled` or `failed`.
+    #[schema(example = "requires_capture")]
     pub status: String,
     pub amount: i64,
     pub currency: String,
@@ -17,17 +24,20 @@ pub struct PaymentView {
     pub amount_refunded: i64,
     /// Captures accepted by the provider and awaiting its confirmation.
     pub amount_capture_pending: i64,
+    #[schema(value_type = crate::api::openapi::CaptureMethodName)]
     pub capture_method: String,
     /// `automatic_delayed`: the hours asked and when the capture falls due
     /// (once authorized); `capture_scheduled_by` says who captures then
     /// (`provider`: its native delay; `host`: Passerelle's janitor).
     pub capture_delay_hours: Option<u32>,
     pub capture_scheduled_at: Option<String>,
+    #[schema(value_type = Option<String>)]
     pub capture_scheduled_by: Option<&'static str>,
     /// Until when an authorized payment can be captured; a capture after it
     /// is refused (409 `authorization_expired`).
     pub capture_before: Option<String>,
     /// How 3-D Secure went, where the provider tells it.
+    #[schema(value_type = Option<crate::api::openapi::ThreeDs>)]
     pub three_ds: Option<serde_json::Value>,
     pub reference: String,
     /// The connector account's name.
@@ -36,11 +46,14 @@ pub struct PaymentView {
     pub connector_plugin: String,
     pub connector_reference: Option<String>,
     pub provider_status: Option<String>,
+    #[schema(value_type = Option<crate::api::openapi::NextAction>)]
     pub next_action: Option<serde_json::Value>,
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
+    #[schema(value_type = crate::api::openapi::PaymentMethodShown)]
     pub payment_method: serde_json::Value,
     pub return_url: String,
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub metadata: serde_json::Value,
     pub created_at: String,
     pub updated_at: String,
@@ -105,9 +118,12 @@ impl PaymentView {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Refund)]
 pub struct RefundView {
     pub id: String,
+    /// `refund`.
+    #[schema(value_type = String, example = "refund")]
     pub object: &'static str,
     pub payment: String,
     pub amount: i64,
@@ -140,7 +156,8 @@ impl From<RefundRecord> for RefundView {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = PaymentEvent)]
 pub struct EventView {
     pub id: String,
     pub seq: i64,
