@@ -3,8 +3,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+
+mod config_file;
+mod doctor;
 
 #[derive(Parser)]
 #[command(
@@ -21,6 +24,13 @@ struct Cli {
         default_value = "text"
     )]
     log_format: String,
+    /// Settings file for `serve` and `doctor`: its keys are `serve`'s long
+    /// flags (`listen = "0.0.0.0:8080"`, `data-dir = "/var/lib/passerelle"`).
+    /// A flag wins over its `PASSERELLE_*` variable, which wins over the
+    /// file, which wins over the default. Default: `./passerelle.toml` if
+    /// present.
+    #[arg(long, global = true, env = "PASSERELLE_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -138,6 +148,11 @@ enum Command {
         #[arg(long, env = "PASSERELLE_PSP_SPECS")]
         specs: Option<PathBuf>,
     },
+    /// Check a deployment (the database, its migrations, the master key,
+    /// trusted keys, the compile cache, the public URL, each connector
+    /// account's configuration) with `serve`'s settings; says what is wrong
+    /// and how to fix it, and exits 1 on any problem.
+    Doctor(doctor::DoctorArgs),
     /// Manage merchants, API keys and connector accounts through a running
     /// server's admin API (prints its JSON answers).
     Admin(passerelle::admin_cli::AdminArgs),
@@ -206,6 +221,29 @@ async fn run_sandbox(listen: SocketAddr, specs: Option<PathBuf>) -> std::process
     std::process::ExitCode::SUCCESS
 }
 
+/// Where everything is once the demo is up. Keys stay out of the terminal
+/// and the logs: demo.json (mode 0600) has them.
+fn print_demo_block(demo: &passerelle::demo::DemoInfo) {
+    let sandbox = demo
+        .sandbox
+        .get("dummy")
+        .and_then(|dummy| dummy["base_url"].as_str())
+        .map(|url| url.trim_end_matches("/dummy").to_string())
+        .unwrap_or_default();
+    let providers: Vec<&str> = demo.sandbox.keys().map(String::as_str).collect();
+    println!();
+    println!("Passerelle demo is running.");
+    println!("  Server:      {}", demo.base_url);
+    println!("  PSP sandbox: {sandbox} (/{})", providers.join(", /"));
+    println!(
+        "  demo.json:   {} (API keys, connector accounts, test cards)",
+        demo.path.display()
+    );
+    println!(
+        "  Next:        README.md, \"A payment with curl\", in another terminal. Ctrl-C stops."
+    );
+}
+
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
@@ -228,9 +266,41 @@ async fn shutdown_signal() {
     }
 }
 
+/// The command line, with `passerelle.toml`'s settings under the flags and
+/// environment variables (see `config_file.rs`).
+fn parse_cli() -> Result<Cli, std::process::ExitCode> {
+    let command = Cli::command();
+    let (args, applied) = match config_file::apply(&command, std::env::args_os().collect()) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            eprintln!("passerelle: {error}");
+            return Err(std::process::ExitCode::from(2));
+        }
+    };
+    let parsed = command
+        .try_get_matches_from(args)
+        .and_then(|mut matches| Cli::from_arg_matches_mut(&mut matches));
+    match parsed {
+        Ok(cli) => Ok(cli),
+        Err(error) => {
+            let from_file = applied.as_ref().and_then(|applied| {
+                let arg = error.get(clap::error::ContextKind::InvalidArg)?.to_string();
+                Some((applied.path.clone(), applied.key_for(&arg)?.to_string()))
+            });
+            if let Some((path, key)) = from_file {
+                eprintln!("passerelle: `{key}` in {} is refused:", path.display());
+            }
+            error.exit()
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let filter = EnvFilter::try_from_env("PASSERELLE_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,passerelle::http=info"));
     let builder = tracing_subscriber::fmt()
@@ -312,12 +382,7 @@ async fn main() -> std::process::ExitCode {
                     }
                 };
             if let Some(demo) = &server.demo {
-                println!("Passerelle demo is running at {}", demo.base_url);
-                // Keys stay out of the terminal and the logs: demo.json (mode 0600) has them.
-                println!(
-                    "  API keys, connector accounts and test cards: {}",
-                    demo.path.display()
-                );
+                print_demo_block(demo);
             }
             if let Err(error) = server.wait().await {
                 eprintln!("passerelle: {error}");
@@ -326,6 +391,10 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::SUCCESS
         }
         Command::Sandbox { listen, specs } => run_sandbox(listen, specs).await,
+        Command::Doctor(args) => match doctor::run(args).await {
+            0 => std::process::ExitCode::SUCCESS,
+            _ => std::process::ExitCode::FAILURE,
+        },
         Command::Admin(args) => match passerelle::admin_cli::run(args).await {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(error) => {

@@ -13,10 +13,31 @@ use std::time::Duration;
 const VISA_OK: &str = "4111111111111111";
 const VISA_3DS: &str = "4242424242424242";
 const VISA_REFUSED: &str = "4150551403657424";
+/// The sandbox's PSD2 card: its issuer soft-declines a payment without
+/// 3-D Secure (docs/sandbox/hipay.md).
+const VISA_PSD2: &str = "4000027600000009";
 
+/// A card payment from a shopper's browser: what the storefront's page
+/// collects for 3-D Secure 2 (browser data, IP address, origin).
 fn body(amount: u64, currency: &str, card: &str, capture: &str) -> Value {
     let mut b = payment_body(amount, currency, card, capture);
     b["connector"] = json!("hipay");
+    b["shopper"] = json!({
+        "email": "ada@example.com",
+        "ip_address": "192.0.2.10",
+        "origin": "https://shop.example",
+        "browser": {
+            "accept_header": "text/html,application/xhtml+xml",
+            "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+            "language": "fr-FR",
+            "color_depth": 24,
+            "screen_height": 1080,
+            "screen_width": 1920,
+            "time_zone_offset": -60,
+            "java_enabled": false,
+            "javascript_enabled": true
+        }
+    });
     b
 }
 
@@ -71,17 +92,38 @@ async fn sandbox_transaction(server: &TestServer, reference: &str) -> Value {
         .unwrap()
 }
 
-/// Makes the sandbox misbehave on the account's next `count` API calls.
-async fn fault(server: &TestServer, mode: &str, count: u32) {
+/// Makes the sandbox misbehave on the account's next `count` API calls
+/// (those whose path under the simulator starts with `path`, when given).
+async fn fault(server: &TestServer, mode: &str, count: u32, path: Option<&str>) {
     let (base, info) = sandbox(server);
     let resp = server
         .http
         .post(format!("{base}/_sandbox/faults"))
-        .json(&json!({"account": info["api_username"], "mode": mode, "count": count}))
+        .json(&json!({"account": info["api_username"], "mode": mode, "count": count, "path": path}))
         .send()
         .await
         .unwrap();
     assert!(resp.status().is_success(), "fault injection failed");
+}
+
+/// Where the sandbox sends maintenance requests: faults on them only.
+const MAINTENANCE: Option<&str> = Some("/gateway/v1/maintenance/");
+
+/// The maintenance requests the sandbox received for a transaction, as
+/// `(operation, amount as sent)`.
+async fn maintenance_log(server: &TestServer, reference: &str) -> Vec<(String, Option<String>)> {
+    let tx = sandbox_transaction(server, reference).await;
+    tx["sandbox"]["maintenance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["operation"].as_str().unwrap().to_string(),
+                m["amount"].as_str().map(String::from),
+            )
+        })
+        .collect()
 }
 
 /// The forms of an HTML page: (absolute action, fields with their values).
@@ -164,6 +206,10 @@ async fn hipay_end_to_end() {
     hosted_page_success_and_cancel(&server).await;
     notification_settles_payment_and_forgery_is_rejected(&server).await;
     psp_errors_leave_defined_state(&server).await;
+    psd2_card_needs_the_browser_data(&server).await;
+    full_operations_send_no_amount(&server).await;
+    a_capture_retried_after_a_lost_answer_is_made_once(&server).await;
+    every_request_was_checked_against_hipay_documents(&server).await;
 }
 
 async fn automatic_capture_succeeds(server: &TestServer) {
@@ -210,6 +256,12 @@ async fn manual_capture_partial_then_rest(server: &TestServer) {
     let id = p["id"].as_str().unwrap();
     assert_eq!(p["status"], "requires_capture", "{p}");
     assert_eq!(p["provider_status"], "116");
+    // 3-D Secure asked for (indicator 1), the card is not enrolled.
+    assert_eq!(p["three_ds"]["status"], "not_enrolled", "{p}");
+    // HiPay's card authorization holds 7 days.
+    let created = p["created_at"].as_str().unwrap();
+    let before = p["capture_before"].as_str().unwrap();
+    assert!(before > created, "{p}");
     let (status, p) = server
         .post(
             &format!("/v1/payments/{id}/capture"),
@@ -454,19 +506,19 @@ async fn notification_settles_payment_and_forgery_is_rejected(server: &TestServe
 async fn psp_errors_leave_defined_state(server: &TestServer) {
     // A 5xx on authorization (at the vault): the outcome is unknown to the
     // host, the payment waits in `processing`.
-    fault(server, "http_500", 1).await;
+    fault(server, "http_500", 1, None).await;
     let p = create(server, body(1_000, "EUR", VISA_OK, "manual")).await;
     assert_eq!(p["status"], "processing", "{p}");
     assert!(p["failure_code"].as_str().unwrap().contains("500"), "{p}");
     // Garbage: same.
-    fault(server, "malformed", 1).await;
+    fault(server, "malformed", 1, None).await;
     let p = create(server, body(1_000, "EUR", VISA_OK, "manual")).await;
     assert_eq!(p["status"], "processing", "{p}");
 
     // A 5xx on capture: 502, nothing captured; the retry with the same key works.
     let p = create(server, body(1_000, "EUR", VISA_OK, "manual")).await;
     let id = p["id"].as_str().unwrap().to_string();
-    fault(server, "http_500", 1).await;
+    fault(server, "http_500", 1, MAINTENANCE).await;
     let (status, err) = server
         .post_with(
             &format!("/v1/payments/{id}/capture"),
@@ -492,7 +544,7 @@ async fn psp_errors_leave_defined_state(server: &TestServer) {
     // and a sync tells what happened.
     let p = create(server, body(2_000, "EUR", VISA_OK, "manual")).await;
     let id = p["id"].as_str().unwrap().to_string();
-    fault(server, "timeout_after_effect", 1).await;
+    fault(server, "timeout_after_effect", 1, MAINTENANCE).await;
     let (status, err) = server
         .post_with(
             &format!("/v1/payments/{id}/capture"),
@@ -508,4 +560,128 @@ async fn psp_errors_leave_defined_state(server: &TestServer) {
     assert_eq!(p["status"], "partially_captured", "{p}");
     assert_eq!(p["amount_captured"], 500);
     assert_eq!(p["provider_status"], "119");
+}
+
+async fn psd2_card_needs_the_browser_data(server: &TestServer) {
+    // Without the shopper's browser data there is no 3-D Secure 2: the
+    // issuer soft-declines (178), a refusal the merchant can act on.
+    let mut b = body(3_300, "EUR", VISA_PSD2, "manual");
+    b["shopper"].as_object_mut().unwrap().remove("browser");
+    let p = create(server, b).await;
+    assert_eq!(p["status"], "failed", "{p}");
+    assert_eq!(p["failure_code"], "178");
+    assert!(
+        p["failure_message"]
+            .as_str()
+            .unwrap()
+            .contains("3-D Secure"),
+        "{p}"
+    );
+    assert_eq!(p["provider_status"], "178");
+    assert_eq!(p["three_ds"]["status"], "not_performed", "{p}");
+
+    // With them (and the indicator the connector always sends): the
+    // challenge, then the authorization.
+    let p = create(server, body(3_300, "EUR", VISA_PSD2, "manual")).await;
+    let id = p["id"].as_str().unwrap().to_string();
+    assert_eq!(p["status"], "requires_action", "{p}");
+    let back = submit_form(server, p["next_action"]["url"].as_str().unwrap(), 0).await;
+    shopper_returns(server, &id, &back).await;
+    let p = payment(server, &id).await;
+    assert_eq!(p["status"], "requires_capture", "{p}");
+    assert_eq!(p["three_ds"]["status"], "authenticated", "{p}");
+    assert_eq!(p["three_ds"]["eci"], "5", "{p}");
+}
+
+async fn full_operations_send_no_amount(server: &TestServer) {
+    // gateway.yaml: "Do not specify amount for full captures or refunds."
+    let p = create(server, body(2_400, "EUR", VISA_OK, "manual")).await;
+    let id = p["id"].as_str().unwrap().to_string();
+    let (status, p) = server
+        .post(&format!("/v1/payments/{id}/capture"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["status"], "succeeded");
+    let (status, r) = server
+        .post(
+            &format!("/v1/payments/{id}/refunds"),
+            json!({"amount": 2_400}),
+        )
+        .await;
+    assert_eq!(status, 201, "{r}");
+    let reference = p["connector_reference"].as_str().unwrap();
+    assert_eq!(
+        maintenance_log(server, reference).await,
+        vec![("capture".to_string(), None), ("refund".to_string(), None)]
+    );
+    // Partial ones carry their amount.
+    let p = create(server, body(2_400, "EUR", VISA_OK, "manual")).await;
+    let id = p["id"].as_str().unwrap().to_string();
+    let (status, p) = server
+        .post(
+            &format!("/v1/payments/{id}/capture"),
+            json!({"amount": 400}),
+        )
+        .await;
+    assert_eq!(status, 200, "{p}");
+    let reference = p["connector_reference"].as_str().unwrap();
+    assert_eq!(
+        maintenance_log(server, reference).await,
+        vec![("capture".to_string(), Some("4.00".to_string()))]
+    );
+}
+
+async fn a_capture_retried_after_a_lost_answer_is_made_once(server: &TestServer) {
+    // HiPay's operation_id is a label, not an idempotency key: the host's
+    // retry under the same key must not capture twice.
+    let p = create(server, body(2_000, "EUR", VISA_OK, "manual")).await;
+    let id = p["id"].as_str().unwrap().to_string();
+    let reference = p["connector_reference"].as_str().unwrap().to_string();
+    fault(server, "timeout_after_effect", 1, MAINTENANCE).await;
+    let path = format!("/v1/payments/{id}/capture");
+    let capture = || server.post_with(&path, json!({"amount": 500}), Some("lost-answer"));
+    let (status, err) = capture().await;
+    assert_eq!(status, 502, "{err}");
+    let (status, p) = capture().await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["status"], "partially_captured", "{p}");
+    assert_eq!(p["amount_captured"], 500);
+    let tx = sandbox_transaction(server, &reference).await;
+    assert_eq!(tx["capturedAmount"], "5.00", "captured once: {tx}");
+    assert_eq!(maintenance_log(server, &reference).await.len(), 1);
+}
+
+async fn every_request_was_checked_against_hipay_documents(server: &TestServer) {
+    let (base, _) = sandbox(server);
+    let seen: Value = server
+        .http
+        .get(format!("{base}/_sandbox/validation"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    if seen["documents"] != true {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "the sandbox did not load HiPay's documents (required when CI=true): {seen}"
+        );
+        println!("skipping the check against HiPay's documents: the sandbox did not find them");
+        return;
+    }
+    assert_eq!(seen["violations"], json!([]), "{seen}");
+    for operation in [
+        "POST /v2/token/create",
+        "POST /v1/order",
+        "POST /v1/hpayment",
+        "POST /v1/maintenance/transaction/{transaction_reference}",
+        "GET /v1/transaction/{transaction_reference}",
+        "GET /v1/transaction",
+    ] {
+        assert!(
+            seen["checked"][operation].as_u64() > Some(0),
+            "{operation}: {seen}"
+        );
+    }
 }

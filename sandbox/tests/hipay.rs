@@ -769,6 +769,7 @@ async fn psd2_card_is_soft_declined_without_authentication() {
         assert_eq!(tx["status"], "178");
         assert_eq!(tx["message"], "Soft Declined");
         assert!(tx.get("forwardUrl").is_none(), "{tx}");
+        assert_eq!(tx["threeDSecure"]["enrollmentStatus"], "", "{tx}");
         let n = next(&mut rx).await;
         assert_eq!(n["status"], "178");
         assert_eq!(n["state"], "declined");

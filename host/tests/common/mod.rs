@@ -201,6 +201,8 @@ impl TestServer {
             .arg(&data_dir)
             .arg("--database-url")
             .arg(&self.database_url)
+            .arg("--psp-specs")
+            .arg(psp_specs_arg())
             .args(&self.extra_args)
             .env(
                 "PASSERELLE_LOG",
@@ -529,6 +531,19 @@ impl Drop for TestServer {
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.data_dir);
         }
+    }
+}
+
+/// The demo sandbox's documents for `--psp-specs`: the folder the tests
+/// use (`$PASSERELLE_PSP_SPECS`, else `../shared/psp-specs` beside the
+/// clone; see `passerelle_sandbox::test_specs`), or `off` when it is absent,
+/// so that the server validates exactly when the tests expect it to. Tests
+/// that check validation skip, saying so, through
+/// `passerelle_sandbox::test_specs::specs_for` (a failure under `CI=true`).
+fn psp_specs_arg() -> std::ffi::OsString {
+    match passerelle_sandbox::test_specs::sandbox_specs() {
+        passerelle_sandbox::SpecSource::Dir(dir) => dir.into_os_string(),
+        _ => "off".into(),
     }
 }
 

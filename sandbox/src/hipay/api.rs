@@ -521,6 +521,8 @@ pub(crate) fn pay(
         browser_info,
     );
     let statuses = if authentication == Authentication::SoftDecline {
+        // No 3-D Secure ran: the issuer declined the unauthenticated payment.
+        tx.three_ds = not_checked();
         tx.state = TxState::Declined;
         tx.status = 178;
         vec![178]
