@@ -31,6 +31,7 @@ pub mod luhn;
 pub mod openapi;
 pub mod paypal;
 pub mod sips;
+pub mod test_specs;
 mod util;
 
 use std::{io, net::SocketAddr, thread};

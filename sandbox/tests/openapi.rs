@@ -1,5 +1,7 @@
 //! Request validation against the providers' official OpenAPI documents
-//! (read from `../../shared/psp-specs`, beside the clone, as in CI).
+//! (`$PASSERELLE_PSP_SPECS`, else `../shared/psp-specs` beside the clone, as
+//! in CI). Without them each test says in one line what it skips (a failure
+//! under `CI=true`): see `passerelle_sandbox::test_specs`.
 
 use std::path::PathBuf;
 
@@ -8,7 +10,16 @@ use passerelle_sandbox::SpecSource;
 use serde_json::{json, Value};
 
 fn specs_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/psp-specs")
+    passerelle_sandbox::test_specs::specs_dir()
+}
+
+/// The documents' folder, or `None` (after one line saying what is skipped)
+/// when any provider's documents are missing.
+fn documents() -> Option<PathBuf> {
+    use passerelle_sandbox::test_specs::specs_for;
+    specs_for("adyen/CheckoutService-v71.json")?;
+    specs_for("paypal/checkout_orders_v2.json")?;
+    specs_for("hipay/gateway.yaml")
 }
 
 fn load(files: &[&str]) -> ApiSpec {
@@ -91,6 +102,9 @@ fn adyen_payment() -> Value {
 
 #[test]
 fn adyen_payments_valid_and_invalid() {
+    if documents().is_none() {
+        return;
+    }
     let spec = adyen();
     ok(spec.validate_request("POST", "/payments", &adyen_payment()));
 
@@ -142,6 +156,9 @@ fn adyen_payments_valid_and_invalid() {
 
 #[test]
 fn adyen_modifications_by_template_and_concrete_path() {
+    if documents().is_none() {
+        return;
+    }
     let spec = adyen();
     let capture = json!({
         "merchantAccount": "PasserelleECOM",
@@ -184,6 +201,9 @@ fn adyen_modifications_by_template_and_concrete_path() {
 
 #[test]
 fn adyen_response_and_named_schema() {
+    if documents().is_none() {
+        return;
+    }
     let spec = adyen();
     ok(spec.validate_response(
         "POST",
@@ -231,6 +251,9 @@ fn paypal_order() -> Value {
 
 #[test]
 fn paypal_orders_valid_and_invalid() {
+    if documents().is_none() {
+        return;
+    }
     let spec = paypal();
     ok(spec.validate_request("POST", "/v2/checkout/orders", &paypal_order()));
 
@@ -282,6 +305,9 @@ fn paypal_orders_valid_and_invalid() {
 
 #[test]
 fn paypal_payments_and_webhooks() {
+    if documents().is_none() {
+        return;
+    }
     let spec = paypal();
     ok(spec.validate_request(
         "POST",
@@ -360,6 +386,9 @@ fn hipay_order() -> Vec<(&'static str, &'static str)> {
 
 #[test]
 fn hipay_forms_valid_and_invalid() {
+    if documents().is_none() {
+        return;
+    }
     let spec = hipay();
     let form = form_value(&hipay_order());
     assert_eq!(form["browser_info"]["language"], "fr-FR");
@@ -435,6 +464,9 @@ fn hipay_forms_valid_and_invalid() {
 
 #[test]
 fn hipay_swagger2_documents() {
+    if documents().is_none() {
+        return;
+    }
     let spec = hipay();
     // Hosted payment page (Swagger 2, formData parameters).
     let page = [
@@ -484,6 +516,9 @@ fn hipay_swagger2_documents() {
 /// validator rejecting what the providers themselves show).
 #[test]
 fn documented_request_examples_pass() {
+    if documents().is_none() {
+        return;
+    }
     let mut checked = 0;
     let mut failures = Vec::new();
     for (file, spec) in [
@@ -554,6 +589,9 @@ fn documented_request_examples_pass() {
 /// simulators' tests use `validate_response` on their own answers).
 #[test]
 fn documented_response_examples_pass() {
+    if documents().is_none() {
+        return;
+    }
     let mut checked = 0;
     let mut failures = Vec::new();
     for (file, spec) in [
@@ -628,7 +666,10 @@ fn spec_sources() {
     .is_err());
     assert_eq!(SpecSource::Off.resolve_dir(), None);
     // From the crate directory (where cargo runs tests), Auto finds
-    // ../../shared/psp-specs (or $PASSERELLE_PSP_SPECS).
+    // ../../shared/psp-specs (or $PASSERELLE_PSP_SPECS) when they are there.
+    if documents().is_none() {
+        return;
+    }
     let auto = ApiSpec::load(&SpecSource::Auto, &["paypal/checkout_orders_v2.json"]).unwrap();
     assert!(auto.is_some(), "Auto should find the shared specs");
 }
