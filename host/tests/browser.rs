@@ -765,8 +765,7 @@ const SHOPPER_TIME_ZONE_OFFSET: i64 = -330;
 const ADYEN_CARD_3DS: &str = "4212345678901237";
 /// HiPay's PSD2 card (sandbox/src/hipay/cards.rs `PSD2_CARD`: challenged
 /// with `authentication_indicator` and `browser_info`, soft-declined 178
-/// without; docs/sandbox/hipay.md groups its digits as 4000 0027 6000 0009,
-/// which is another number, failing the Luhn check).
+/// without).
 const HIPAY_CARD_PSD2: &str = "4000027600000009";
 
 /// What the shopper pays with.

@@ -329,7 +329,7 @@ fn render_pay_page(state: &HipayState, id: &str, error: Option<&str>) -> HttpRes
 <p><label>Card holder <input name=\"card_holder\" value=\"John Doe\" required></label></p>\n\
 <button class=\"approve\" type=\"submit\">Pay</button></form>\n\
 <form method=\"post\" action=\"{action}/cancel\"><button class=\"fail\" type=\"submit\">Cancel</button></form>\n\
-<p class=\"note\">HiPay sandbox. Test cards: 4111 1111 1111 1111 (authorized), 4242 4242 4242 4242 (3-D Secure), 4000 0027 6000 0009 (PSD2: soft-declined without 3-D Secure), 4150 5514 0365 7424 (refused).</p>",
+<p class=\"note\">HiPay sandbox. Test cards: 4111 1111 1111 1111 (authorized), 4242 4242 4242 4242 (3-D Secure), 4000 0276 0000 0009 (PSD2: soft-declined without 3-D Secure), 4150 5514 0365 7424 (refused).</p>",
         order = html_escape(&page.order.id),
         description = html_escape(&page.order.description),
         amount = html_escape(&amount_text(page.order.amount, page.order.decimals, &page.order.currency)),
