@@ -1356,7 +1356,10 @@ fn business_errors_are_rejected_with_hipay_code() {
     let host = MockHost::new();
     host.on_http(|req| {
         Ok(if req.method == "GET" {
-            Response::from_json(200, &json!({"transaction": transaction("116", "completed")}))
+            Response::from_json(
+                200,
+                &json!({"transaction": transaction("116", "completed")}),
+            )
         } else {
             Response::from_json(
                 400,
