@@ -270,8 +270,38 @@ impl Egress {
         Ok(Self { public, operator })
     }
 
-    /// Sends one plugin request, if the policy allows its destination.
+    /// Sends one plugin request, if the policy allows its destination, and
+    /// counts it (`passerelle_egress_*`). The host label is the allowed
+    /// destination's host, so that a plugin cannot grow the label set: a
+    /// refused destination counts under `denied`.
     pub async fn send(
+        &self,
+        policy: &EgressPolicy,
+        request: Request,
+    ) -> Result<Response, HttpError> {
+        let started = std::time::Instant::now();
+        let host = match Url::parse(&request.url) {
+            Ok(url) if policy.allows(&url) => url.host_str().unwrap_or("none").to_ascii_lowercase(),
+            Ok(_) => "denied".to_string(),
+            Err(_) => "invalid".to_string(),
+        };
+        let span = tracing::debug_span!("egress", host = %host);
+        let result =
+            tracing::Instrument::instrument(self.send_allowed(policy, request), span).await;
+        let outcome = match &result {
+            Ok(response) => crate::metrics::status_class(response.status),
+            Err(HttpError::Denied(_)) => "denied",
+            Err(HttpError::Timeout) => "timeout",
+            Err(HttpError::Connect(_)) => "connect",
+            Err(HttpError::InvalidRequest(_)) => "invalid_request",
+            Err(HttpError::TooLarge) => "too_large",
+            Err(HttpError::Other(_)) => "error",
+        };
+        crate::metrics::METRICS.egress(&host, outcome, started.elapsed());
+        result
+    }
+
+    async fn send_allowed(
         &self,
         policy: &EgressPolicy,
         request: Request,

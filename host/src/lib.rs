@@ -22,6 +22,7 @@ pub mod conformance;
 pub mod crypto;
 pub mod demo;
 pub mod egress;
+pub mod metrics;
 pub mod money;
 pub mod package;
 pub mod payments;

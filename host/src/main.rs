@@ -131,6 +131,16 @@ enum Command {
         /// The same window for one connector: `PLUGIN=SECONDS` (repeatable).
         #[arg(long = "janitor-window", value_name = "PLUGIN=SECONDS", value_parser = parse_window)]
         janitor_windows: Vec<(String, u64)>,
+        /// Also serve `GET /metrics` on this address, without the admin key
+        /// (for a Prometheus scraper on a private network). On the main
+        /// listener `/metrics` always needs the admin key.
+        #[arg(long, env = "PASSERELLE_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
+        /// On SIGTERM or Ctrl-C, how long requests in flight may take to
+        /// finish, in seconds, before their connections are closed.
+        #[arg(long, env = "PASSERELLE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30,
+              value_parser = clap::value_parser!(u64).range(1..=3600))]
+        shutdown_timeout_secs: u64,
     },
     /// Run the PSP sandbox alone (simulators of the dummy PSP, Adyen,
     /// Worldline Sips, HiPay and PayPal) until interrupted.
@@ -336,6 +346,8 @@ async fn main() -> std::process::ExitCode {
             janitor_max_backoff_secs,
             janitor_window_secs,
             janitor_windows,
+            metrics_listen,
+            shutdown_timeout_secs,
         } => {
             use std::time::Duration;
             let options = passerelle::server::ServeOptions {
@@ -372,8 +384,14 @@ async fn main() -> std::process::ExitCode {
                         .collect(),
                 },
             };
+            let observe = passerelle::server::ObserveOptions {
+                metrics_listen,
+                shutdown_timeout: Duration::from_secs(shutdown_timeout_secs),
+            };
             let server =
-                match passerelle::server::start_with_specs(options, spec_source(psp_specs)).await {
+                match passerelle::server::start_observed(options, spec_source(psp_specs), observe)
+                    .await
+                {
                     Ok(server) => server,
                     Err(error) => {
                         tracing::error!(%error, "cannot start");
@@ -384,7 +402,7 @@ async fn main() -> std::process::ExitCode {
             if let Some(demo) = &server.demo {
                 print_demo_block(demo);
             }
-            if let Err(error) = server.wait().await {
+            if let Err(error) = server.run_until(shutdown_signal()).await {
                 eprintln!("passerelle: {error}");
                 return std::process::ExitCode::FAILURE;
             }

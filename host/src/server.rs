@@ -1,11 +1,15 @@
-//! Start-up: database, plugin runtime, bundled connectors, HTTP server.
+//! Start-up: database, plugin runtime, bundled connectors, HTTP server;
+//! and the graceful shutdown.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{web, App, HttpServer};
 
+use crate::api::health::Health;
 use crate::api::{self, AppState, IdempotencySettings};
 use crate::bundled::BUNDLED_PLUGINS;
 use crate::crypto::SecretBox;
@@ -44,6 +48,27 @@ pub struct ServeOptions {
     pub janitor: JanitorSettings,
 }
 
+/// Observability and shutdown settings.
+#[derive(Debug, Clone)]
+pub struct ObserveOptions {
+    /// A second listener serving only `GET /metrics`, without the admin
+    /// key (for a scraper on a private network). On the main listener,
+    /// `/metrics` always needs the admin key.
+    pub metrics_listen: Option<SocketAddr>,
+    /// On SIGTERM or Ctrl-C, how long requests in flight may take to
+    /// finish before their connections are closed.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ObserveOptions {
+    fn default() -> Self {
+        Self {
+            metrics_listen: None,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot create the data directory {0}: {1}")]
@@ -71,11 +96,18 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     pub base_url: String,
     pub demo: Option<crate::demo::DemoInfo>,
+    /// Where `--metrics-listen` serves `/metrics`, if it does.
+    pub metrics_addr: Option<SocketAddr>,
     handle: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    metrics: Option<(
+        actix_web::dev::ServerHandle,
+        tokio::task::JoinHandle<std::io::Result<()>>,
+    )>,
+    health: Arc<Health>,
     _sandbox: Option<passerelle_sandbox::SandboxHandle>,
     _refresh: AbortOnDrop,
-    _janitor: Option<AbortOnDrop>,
+    janitor: Option<AbortOnDrop>,
 }
 
 /// Stops a background loop (plugin refresh, janitor) with the server.
@@ -87,19 +119,64 @@ impl Drop for AbortOnDrop {
     }
 }
 
+impl AbortOnDrop {
+    /// Stops the loop and waits until it has (its locals dropped).
+    async fn stop(mut self) {
+        self.0.abort();
+        let _ = (&mut self.0).await;
+    }
+}
+
 impl RunningServer {
-    /// Waits until the server stops (Ctrl-C or `stop`).
-    pub async fn wait(self) -> std::io::Result<()> {
-        let _sandbox = self._sandbox;
-        let _refresh = self._refresh;
-        let _janitor = self._janitor;
-        match self.task.await {
-            Ok(result) => result,
-            Err(e) => Err(std::io::Error::other(e)),
+    /// Serves until `shutdown` resolves (main: SIGTERM or Ctrl-C), then
+    /// shuts down gracefully: the node answers not ready, stops accepting
+    /// connections, lets requests in flight finish (at most the shutdown
+    /// timeout), then stops the janitor. The janitor's payment locks are
+    /// database leases: dropping them releases them; one whose release does
+    /// not complete expires by itself.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let RunningServer {
+            handle,
+            mut task,
+            metrics,
+            health,
+            _sandbox,
+            _refresh,
+            janitor,
+            ..
+        } = self;
+        let stopped_by_itself = tokio::select! {
+            result = &mut task => Some(result),
+            () = shutdown => None,
+        };
+        if let Some(result) = stopped_by_itself {
+            return result.unwrap_or_else(|e| Err(std::io::Error::other(e)));
         }
+        tracing::info!("shutting down: no new connections, finishing the requests in flight");
+        health.set_shutting_down();
+        handle.stop(true).await;
+        let result = task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        tracing::info!("HTTP server stopped");
+        if let Some((metrics_handle, metrics_task)) = metrics {
+            metrics_handle.stop(true).await;
+            let _ = metrics_task.await;
+        }
+        _refresh.stop().await;
+        if let Some(janitor) = janitor {
+            janitor.stop().await;
+            // Dropping the janitor's payment locks spawned their releases:
+            // let them reach the database.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            tracing::info!("janitor stopped");
+        }
+        drop(_sandbox);
+        tracing::info!("Passerelle stopped");
+        result
     }
 
+    /// Stops gracefully, for embedders and tests.
     pub async fn stop(&self) {
+        self.health.set_shutting_down();
         self.handle.stop(true).await;
     }
 }
@@ -115,6 +192,15 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
 pub async fn start_with_specs(
     options: ServeOptions,
     psp_specs: passerelle_sandbox::SpecSource,
+) -> Result<RunningServer, StartError> {
+    start_observed(options, psp_specs, ObserveOptions::default()).await
+}
+
+/// [`start_with_specs`] with observability and shutdown settings.
+pub async fn start_observed(
+    options: ServeOptions,
+    psp_specs: passerelle_sandbox::SpecSource,
+    observe: ObserveOptions,
 ) -> Result<RunningServer, StartError> {
     std::fs::create_dir_all(&options.data_dir)
         .map_err(|e| StartError::DataDir(options.data_dir.clone(), e))?;
@@ -218,39 +304,64 @@ pub async fn start_with_specs(
         secrets,
         idempotency: options.idempotency,
     });
+    let health = Health::new(database_url);
+    let health_data = web::Data::new(health.clone());
+    let metrics_state = state.clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            .wrap(tracing_actix())
+            .app_data(health_data.clone())
+            .wrap(actix_web::middleware::from_fn(api::observe::middleware))
+            .configure(api::health::configure)
             .configure(api::configure)
     })
     .workers(options.workers.max(1))
+    // `run_until` handles SIGTERM and Ctrl-C: the janitor stops after the
+    // requests in flight.
+    .disable_signals()
+    .shutdown_timeout(observe.shutdown_timeout.as_secs())
     .listen(listener)
     .map_err(|e| StartError::Bind(addr, e))?
     .run();
     let handle = server.handle();
     let task = tokio::spawn(server);
+
+    let (metrics, metrics_addr) = match observe.metrics_listen {
+        Some(listen) => {
+            let listener =
+                std::net::TcpListener::bind(listen).map_err(|e| StartError::Bind(listen, e))?;
+            let metrics_addr = listener
+                .local_addr()
+                .map_err(|e| StartError::Bind(listen, e))?;
+            let server = HttpServer::new(move || {
+                App::new()
+                    .app_data(metrics_state.clone())
+                    .route("/metrics", web::get().to(api::health::metrics_open))
+            })
+            .workers(1)
+            .disable_signals()
+            .shutdown_timeout(observe.shutdown_timeout.as_secs())
+            .listen(listener)
+            .map_err(|e| StartError::Bind(metrics_addr, e))?
+            .run();
+            let handle = server.handle();
+            tracing::info!(addr = %metrics_addr, "metrics are served at /metrics");
+            (Some((handle, tokio::spawn(server))), Some(metrics_addr))
+        }
+        None => (None, None),
+    };
     tracing::info!(%addr, %base_url, demo = options.demo, "Passerelle is listening");
     Ok(RunningServer {
         addr,
         base_url,
         demo,
+        metrics_addr,
         handle,
         task,
+        metrics,
+        health,
         _sandbox: sandbox,
         _refresh: AbortOnDrop(refresh),
-        _janitor: janitor.map(AbortOnDrop),
+        janitor: janitor.map(AbortOnDrop),
     })
-}
-
-/// Request logs: method, path (ids only, never bodies), status and time.
-/// The path without its query string, for every route: a shopper's return
-/// (`/v1/payments/{id}/return?...`) or a provider's notification may carry
-/// tokens there, and `%r` (the raw request line) would log them.
-fn tracing_actix() -> actix_web::middleware::Logger {
-    actix_web::middleware::Logger::new("%{request}xi %s %Dms")
-        .custom_request_replace("request", |req| {
-            format!("{} {} {:?}", req.method(), req.path(), req.version())
-        })
-        .log_target("passerelle::http")
 }

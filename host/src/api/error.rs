@@ -1,4 +1,5 @@
-//! The API's error shape: `{"error":{"type","code","message","param"}}`.
+//! The API's error shape:
+//! `{"error":{"type","code","message","param","request_id"}}`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -90,8 +91,14 @@ impl ApiError {
         )
     }
 
+    /// The JSON answer, with the id of the request being answered (the
+    /// same as its `X-Request-Id` header).
     pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({ "error": self })
+        let mut body = serde_json::json!({ "error": self });
+        if let Some(id) = super::observe::current_request_id() {
+            body["error"]["request_id"] = serde_json::Value::String(id);
+        }
+        body
     }
 }
 

@@ -735,6 +735,7 @@ impl PluginRuntime {
             ))
         });
 
+        let operation = call_operation(&call);
         let outcome = {
             let run = run_call(&plugin.pre, &mut store, call);
             tokio::time::timeout(self.limits.call_timeout, run).await
@@ -750,6 +751,42 @@ impl PluginRuntime {
         if let Err(error) = &result {
             plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
             tracing::error!(plugin = %plugin.id(), %error, "plugin call failed");
+        }
+        // Metrics (`crate::metrics`): per connector and operation.
+        let (outcome, trap) = match &result {
+            Ok(output) => (call_outcome(output), None),
+            Err(error) => ("plugin_failed", Some(crate::metrics::trap_kind(error))),
+        };
+        let elapsed = store.data().started.elapsed();
+        crate::metrics::METRICS.plugin_call(plugin.id(), operation, outcome, trap, elapsed);
+        fn call_operation(call: &Call) -> &'static str {
+            match call {
+                Call::Describe => "describe",
+                Call::Capabilities(..) => "capabilities",
+                Call::ValidateConfig(..) => "validate_config",
+                Call::Authorize(..) => "authorize",
+                Call::Complete(..) => "complete",
+                Call::Capture(..) => "capture",
+                Call::Cancel(..) => "cancel",
+                Call::Refund(..) => "refund",
+                Call::Sync(..) => "sync",
+                Call::HandleNotification(..) => "handle_notification",
+            }
+        }
+        fn call_outcome(output: &CallOutput) -> &'static str {
+            use crate::metrics::{error_kind, modification_status, payment_status};
+            match output {
+                CallOutput::Describe(_) => "succeeded",
+                CallOutput::Capabilities(Ok(_)) | CallOutput::Unit(Ok(_)) => "succeeded",
+                CallOutput::Notification(Ok(_)) => "verified",
+                CallOutput::Payment(Ok(p)) => payment_status(&p.status),
+                CallOutput::Modification(Ok(m)) => modification_status(&m.status),
+                CallOutput::Capabilities(Err(e))
+                | CallOutput::Unit(Err(e))
+                | CallOutput::Payment(Err(e))
+                | CallOutput::Modification(Err(e))
+                | CallOutput::Notification(Err(e)) => error_kind(e.kind),
+            }
         }
         result
     }

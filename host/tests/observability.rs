@@ -1,0 +1,468 @@
+//! What an operator watches: request ids, Prometheus metrics, the health
+//! probes and the graceful shutdown, through the real server.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+both_backends!(ready_says_what_is_not_ready);
+
+/// The sum of the samples whose line starts with `prefix` (a metric name
+/// and the first labels), 0 when there is none.
+fn metric(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .filter(|line| line.starts_with(prefix))
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+/// A log text without terminal colour codes.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+async fn scrape(server: &TestServer) -> String {
+    let resp = server
+        .http
+        .get(server.url("/metrics"))
+        .bearer_auth(&server.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let content_type = resp.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    resp.text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_are_echoed_generated_validated_and_logged() {
+    let server = TestServer::start(Backend::Sqlite).await;
+
+    // Generated when absent, on every answer.
+    let resp = server
+        .http
+        .get(server.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let generated = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert!(
+        generated.len() == 36
+            && generated.starts_with("req_")
+            && generated[4..].chars().all(|c| c.is_ascii_hexdigit()),
+        "{generated}"
+    );
+    let again = server
+        .http
+        .get(server.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(again.headers()["x-request-id"], generated.as_str());
+
+    // Accepted when given, in the header and in the error body.
+    let given = format!("shop-{}", rand_suffix());
+    let resp = server
+        .http
+        .get(server.url("/v1/payments/pay_missing"))
+        .bearer_auth(&server.secret_key)
+        .header("X-Request-Id", &given)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(resp.headers()["x-request-id"], given.as_str());
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["request_id"], given.as_str(), "{body}");
+    assert_eq!(body["error"]["code"], "resource_missing");
+
+    // An authentication error carries it too.
+    let resp = server
+        .http
+        .get(server.url("/v1/admin/merchants"))
+        .header("X-Request-Id", &given)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["request_id"], given.as_str(), "{body}");
+
+    // Refused when too long or not printable: 400 naming the header, with a
+    // fresh id instead.
+    for bad in ["x".repeat(129), "two words".to_string()] {
+        let resp = server
+            .http
+            .get(server.url("/health/live"))
+            .header("X-Request-Id", &bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{bad}");
+        let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+        assert!(id.starts_with("req_"), "{id}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["param"], "X-Request-Id", "{body}");
+        assert_eq!(body["error"]["request_id"], id.as_str(), "{body}");
+    }
+    let longest = "y".repeat(128);
+    let resp = server
+        .http
+        .get(server.url("/health/live"))
+        .header("X-Request-Id", &longest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-request-id"], longest.as_str());
+
+    // Every log line of a payment's request carries its id, the plugin's
+    // own lines included.
+    let traced = format!("checkout-{}", rand_suffix());
+    let resp = server
+        .http
+        .post(server.url("/v1/payments"))
+        .bearer_auth(&server.secret_key)
+        .header("X-Request-Id", &traced)
+        .json(&payment_body(1250, "EUR", CARD_OK, "automatic"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(resp.headers()["x-request-id"], traced.as_str());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logs = strip_ansi(&server.logs());
+    let lines: Vec<&str> = logs.lines().filter(|l| l.contains(&traced)).collect();
+    assert!(
+        lines.iter().any(|l| l.contains("passerelle::http")
+            && l.contains("POST /v1/payments ")
+            && l.contains(" 201 ")),
+        "no request line with the id: {lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("passerelle::runtime::host_imports") && l.contains("plugin=")),
+        "no plugin line with the id: {lines:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_routes_connectors_egress_notifications_and_replays() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics_listen = format!("127.0.0.1:{port}");
+    let server =
+        TestServer::start_with_args(Backend::Sqlite, &["--metrics-listen", &metrics_listen]).await;
+
+    // The main listener wants the admin key; a merchant's key is not enough.
+    let resp = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let resp = server
+        .http
+        .get(server.url("/metrics"))
+        .bearer_auth(&server.secret_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+
+    let before = scrape(&server).await;
+
+    // A captured payment, read back; a refused one.
+    let (status, payment) = server
+        .post(
+            "/v1/payments",
+            payment_body(1000, "EUR", CARD_OK, "automatic"),
+        )
+        .await;
+    assert_eq!(status, 201, "{payment}");
+    let id = payment["id"].as_str().unwrap().to_string();
+    let (status, _) = server.get(&format!("/v1/payments/{id}")).await;
+    assert_eq!(status, 200);
+    let (status, refused) = server
+        .post(
+            "/v1/payments",
+            payment_body(1000, "EUR", CARD_REFUSED, "automatic"),
+        )
+        .await;
+    assert!(status == 201 || status == 402, "{status} {refused}");
+
+    // The same Idempotency-Key twice: the second answer is a replay.
+    let key = format!("metrics-{}", rand_suffix());
+    let body = payment_body(700, "EUR", CARD_OK, "automatic");
+    let (first, _) = server
+        .post_with("/v1/payments", body.clone(), Some(&key))
+        .await;
+    let (second, _) = server.post_with("/v1/payments", body, Some(&key)).await;
+    assert_eq!((first, second), (201, 201));
+
+    // A forged notification and a signed one.
+    let account = server.demo["connectors"]["dummy"]["account_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let resp = server
+        .http
+        .post(server.url(&format!("/v1/webhooks/{account}")))
+        .header("Dummy-Signature", "t=1,v1=deadbeef")
+        .json(&serde_json::json!({
+            "id": "evt_forged", "type": "charge.captured", "created": 1,
+            "charge": {"id": payment["connector_reference"], "status": "captured",
+                       "amount": 1000, "currency": "EUR", "reference": payment["reference"],
+                       "amount_captured": 1000, "amount_refunded": 0},
+            "refund": null
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let charge = payment["connector_reference"].as_str().unwrap_or_default();
+    let (status, answer) = server
+        .dummy_notification(&serde_json::json!({
+            "id": format!("evt_{}", rand_suffix()), "type": "charge.captured", "created": 1,
+            "charge": {"id": charge, "status": "captured", "amount": 1000, "currency": "EUR",
+                       "reference": payment["reference"], "amount_captured": 1000,
+                       "amount_refunded": 0},
+            "refund": null
+        }))
+        .await;
+    assert!(status < 300, "{status} {answer}");
+
+    let after = scrape(&server).await;
+    let grew = |prefix: &str| metric(&after, prefix) - metric(&before, prefix);
+
+    assert_eq!(
+        grew(
+            r#"passerelle_http_requests_total{method="GET",route="/v1/payments/{id}",status="200"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        grew(
+            r#"passerelle_http_request_duration_seconds_count{method="GET",route="/v1/payments/{id}",status="200"}"#
+        ),
+        1.0
+    );
+    assert!(
+        grew(r#"passerelle_http_requests_total{method="POST",route="/v1/payments",status="201"}"#)
+            >= 3.0
+    );
+    // Route patterns and bounded values only: no payment id, account id
+    // or card number in any label.
+    assert!(!after.contains(&id), "a payment id in the metrics");
+    assert!(!after.contains(&account), "an account id in the metrics");
+    assert!(!after.contains(CARD_OK));
+
+    assert!(
+        grew(
+            r#"passerelle_plugin_calls_total{connector="dummy",operation="authorize",outcome="captured"}"#
+        ) >= 2.0,
+        "{after}"
+    );
+    assert_eq!(
+        grew(
+            r#"passerelle_plugin_calls_total{connector="dummy",operation="authorize",outcome="refused"}"#
+        ),
+        1.0,
+        "{after}"
+    );
+    assert!(
+        grew(
+            r#"passerelle_plugin_call_duration_seconds_count{connector="dummy",operation="authorize"}"#
+        ) >= 3.0
+    );
+    assert_eq!(
+        grew(
+            r#"passerelle_plugin_calls_total{connector="dummy",operation="handle_notification",outcome="invalid_signature"}"#
+        ),
+        1.0,
+        "{after}"
+    );
+
+    // The dummy account's base URL is the sandbox on 127.0.0.1.
+    assert!(
+        grew(r#"passerelle_egress_requests_total{host="127.0.0.1",outcome="2xx"}"#) >= 3.0,
+        "{after}"
+    );
+    assert!(grew(r#"passerelle_egress_request_duration_seconds_count{host="127.0.0.1"}"#) >= 3.0);
+
+    assert_eq!(
+        grew(r#"passerelle_notifications_total{result="received"}"#),
+        2.0
+    );
+    assert_eq!(
+        grew(r#"passerelle_notifications_total{result="rejected_signature"}"#),
+        1.0
+    );
+    assert_eq!(
+        grew(r#"passerelle_notifications_total{result="verified"}"#),
+        1.0
+    );
+    assert_eq!(grew("passerelle_idempotency_replays_total"), 1.0);
+    assert!(
+        after.contains(r#"passerelle_janitor_backlog{object="payment"} 0"#),
+        "{after}"
+    );
+
+    // --metrics-listen serves the same exposition without a key.
+    let resp = server
+        .http
+        .get(format!("http://{metrics_listen}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let open = resp.text().await.unwrap();
+    assert!(open.contains("passerelle_plugin_calls_total{"), "{open}");
+}
+
+async fn ready_says_what_is_not_ready(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let resp = server
+        .http
+        .get(server.url("/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], "ready", "{body}");
+    assert_eq!(body["checks"]["database"], "ok");
+    assert_eq!(body["checks"]["migrations"], "ok");
+    let loaded = body["checks"]["plugins"]["loaded"].as_array().unwrap();
+    assert!(loaded.iter().any(|p| p == "dummy"), "{body}");
+
+    // A migration is no longer recorded as applied (a schema rolled back
+    // under the node): not ready, saying so; still live.
+    server.sql(
+        "DELETE FROM __diesel_schema_migrations WHERE version = \
+         (SELECT MAX(version) FROM __diesel_schema_migrations)",
+    );
+    let resp = server
+        .http
+        .get(server.url("/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], "not_ready", "{body}");
+    assert_eq!(
+        body["not_ready"],
+        serde_json::json!(["migrations"]),
+        "{body}"
+    );
+    assert_eq!(body["checks"]["migrations"], "pending");
+    assert_eq!(body["checks"]["database"], "ok");
+    let resp = server
+        .http
+        .get(server.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_requests_in_flight_then_stops() {
+    let mut server = TestServer::start(Backend::Sqlite).await;
+    let addr = server.base_url.trim_start_matches("http://").to_string();
+    let body = serde_json::to_vec(&payment_body(1500, "EUR", CARD_OK, "automatic")).unwrap();
+    let (head, tail) = body.split_at(body.len() / 2);
+
+    // A payment request in flight: its body half sent.
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /v1/payments HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nX-Request-Id: draining\r\n\r\n",
+        server.secret_key,
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(head).unwrap();
+    stream.flush().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    server.signal("TERM");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // No new connections...
+    assert!(
+        std::net::TcpStream::connect(&addr).is_err(),
+        "still accepting after SIGTERM"
+    );
+    // ... but the request in flight is answered in full.
+    stream.write_all(tail).unwrap();
+    stream.flush().unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                answer.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&answer);
+                if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length: ")
+                                .map(str::to_string)
+                        })
+                        .and_then(|n| n.trim().parse::<usize>().ok());
+                    if length.is_some_and(|n| rest.len() >= n) {
+                        break;
+                    }
+                }
+            }
+            Err(e) => panic!("the request in flight was cut: {e}; got {answer:?}"),
+        }
+    }
+    let text = String::from_utf8_lossy(&answer).to_string();
+    assert!(text.starts_with("HTTP/1.1 201"), "{text}");
+    let json: Value = serde_json::from_str(text.split_once("\r\n\r\n").unwrap().1).unwrap();
+    assert_eq!(json["status"], "succeeded", "{json}");
+    drop(stream);
+
+    let status = server
+        .wait_exit(Duration::from_secs(20))
+        .await
+        .expect("the server exits after SIGTERM");
+    assert!(status.success(), "{status}");
+    let logs = server.logs();
+    assert!(logs.contains("shutting down"), "{logs}");
+    assert!(logs.contains("janitor stopped"), "{logs}");
+    assert!(logs.contains("Passerelle stopped"), "{logs}");
+}
