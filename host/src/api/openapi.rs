@@ -270,6 +270,8 @@ pub struct ErrorObject {
     /// The request field at fault, as a dotted path (`shopper.browser.language`).
     #[schema(example = "amount")]
     pub param: Option<String>,
+    /// The request's id, as in the `X-Request-Id` answer header and the logs.
+    pub request_id: Option<String>,
 }
 
 /// `capture_method`.

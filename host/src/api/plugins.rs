@@ -4,8 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::auth::Admin;
@@ -227,10 +226,22 @@ fn query_flag(name: &str, value: Option<&str>) -> Result<bool, ApiError> {
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct InstallQuery {
-    #[serde(default)]
-    activate: Option<String>,
+/// A yes/no parameter of the query string (see [`query_flag`]); given
+/// twice is refused, as is a query string that is not form-encoded.
+fn flag_param(req: &HttpRequest, name: &str) -> Result<bool, ApiError> {
+    let mut found: Option<String> = None;
+    for (key, value) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+        if key == name {
+            if found.is_some() {
+                return Err(ApiError::invalid(
+                    name,
+                    format!("{name} is given more than once"),
+                ));
+            }
+            found = Some(value.into_owned());
+        }
+    }
+    query_flag(name, found.as_deref())
 }
 
 /// `POST /v1/admin/plugins?activate=true`, the package as the body.
@@ -238,10 +249,10 @@ pub struct InstallQuery {
 pub async fn install(
     state: web::Data<AppState>,
     _admin: Admin,
-    query: web::Query<InstallQuery>,
+    req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let activate = query_flag("activate", query.activate.as_deref())?;
+    let activate = flag_param(&req, "activate")?;
     let bytes = read_package(payload).await?;
     let outcome = state.registry.install(&bytes, activate).await?;
     let view = state.registry.show(&outcome.plugin_id).await?;
@@ -341,21 +352,15 @@ pub async fn enable(
     show(state, admin, path).await
 }
 
-#[derive(Debug, Deserialize)]
-pub struct RemoveQuery {
-    #[serde(default)]
-    force: Option<String>,
-}
-
 /// `DELETE /v1/admin/plugins/{id}?force=true`
 #[utoipa::path(delete, path = "/v1/admin/plugins/{id}", tag = "plugins", summary = "Remove a plugin", security(("admin_key" = [])), params(("id" = String, Path, description = "The plugin's id (`adyen`)"), ("force" = Option<bool>, Query, description = "Remove it even while accounts use it")), responses((status = 200, description = "Removed", body = super::openapi::PluginDeleted), (status = "4XX", description = "The request is refused", body = super::openapi::ErrorBody), (status = "5XX", description = "Passerelle failed", body = super::openapi::ErrorBody)))]
 pub async fn remove(
     state: web::Data<AppState>,
     _admin: Admin,
     path: web::Path<String>,
-    query: web::Query<RemoveQuery>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let force = query_flag("force", query.force.as_deref())?;
+    let force = flag_param(&req, "force")?;
     let orphaned = state.registry.remove(&path, force).await?;
     Ok(HttpResponse::Ok().json(json!({
         "object": "plugin",
