@@ -1,7 +1,8 @@
 //! `passerelle doctor`: checks a deployment as `passerelle serve` would run
 //! it (same flags, environment variables and `passerelle.toml`), and says
-//! what is wrong and how to fix it. Changes nothing: no database file, no
-//! master key, no schema migration is created.
+//! what is wrong and how to fix it. It creates no database, master key or
+//! migration table and applies no migration (it only writes a probe file in
+//! the compile cache, and loads the connectors as the server would).
 //!
 //! Checks, in order (a check that needs an earlier one is skipped, with the
 //! reason, when that one failed): the database answers; every migration is
@@ -15,8 +16,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use diesel::migration::MigrationSource;
 use diesel::Connection;
-use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use diesel::RunQueryDsl;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use passerelle::crypto::SecretBox;
 use passerelle::package::{PackagePolicy, TrustedKeys};
 use passerelle::runtime::bindings::types as wit;
@@ -25,6 +28,14 @@ use passerelle::store::Store;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+
+/// `println!` that does not panic when stdout is closed (`doctor | head`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 
 /// How long the public URL and the database have to answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -67,13 +78,13 @@ struct Report {
 impl Report {
     fn say(&mut self, check: &str, outcome: Outcome) {
         match outcome {
-            Outcome::Ok(detail) => println!("ok       {check}: {detail}"),
-            Outcome::Note(detail) => println!("note     {check}: {detail}"),
-            Outcome::Skipped(why) => println!("skipped  {check}: {why}"),
+            Outcome::Ok(detail) => out!("ok       {check}: {detail}"),
+            Outcome::Note(detail) => out!("note     {check}: {detail}"),
+            Outcome::Skipped(why) => out!("skipped  {check}: {why}"),
             Outcome::Problem(what, fix) => {
                 self.problems += 1;
-                println!("PROBLEM  {check}: {what}");
-                println!("         fix: {fix}");
+                out!("PROBLEM  {check}: {what}");
+                out!("         fix: {fix}");
             }
         }
     }
@@ -87,7 +98,7 @@ pub async fn run(args: DoctorArgs) -> usize {
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("passerelle.db").display()));
-    println!(
+    out!(
         "passerelle doctor: data dir {}, database {}",
         args.data_dir.display(),
         redact_url(&database_url)
@@ -160,9 +171,9 @@ pub async fn run(args: DoctorArgs) -> usize {
     }
 
     match report.problems {
-        0 => println!("No problem found."),
-        1 => println!("1 problem found."),
-        n => println!("{n} problems found."),
+        0 => out!("No problem found."),
+        1 => out!("1 problem found."),
+        n => out!("{n} problems found."),
     }
     report.problems
 }
@@ -181,6 +192,44 @@ async fn check_database(database_url: &str) -> Result<Vec<String>, (String, Stri
     }
 }
 
+/// The embedded migrations the database has not recorded as applied, read
+/// without diesel's harness (which would create its bookkeeping table).
+/// A macro: diesel's loading is not generic over connections here.
+macro_rules! pending {
+    ($conn:expr, $table_exists:expr, $embedded:expr, $backend:ty) => {{
+        let unreadable = |e: diesel::result::Error| {
+            (
+                format!("cannot read the applied migrations: {e}"),
+                "make sure this is Passerelle's database and its user may read it".to_string(),
+            )
+        };
+        let table: Vec<Name> = diesel::sql_query($table_exists)
+            .load($conn)
+            .map_err(unreadable)?;
+        let applied: Vec<String> = if table.iter().any(|t| t.name.is_some()) {
+            diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+                .load::<Version>($conn)
+                .map_err(unreadable)?
+                .into_iter()
+                .map(|v| v.version)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let embedded = MigrationSource::<$backend>::migrations(&$embedded).map_err(|e| {
+            (
+                format!("cannot list this build's migrations: {e}"),
+                "rebuild Passerelle".to_string(),
+            )
+        })?;
+        Ok(embedded
+            .iter()
+            .filter(|m| !applied.contains(&m.name().version().to_string()))
+            .map(|m| m.name().to_string())
+            .collect())
+    }};
+}
+
 fn pending_migrations(url: &str) -> Result<Vec<String>, (String, String)> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let mut conn = diesel::PgConnection::establish(url).map_err(|e| {
@@ -192,13 +241,8 @@ fn pending_migrations(url: &str) -> Result<Vec<String>, (String, String)> {
                     .into(),
             )
         })?;
-        let pending = conn.pending_migrations(POSTGRES_MIGRATIONS).map_err(|e| {
-            (
-                format!("cannot read the applied migrations: {e}"),
-                grant_fix(),
-            )
-        })?;
-        return Ok(names(pending));
+        let exists = "SELECT CAST(to_regclass('__diesel_schema_migrations') AS TEXT) AS name";
+        return pending!(&mut conn, exists, POSTGRES_MIGRATIONS, diesel::pg::Pg);
     }
     let path = url
         .strip_prefix("sqlite://")
@@ -225,23 +269,21 @@ fn pending_migrations(url: &str) -> Result<Vec<String>, (String, String)> {
             "check the file's permissions for the user running Passerelle".into(),
         )
     })?;
-    let pending = conn.pending_migrations(SQLITE_MIGRATIONS).map_err(|e| {
-        (
-            format!("cannot read the applied migrations: {e}"),
-            grant_fix(),
-        )
-    })?;
-    Ok(names(pending))
+    let exists = "SELECT name FROM sqlite_master WHERE type = 'table' \
+                  AND name = '__diesel_schema_migrations'";
+    pending!(&mut conn, exists, SQLITE_MIGRATIONS, diesel::sqlite::Sqlite)
 }
 
-fn names<DB: diesel::backend::Backend>(
-    list: Vec<Box<dyn diesel::migration::Migration<DB> + '_>>,
-) -> Vec<String> {
-    list.iter().map(|m| m.name().to_string()).collect()
+#[derive(diesel::QueryableByName)]
+struct Name {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    name: Option<String>,
 }
 
-fn grant_fix() -> String {
-    "make sure this is Passerelle's database and its user may read it".into()
+#[derive(diesel::QueryableByName)]
+struct Version {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    version: String,
 }
 
 fn check_master_key(args: &DoctorArgs, report: &mut Report) -> Option<SecretBox> {
