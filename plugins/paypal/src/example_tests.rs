@@ -3,9 +3,9 @@
 //! connector's parser: each must give a defined outcome (a payment outcome,
 //! or PayPal's error classified under its own code), never a parse error.
 //!
-//! The documents are read from `$PASSERELLE_PSP_SPECS`, else the first
-//! `shared/psp-specs` above this crate. Absent: the test says so and passes,
-//! except with `CI=true`, where it fails.
+//! The documents are read from `$PASSERELLE_PSP_SPECS`, else
+//! `../shared/psp-specs` beside the clone. Absent: the test says so and
+//! passes, except with `CI=true`, where it fails.
 
 use super::tests::{account, authorize_request, paypal};
 use super::*;
@@ -59,26 +59,37 @@ const OPERATIONS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// The PayPal documents' folder, or `None` (after saying why) when absent.
+/// The PayPal documents' folder: `$PASSERELLE_PSP_SPECS/paypal`, else
+/// `../shared/psp-specs/paypal` beside the clone. Absent: `None` after one
+/// line naming the test that skips and how to run it; with `CI=true`, a
+/// failure (the same rule as every test that needs the providers' documents).
 fn specs_dir() -> Option<PathBuf> {
-    let candidates = std::env::var_os("PASSERELLE_PSP_SPECS")
+    let root = std::env::var_os("PASSERELLE_PSP_SPECS")
+        .filter(|dir| !dir.is_empty())
         .map(PathBuf::from)
-        .into_iter()
-        .chain(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .ancestors()
-                .map(|dir| dir.join("shared").join("psp-specs")),
-        );
-    for dir in candidates {
-        if dir.join("paypal").join("checkout_orders_v2.json").is_file() {
-            return Some(dir.join("paypal"));
-        }
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/psp-specs")
+        });
+    let file = root.join("paypal").join("checkout_orders_v2.json");
+    if file.is_file() {
+        return Some(root.join("paypal"));
     }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("this test")
+        .to_string();
     assert!(
         std::env::var("CI").as_deref() != Ok("true"),
-        "PayPal's OpenAPI documents (shared/psp-specs/paypal) are required when CI=true"
+        "{test}: {} is missing, and CI=true requires the providers' documents: \
+         set PASSERELLE_PSP_SPECS=DIR or put them at ../shared/psp-specs beside the clone",
+        file.display()
     );
-    println!("skipped: PayPal's OpenAPI documents not found (set PASSERELLE_PSP_SPECS)");
+    println!(
+        "skipped ({test}): the checks against the providers' documents, {} not found; \
+         set PASSERELLE_PSP_SPECS=DIR or put them at ../shared/psp-specs beside the clone \
+         to run them",
+        file.display()
+    );
     None
 }
 
