@@ -285,7 +285,8 @@ impl Egress {
             Ok(_) => "denied".to_string(),
             Err(_) => "invalid".to_string(),
         };
-        let span = tracing::debug_span!("egress", host = %host);
+        // A child of the request's span: one per plugin HTTP request in traces.
+        let span = tracing::info_span!("egress", host = %host);
         let result =
             tracing::Instrument::instrument(self.send_allowed(policy, request), span).await;
         let outcome = match &result {

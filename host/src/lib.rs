@@ -32,3 +32,4 @@ pub mod registry;
 pub mod runtime;
 pub mod server;
 pub mod store;
+pub mod telemetry;

@@ -31,6 +31,10 @@ struct Cli {
     /// present.
     #[arg(long, global = true, env = "PASSERELLE_CONFIG")]
     config: Option<PathBuf>,
+    /// Export traces over OTLP/HTTP (JSON) to this collector, e.g.
+    /// `http://127.0.0.1:4318` (spans go to `/v1/traces`). Off by default.
+    #[arg(long, global = true, env = "PASSERELLE_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -313,14 +317,28 @@ async fn main() -> std::process::ExitCode {
     };
     let filter = EnvFilter::try_from_env("PASSERELLE_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,passerelle::http=info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if cli.log_format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt: Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync> =
+        if cli.log_format == "json" {
+            fmt.json().boxed()
+        } else {
+            fmt.boxed()
+        };
+    let subscriber = tracing_subscriber::registry().with(fmt);
+    let (tracer_provider, otlp) = match cli.otlp_endpoint.as_deref().filter(|e| !e.is_empty()) {
+        Some(endpoint) => match passerelle::telemetry::otlp_layer(endpoint) {
+            Ok((provider, layer)) => (Some(provider), Some(layer)),
+            Err(error) => {
+                eprintln!("passerelle: {error}");
+                return std::process::ExitCode::FAILURE;
+            }
+        },
+        None => (None, None),
+    };
+    subscriber.with(otlp).with(filter).init();
     match cli.command {
         Command::Serve {
             listen,
@@ -402,7 +420,15 @@ async fn main() -> std::process::ExitCode {
             if let Some(demo) = &server.demo {
                 print_demo_block(demo);
             }
-            if let Err(error) = server.run_until(shutdown_signal()).await {
+            let result = server.run_until(shutdown_signal()).await;
+            if let Some(provider) = tracer_provider {
+                // Sends the spans still queued.
+                let flushed = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+                if let Ok(Err(error)) = flushed {
+                    eprintln!("passerelle: traces not all exported: {error}");
+                }
+            }
+            if let Err(error) = result {
                 eprintln!("passerelle: {error}");
                 return std::process::ExitCode::FAILURE;
             }

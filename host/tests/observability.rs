@@ -466,3 +466,121 @@ async fn sigterm_finishes_requests_in_flight_then_stops() {
     assert!(logs.contains("janitor stopped"), "{logs}");
     assert!(logs.contains("Passerelle stopped"), "{logs}");
 }
+
+/// A stand-in OTLP/HTTP collector: answers every POST 200 and keeps the
+/// JSON bodies.
+async fn fake_collector() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let mut data = Vec::new();
+                let mut buf = [0u8; 8192];
+                loop {
+                    let Ok(n) = socket.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    data.extend_from_slice(&buf[..n]);
+                    let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|n| n.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if data.len() < end + 4 + length {
+                        continue;
+                    }
+                    let body = data[end + 4..end + 4 + length].to_vec();
+                    data.drain(..end + 4 + length);
+                    assert!(head.starts_with("post /v1/traces "), "{head}");
+                    if let Ok(json) = serde_json::from_slice::<Value>(&body) {
+                        kept.lock().unwrap().push(json);
+                    }
+                    let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+                    if socket.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, bodies)
+}
+
+/// Every span the collector received, flattened.
+fn spans(bodies: &[Value]) -> Vec<Value> {
+    let mut all = Vec::new();
+    for body in bodies {
+        for resource in body["resourceSpans"].as_array().into_iter().flatten() {
+            for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
+                all.extend(scope["spans"].as_array().into_iter().flatten().cloned());
+            }
+        }
+    }
+    all
+}
+
+fn attribute(span: &Value, key: &str) -> Option<String> {
+    span["attributes"]
+        .as_array()?
+        .iter()
+        .find(|a| a["key"] == key)
+        .and_then(|a| a["value"]["stringValue"].as_str().map(str::to_string))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_exports_a_request_span_with_its_egress_children() {
+    let (collector, bodies) = fake_collector().await;
+    let mut server =
+        TestServer::start_with_args(Backend::Sqlite, &["--otlp-endpoint", &collector]).await;
+    let traced = format!("otel-{}", rand_suffix());
+    let resp = server
+        .http
+        .post(server.url("/v1/payments"))
+        .bearer_auth(&server.secret_key)
+        .header("X-Request-Id", &traced)
+        .json(&payment_body(1250, "EUR", CARD_OK, "automatic"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    // The batch is flushed at shutdown at the latest.
+    server.signal("TERM");
+    let status = server.wait_exit(Duration::from_secs(20)).await.unwrap();
+    assert!(status.success(), "{status}");
+
+    let all = spans(&bodies.lock().unwrap());
+    let request = all
+        .iter()
+        .find(|s| s["name"] == "request" && attribute(s, "request_id").as_deref() == Some(&traced))
+        .unwrap_or_else(|| panic!("no request span: {all:#?}"));
+    assert_eq!(attribute(request, "route").as_deref(), Some("/v1/payments"));
+    assert_eq!(attribute(request, "method").as_deref(), Some("POST"));
+    let trace = request["traceId"].as_str().unwrap();
+    let egress: Vec<&Value> = all
+        .iter()
+        .filter(|s| s["name"] == "egress" && s["traceId"] == trace)
+        .collect();
+    assert!(
+        !egress.is_empty(),
+        "no egress span in the request's trace: {all:#?}"
+    );
+    for span in egress {
+        assert_eq!(span["parentSpanId"], request["spanId"], "{span}");
+        assert_eq!(attribute(span, "host").as_deref(), Some("127.0.0.1"));
+    }
+}
