@@ -110,6 +110,7 @@ TOML
             --phases examples,coverage,fuzzing \
             --max-examples "$MAX_EXAMPLES" --max-time "$MAX_TIME" \
             --workers 1 --seed 42 --no-color \
+            --generation-database "$OUT/examples" \
             --report junit --report-dir "$dir/report" || status=$?
     done
     cleanup

@@ -32,7 +32,7 @@ const SWAGGER_UI_DIST: &str = "5.35.0";
             The storefront API (`/v1/payments`) takes a merchant's secret key (`Authorization: Bearer sk_…`); \
             the admin API (`/v1/admin`) an admin key (`Authorization: Bearer ak_…`). \
             Amounts are integers in the currency's minor units. \
-            Errors are `{\"error\":{\"type\",\"code\",\"message\",\"param\"}}`; bad input is a 4xx naming the field.",
+            Errors are `{\"error\":{\"type\",\"code\",\"message\",\"param\",\"request_id\"}}`; bad input is a 4xx naming the field.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     paths(
