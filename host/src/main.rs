@@ -100,6 +100,16 @@ enum Command {
         #[arg(long, env = "PASSERELLE_PLUGIN_OUTPUT_KIB", default_value_t = 256,
               value_parser = clap::value_parser!(u32).range(1..=65_536))]
         plugin_output_kib: u32,
+        /// Most calls of one plugin running at once (each holds an instance
+        /// and its memory); a manifest may ask for fewer. Further calls wait
+        /// `--plugin-queue-ms`, then get 503 connector_busy.
+        #[arg(long, env = "PASSERELLE_PLUGIN_MAX_CONCURRENCY", default_value_t = 64,
+              value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        plugin_max_concurrency: u32,
+        /// How long a plugin call waits for a free slot, in milliseconds.
+        #[arg(long, env = "PASSERELLE_PLUGIN_QUEUE_MS", default_value_t = 2000,
+              value_parser = clap::value_parser!(u64).range(0..=600_000))]
+        plugin_queue_ms: u64,
         /// How long a request owns its Idempotency-Key claim, in seconds: a
         /// retry of a request that died takes the claim over after this.
         #[arg(long, env = "PASSERELLE_IDEMPOTENCY_LEASE_SECS", default_value_t = 120,
@@ -320,7 +330,10 @@ async fn main() -> std::process::ExitCode {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer;
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colours only on a terminal: a log file or journal gets plain text.
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let fmt: Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync> =
         if cli.log_format == "json" {
             fmt.json().boxed()
@@ -356,6 +369,8 @@ async fn main() -> std::process::ExitCode {
             plugin_cpu_ms,
             plugin_timeout_secs,
             plugin_output_kib,
+            plugin_max_concurrency,
+            plugin_queue_ms,
             idempotency_lease_secs,
             idempotency_ttl_secs,
             no_janitor,
@@ -385,6 +400,9 @@ async fn main() -> std::process::ExitCode {
                     max_cpu_ms: plugin_cpu_ms,
                     call_timeout: std::time::Duration::from_secs(plugin_timeout_secs),
                     max_output_bytes: plugin_output_kib as usize * 1024,
+                    max_concurrency: plugin_max_concurrency,
+                    queue_timeout: std::time::Duration::from_millis(plugin_queue_ms),
+                    ..passerelle::runtime::RuntimeLimits::default()
                 },
                 idempotency: passerelle::api::IdempotencySettings {
                     lease: Duration::from_secs(idempotency_lease_secs),

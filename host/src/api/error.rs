@@ -159,6 +159,14 @@ impl From<PaymentError> for ApiError {
                 "connector_not_installed",
                 e.to_string(),
             ),
+            // The connector's concurrency limit: nothing was sent to the
+            // provider; the storefront may retry shortly.
+            E::Plugin(e @ PluginError::Busy { .. }) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "connector_error",
+                "connector_busy",
+                e.to_string(),
+            ),
             E::Plugin(e) => ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "connector_error",

@@ -752,8 +752,16 @@ impl Payments {
             Err(plugin_error) => {
                 // The plugin died mid-call: whether it reached the provider is
                 // unknown, so the payment waits in `processing` for a sync.
+                let busy = matches!(plugin_error, PluginError::Busy { .. });
                 let mut next = payment.clone();
-                next.failure_code = Some("plugin_failed".into());
+                next.failure_code = Some(
+                    if busy {
+                        "connector_busy"
+                    } else {
+                        "plugin_failed"
+                    }
+                    .into(),
+                );
                 next.failure_message = Some(plugin_error.to_string());
                 let e = event(
                     &payment,
@@ -763,6 +771,14 @@ impl Payments {
                     "api.create",
                     json!({"error": plugin_error.to_string()}),
                 );
+                if busy {
+                    // The call never started (the plugin's concurrency
+                    // limit): nothing reached the provider. The storefront
+                    // gets a 503; its retry with the same Idempotency-Key
+                    // sends the authorization, else the janitor settles it.
+                    self.save(&mut payment, next, vec![e]).await?;
+                    return Err(PaymentError::Plugin(plugin_error));
+                }
                 (next, vec![e])
             }
         };

@@ -114,6 +114,11 @@ pub struct RequestedLimits {
     pub memory_mb: u32,
     #[serde(default = "default_cpu_ms")]
     pub cpu_ms: u32,
+    /// Most calls of this plugin running at once (each holds an instance and
+    /// its memory, up to `memory_mb`); further calls wait for a bounded time,
+    /// then fail as busy. The operator's cap bounds it.
+    #[serde(default = "default_max_concurrency")]
+    pub max_concurrency: u32,
 }
 
 fn default_memory_mb() -> u32 {
@@ -124,11 +129,16 @@ fn default_cpu_ms() -> u32 {
     200
 }
 
+fn default_max_concurrency() -> u32 {
+    64
+}
+
 impl Default for RequestedLimits {
     fn default() -> Self {
         Self {
             memory_mb: default_memory_mb(),
             cpu_ms: default_cpu_ms(),
+            max_concurrency: default_max_concurrency(),
         }
     }
 }
@@ -174,6 +184,12 @@ impl PluginManifest {
                     "contract version {} is not supported (this host speaks 1.x)",
                     manifest.wit
                 ),
+            });
+        }
+        if manifest.limits.max_concurrency == 0 {
+            return Err(ManifestError::Invalid {
+                field: "limits.max_concurrency",
+                message: "must be at least 1".into(),
             });
         }
         if let Some(operations) = &manifest.operations {
@@ -366,6 +382,18 @@ publisher = "acme"
                 required: true,
             }],
         }
+    }
+
+    #[test]
+    fn max_concurrency_defaults_and_must_be_positive() {
+        let manifest = PluginManifest::parse(BASE).unwrap();
+        assert_eq!(manifest.limits.max_concurrency, 64);
+        let set = PluginManifest::parse(&format!("{BASE}[limits]\nmax_concurrency = 4\n")).unwrap();
+        assert_eq!(set.limits.max_concurrency, 4);
+        assert_eq!(set.limits.memory_mb, 32);
+        let err =
+            PluginManifest::parse(&format!("{BASE}[limits]\nmax_concurrency = 0\n")).unwrap_err();
+        assert!(err.to_string().contains("limits.max_concurrency"), "{err}");
     }
 
     #[test]

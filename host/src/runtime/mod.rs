@@ -9,7 +9,15 @@
 //!   in the executor after yielding to other tasks) passes its budget;
 //! - memory: a [`MemoryLimiter`] refuses growth past the cap;
 //! - wall time: the whole call is dropped after `call_timeout`;
-//! - output: oversized outcomes are rejected.
+//! - output: oversized outcomes are rejected;
+//! - concurrency: at most `max_concurrency` calls of a plugin hold an
+//!   instance at once; the others queue for `queue_timeout`, then fail as
+//!   [`PluginError::Busy`] (so a burst of calls to a big plugin cannot take
+//!   the machine's memory).
+//!
+//! Instances come from wasmtime's pooling allocator: their memories, tables
+//! and fiber stacks are slots reserved once and reset copy-on-write after
+//! each call, so a fresh instance costs no mmap/munmap of its own.
 //!
 //! The registry maps a plugin id to an `Arc<LoadedPlugin>`; replacing the
 //! entry swaps the version new calls get while calls in flight finish on
@@ -28,8 +36,12 @@ use std::time::{Duration, Instant};
 
 use dashmap::{DashMap, DashSet};
 use sha2::{Digest, Sha256};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+    UpdateDeadline,
+};
 
 use bindings::types::{
     Account, AccountCapabilities, AuthorizeRequest, CancelRequest, CaptureRequest, CompleteRequest,
@@ -64,6 +76,15 @@ pub struct RuntimeLimits {
     pub call_timeout: Duration,
     /// Largest outcome a plugin may return, in bytes of strings and lists.
     pub max_output_bytes: usize,
+    /// Most calls of one plugin running at once; a manifest's
+    /// `[limits] max_concurrency` may ask for fewer.
+    pub max_concurrency: u32,
+    /// How long a call waits for a free slot (of its plugin, or of the
+    /// instance pool) before failing as [`PluginError::Busy`].
+    pub queue_timeout: Duration,
+    /// Instances of all plugins together at once: the size of the pooling
+    /// allocator's pool (each slot reserves address space, not memory).
+    pub max_instances: u32,
 }
 
 impl Default for RuntimeLimits {
@@ -73,6 +94,9 @@ impl Default for RuntimeLimits {
             max_cpu_ms: 1000,
             call_timeout: Duration::from_secs(60),
             max_output_bytes: 256 * 1024,
+            max_concurrency: 64,
+            queue_timeout: Duration::from_secs(2),
+            max_instances: 512,
         }
     }
 }
@@ -108,6 +132,16 @@ pub enum PluginError {
     Disabled(String),
     #[error("version {version} of plugin {plugin:?} is not loaded")]
     VersionNotLoaded { plugin: String, version: String },
+    /// Every slot the call could run in stayed taken for `waited_ms`:
+    /// nothing was sent to the provider, the caller may retry.
+    #[error(
+        "plugin {plugin} is busy: {limit} calls already running, none ended within {waited_ms} ms"
+    )]
+    Busy {
+        plugin: String,
+        limit: u32,
+        waited_ms: u64,
+    },
 }
 
 /// Call counters an operator watches.
@@ -131,6 +165,11 @@ pub struct LoadedPlugin {
     pre: ContractPre,
     memory_mb: u32,
     cpu_ms: u32,
+    /// The plugin's id, shared by every call's state.
+    shared_id: Arc<str>,
+    max_concurrency: u32,
+    /// One permit per call allowed to run at once.
+    slots: Arc<Semaphore>,
 }
 
 impl LoadedPlugin {
@@ -144,6 +183,17 @@ impl LoadedPlugin {
 
     pub fn cpu_limit_ms(&self) -> u32 {
         self.cpu_ms
+    }
+
+    /// Most calls of this version running at once.
+    pub fn concurrency_limit(&self) -> u32 {
+        self.max_concurrency
+    }
+
+    /// Calls of this version running now.
+    pub fn calls_running(&self) -> u32 {
+        let free = u32::try_from(self.slots.available_permits()).unwrap_or(u32::MAX);
+        self.max_concurrency.saturating_sub(free)
     }
 }
 
@@ -205,6 +255,8 @@ pub struct PluginRuntime {
     egress: Egress,
     cache: Arc<PluginCache>,
     limits: RuntimeLimits,
+    /// One permit per slot of the instance pool.
+    pool_slots: Arc<Semaphore>,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -225,6 +277,7 @@ impl PluginRuntime {
         config.epoch_interruption(true);
         // A deep recursion traps cleanly instead of exhausting the host stack.
         config.max_wasm_stack(512 * 1024);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(&limits)));
         let engine = Engine::new(&config).map_err(load_error)?;
         let mut linker = Linker::new(&engine);
         Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
@@ -258,6 +311,7 @@ impl PluginRuntime {
             compile_cache: None,
             egress,
             cache: Arc::new(PluginCache::default()),
+            pool_slots: Arc::new(Semaphore::new(limits.max_instances.max(1) as usize)),
             limits,
             ticker_stop,
         })
@@ -331,6 +385,11 @@ impl PluginRuntime {
         };
         let memory_mb = manifest.limits.memory_mb.min(self.limits.max_memory_mb);
         let cpu_ms = manifest.limits.cpu_ms.min(self.limits.max_cpu_ms);
+        let max_concurrency = manifest
+            .limits
+            .max_concurrency
+            .min(self.limits.max_concurrency)
+            .max(1);
         let mut plugin = LoadedPlugin {
             info: ConnectorInfo {
                 id: manifest.id.clone(),
@@ -349,12 +408,17 @@ impl PluginRuntime {
             pre,
             memory_mb,
             cpu_ms,
+            shared_id: Arc::from(plugin_id.as_str()),
+            max_concurrency,
+            slots: Arc::new(Semaphore::new(max_concurrency as usize)),
         };
         let plugin_ref = Arc::new(plugin);
-        let info = match self
-            .invoke(&plugin_ref, None, EgressPolicy::default(), Call::Describe)
-            .await?
-        {
+        let described = {
+            let _slot = self.wait_for_slot(&plugin_ref).await?;
+            self.invoke(&plugin_ref, None, EgressPolicy::default(), Call::Describe)
+                .await?
+        };
+        let info = match described {
             CallOutput::Describe(info) => info,
             _ => return Err(load_error("describe returned the wrong type".into())),
         };
@@ -677,8 +741,37 @@ impl PluginRuntime {
     ) -> Result<CallOutput, PluginError> {
         let policy = Self::policy_for(plugin, &account);
         let account_id = account.id.clone();
+        let _slot = self.wait_for_slot(plugin).await?;
         self.invoke(plugin, Some(account_id), policy, make(account))
             .await
+    }
+
+    /// Waits (at most `queue_timeout`) until the plugin runs fewer than its
+    /// `max_concurrency` calls and the instance pool has a free slot; the
+    /// permits are held for the whole call.
+    async fn wait_for_slot(&self, plugin: &Arc<LoadedPlugin>) -> Result<CallSlot, PluginError> {
+        let began = Instant::now();
+        let acquire = async {
+            let own = plugin.slots.clone().acquire_owned().await.ok()?;
+            let pool = self.pool_slots.clone().acquire_owned().await.ok()?;
+            Some(CallSlot {
+                _own: own,
+                _pool: pool,
+            })
+        };
+        match tokio::time::timeout(self.limits.queue_timeout, acquire).await {
+            Ok(Some(slot)) => Ok(slot),
+            // A closed semaphore (never closed here) or the wait ran out.
+            Ok(None) | Err(_) => {
+                let error = PluginError::Busy {
+                    plugin: plugin.id().to_string(),
+                    limit: plugin.max_concurrency,
+                    waited_ms: u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX),
+                };
+                tracing::warn!(plugin = %plugin.id(), %error, "plugin call refused");
+                Err(error)
+            }
+        }
     }
 
     /// Runs one export on a fresh instance under the plugin's limits.
@@ -692,7 +785,7 @@ impl PluginRuntime {
         plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
         let cpu_budget = Duration::from_millis(u64::from(plugin.cpu_ms));
         let state = CallState {
-            plugin_id: Arc::from(plugin.id()),
+            plugin_id: plugin.shared_id.clone(),
             account_id,
             policy,
             egress: self.egress.clone(),
@@ -791,6 +884,42 @@ impl PluginRuntime {
         result
     }
 }
+
+/// The permits a running call holds: one of its plugin's, one of the pool's.
+struct CallSlot {
+    _own: OwnedSemaphorePermit,
+    _pool: OwnedSemaphorePermit,
+}
+
+/// The pooling allocator's settings: `max_instances` component instances,
+/// each with room for what the bundled connectors and a componentize-py
+/// component use (one memory, up to a few tables, a dozen or more core
+/// instances), every memory capped at the operator's memory limit.
+fn pooling_config(limits: &RuntimeLimits) -> PoolingAllocationConfig {
+    let instances = limits.max_instances.max(1);
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(instances)
+        .total_core_instances(instances.saturating_mul(32))
+        .total_memories(instances.saturating_mul(2))
+        .total_tables(instances.saturating_mul(4))
+        .total_stacks(instances)
+        .max_memories_per_module(1)
+        .max_tables_per_module(4)
+        // The memory limiter refuses growth past the cap with a clear
+        // error first; this only sizes the slots.
+        .max_memory_size(limits.max_memory_mb as usize * 1024 * 1024)
+        // A componentize-py interpreter's function table.
+        .table_elements(100_000)
+        // Small memories are reset with memset rather than madvise (no
+        // page faults on reuse, no TLB shootdown).
+        .linear_memory_keep_resident(POOL_KEEP_RESIDENT_BYTES)
+        .table_keep_resident(POOL_KEEP_RESIDENT_BYTES)
+        .async_stack_keep_resident(POOL_KEEP_RESIDENT_BYTES);
+    pool
+}
+
+/// Bytes of each pooled memory, table and stack reset in place after a call.
+const POOL_KEEP_RESIDENT_BYTES: usize = 64 * 1024;
 
 /// Compiles a component, or reads its compiled form from the cache.
 ///
