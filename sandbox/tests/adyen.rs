@@ -54,27 +54,17 @@ async fn env_with(config: impl FnOnce(&mut AdyenConfig)) -> Env {
     }
 }
 
-/// The official OpenAPI documents, beside the clone (CI lays them out so).
-/// Absent: `None` after one printed line (a failure when `CI=true`).
+/// The official OpenAPI documents (`$PASSERELLE_PSP_SPECS`, else
+/// `../shared/psp-specs` beside the clone, as CI lays them out). Absent:
+/// `None` after one line saying which test skips and how to run it (a
+/// failure when `CI=true`); see `passerelle_sandbox::test_specs`.
 fn specs_dir() -> Option<std::path::PathBuf> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/psp-specs");
-    if dir.join("adyen/CheckoutService-v71.json").is_file() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "the PSP specifications are missing at {} (required when CI=true)",
-        dir.display()
-    );
-    println!(
-        "skipped: no PSP specifications at {} (schema validation off)",
-        dir.display()
-    );
-    None
+    passerelle_sandbox::test_specs::specs_for("adyen/CheckoutService-v71.json")
 }
 
+/// The simulator validates with the documents when they are there.
 fn specs() -> SpecSource {
-    specs_dir().map_or(SpecSource::Off, SpecSource::Dir)
+    passerelle_sandbox::test_specs::sandbox_specs()
 }
 
 async fn env() -> Env {

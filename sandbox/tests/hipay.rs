@@ -30,32 +30,19 @@ struct Env {
     http: Client,
 }
 
-/// HiPay's documents when present; without them (outside this workspace)
-/// the simulator validates with its transcription of the documents only,
-/// said in one line, except under `CI=true` where they must be there.
+/// HiPay's documents when present (`$PASSERELLE_PSP_SPECS`, else
+/// `../shared/psp-specs` beside the clone); without them the simulator
+/// validates with its transcription of the documents only. See
+/// `passerelle_sandbox::test_specs`.
 fn specs() -> SpecSource {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/psp-specs");
-    if dir.join("hipay/gateway.yaml").is_file() {
-        return SpecSource::Dir(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "HiPay's documents are missing from {} (CI=true)",
-        dir.display()
-    );
-    static SAID: std::sync::Once = std::sync::Once::new();
-    SAID.call_once(|| {
-        println!(
-            "skipping validation against HiPay's documents: {} not found",
-            dir.display()
-        )
-    });
-    SpecSource::Off
+    passerelle_sandbox::test_specs::sandbox_specs()
 }
 
-/// Whether this run has HiPay's documents (see [`specs`]).
+/// Whether this run has HiPay's documents; `false` after one line saying
+/// which test skips those checks and how to run them (a failure when
+/// `CI=true`).
 fn have_specs() -> bool {
-    matches!(specs(), SpecSource::Dir(_))
+    passerelle_sandbox::test_specs::specs_for("hipay/gateway.yaml").is_some()
 }
 
 /// A valid `browser_info` as HiPay's PHP SDK sends it: one JSON field
