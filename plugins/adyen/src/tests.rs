@@ -1255,24 +1255,38 @@ fn cents_adyen_cannot_take_are_refused_before_any_call() {
 
 // ---------------------------------------------- Adyen's official document
 
-/// The official OpenAPI documents, beside the clone; `None` after one
-/// printed line when absent (a failure when `CI=true`).
+/// Adyen's official OpenAPI documents: `$PASSERELLE_PSP_SPECS/adyen`, else
+/// `../shared/psp-specs/adyen` beside the clone. Absent: `None` after one
+/// line naming the test that skips and how to run it; with `CI=true`, a
+/// failure (the same rule as every test that needs the providers' documents).
 fn spec(file: &str) -> Option<Value> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/psp-specs/adyen")
-        .join(file);
-    match std::fs::read(&path) {
-        Ok(bytes) => Some(serde_json::from_slice(&bytes).unwrap()),
-        Err(_) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{} is missing (required when CI=true)",
-                path.display()
-            );
-            println!("skipped: no {} (Adyen's OpenAPI document)", path.display());
-            None
-        }
+    let root = std::env::var_os("PASSERELLE_PSP_SPECS")
+        .filter(|dir| !dir.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/psp-specs")
+        });
+    let path = root.join("adyen").join(file);
+    if let Ok(bytes) = std::fs::read(&path) {
+        return Some(serde_json::from_slice(&bytes).unwrap());
     }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("this test")
+        .to_string();
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{test}: {} is missing, and CI=true requires the providers' documents: \
+         set PASSERELLE_PSP_SPECS=DIR or put them at ../shared/psp-specs beside the clone",
+        path.display()
+    );
+    println!(
+        "skipped ({test}): the checks against the providers' documents, {} not found; \
+         set PASSERELLE_PSP_SPECS=DIR or put them at ../shared/psp-specs beside the clone \
+         to run them",
+        path.display()
+    );
+    None
 }
 
 /// `{"$ref": "#/components/examples/x"}` resolved.

@@ -1756,26 +1756,36 @@ fn hipay_dates_parse() {
 
 // ------------------------------------------------- documented example answers
 
-/// HiPay's OpenAPI documents (`PASSERELLE_PSP_SPECS/hipay`, else
-/// `/work/shared/psp-specs/hipay` next to the repository), as JSON, by file
-/// name; `None`, said in one line, when they are absent, except under
-/// `CI=true` where they must be there.
+/// HiPay's OpenAPI documents (`$PASSERELLE_PSP_SPECS/hipay`, else
+/// `../shared/psp-specs/hipay` beside the clone), as JSON, by file name.
+/// Absent: `None` after one line naming the test that skips and how to run
+/// it; with `CI=true`, a failure (the same rule as every test that needs the
+/// providers' documents).
 fn hipay_documents() -> Option<Vec<(&'static str, Value)>> {
-    let dir = match std::env::var_os("PASSERELLE_PSP_SPECS").filter(|d| !d.is_empty()) {
-        Some(dir) => std::path::PathBuf::from(dir).join("hipay"),
-        None => {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/psp-specs/hipay")
-        }
-    };
+    let dir = std::env::var_os("PASSERELLE_PSP_SPECS")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/psp-specs")
+        })
+        .join("hipay");
     if !dir.join("gateway.yaml").is_file() {
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("this test")
+            .to_string();
+        let missing = dir.join("gateway.yaml");
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "{} is missing (required when CI=true)",
-            dir.display()
+            "{test}: {} is missing, and CI=true requires the providers' documents: \
+             set PASSERELLE_PSP_SPECS=DIR or put them at ../shared/psp-specs beside the clone",
+            missing.display()
         );
         println!(
-            "skipping HiPay's documented examples: {} not found",
-            dir.display()
+            "skipped ({test}): the checks against the providers' documents, {} not found; \
+             set PASSERELLE_PSP_SPECS=DIR or put them at ../shared/psp-specs beside the clone \
+             to run them",
+            missing.display()
         );
         return None;
     }
