@@ -105,6 +105,14 @@ fn check_text(param: &str, value: &str, max: usize) -> Result<(), ApiError> {
             format!("{param} must be 1 to {max} characters"),
         ));
     }
+    // A NUL cannot even be stored in PostgreSQL text, and no control
+    // character belongs in a name.
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            param,
+            format!("{param} must not contain control characters"),
+        ));
+    }
     Ok(())
 }
 
@@ -135,6 +143,12 @@ fn check_environment(value: &str) -> Result<(), ApiError> {
 }
 
 fn check_base_url(value: &str) -> Result<(), ApiError> {
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "base_url",
+            "base_url must be an absolute http(s) URL without control characters",
+        ));
+    }
     url::Url::parse(value)
         .ok()
         .filter(|u| {

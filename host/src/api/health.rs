@@ -76,6 +76,7 @@ fn migrations_pending(database_url: &str) -> Option<Result<bool, String>> {
 }
 
 /// The process is up and answering.
+#[utoipa::path(get, path = "/health/live", tag = "operations", summary = "Liveness probe", responses((status = 200, description = "The process answers", body = super::openapi::Live)))]
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "live" }))
 }
@@ -83,6 +84,7 @@ pub async fn live() -> HttpResponse {
 /// Ready for traffic: the database answers, every migration is applied,
 /// every active connector is loaded and the node is not shutting down.
 /// 503 otherwise, saying what is not ready.
+#[utoipa::path(get, path = "/health/ready", tag = "operations", summary = "Readiness probe", responses((status = 200, description = "Ready for traffic", body = super::openapi::Ready), (status = 503, description = "Not ready: `not_ready` says what", body = super::openapi::Ready)))]
 pub async fn ready(state: web::Data<AppState>, health: web::Data<Arc<Health>>) -> HttpResponse {
     let mut not_ready: Vec<&'static str> = Vec::new();
 
@@ -159,6 +161,7 @@ pub async fn ready(state: web::Data<AppState>, health: web::Data<Arc<Health>>) -
 }
 
 /// `GET /metrics` on the main listener: for the admin key only.
+#[utoipa::path(get, path = "/metrics", tag = "operations", summary = "Prometheus metrics", description = "The Prometheus text exposition. On `--metrics-listen` it is served without a key.", security(("admin_key" = [])), responses((status = 200, description = "The metrics", content_type = "text/plain", body = String), (status = "4XX", description = "Refused", body = super::openapi::ErrorBody), (status = "5XX", description = "Passerelle failed", body = super::openapi::ErrorBody)))]
 pub async fn metrics_admin(
     _admin: Admin,
     state: web::Data<AppState>,

@@ -37,6 +37,9 @@ const SWAGGER_UI_DIST: &str = "5.35.0";
     ),
     paths(
         super::health,
+        super::health::live,
+        super::health::ready,
+        super::health::metrics_admin,
         super::payments::create,
         super::payments::get,
         super::payments::events,
@@ -349,6 +352,43 @@ pub struct Health {
     /// The connector plugins loaded.
     pub plugins: Vec<String>,
     pub version: String,
+}
+
+/// `GET /health/live`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "live"}))]
+pub struct Live {
+    /// `live`.
+    pub status: String,
+}
+
+/// `GET /health/ready`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "ready", "not_ready": [], "checks": {"database": "ok", "migrations": "ok",
+    "plugins": {"loaded": ["adyen", "dummy"], "not_loaded": []}, "shutting_down": false}}))]
+pub struct Ready {
+    /// `ready` or `not_ready` (then the answer is 503).
+    pub status: String,
+    /// What is not ready: `database`, `migrations`, `plugins`, `shutting_down`.
+    pub not_ready: Vec<String>,
+    pub checks: ReadyChecks,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReadyChecks {
+    /// `ok` or `unreachable`.
+    pub database: String,
+    /// `ok`, `pending` or `unknown`.
+    pub migrations: String,
+    pub plugins: ReadyPlugins,
+    pub shutting_down: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReadyPlugins {
+    pub loaded: Vec<String>,
+    /// Active, enabled plugins this node could not load.
+    pub not_loaded: Vec<String>,
 }
 
 // ----- admin API schemas --------------------------------------------------------------
