@@ -63,24 +63,12 @@ fn days_between(from: &Value, to: &Value) -> Option<i64> {
     Some(day_number(to)? - day_number(from)?)
 }
 
-/// Whether the official OpenAPI documents are beside the clone; `false`
-/// after one printed line when absent (a failure when `CI=true`).
+/// Whether the official OpenAPI documents are there (`$PASSERELLE_PSP_SPECS`,
+/// else `../shared/psp-specs` beside the clone; the test server validates
+/// with them then); `false` after one line saying which test skips that
+/// check and how to run it (a failure when `CI=true`).
 fn specs_present() -> bool {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/psp-specs/adyen/CheckoutService-v71.json");
-    if dir.is_file() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{} is missing (required when CI=true)",
-        dir.display()
-    );
-    println!(
-        "skipped: no {} (the sandbox does not validate requests)",
-        dir.display()
-    );
-    false
+    passerelle_sandbox::test_specs::specs_for("adyen/CheckoutService-v71.json").is_some()
 }
 
 /// Every request the connector sent to the sandbox was checked against
