@@ -4,9 +4,12 @@
 //!    WebAssembly instance (what every real call pays) against the same
 //!    Rust code called natively (the connector crate linked into this
 //!    binary, its host imports served by the SDK's test kit).
-//! 2. The whole server: `POST /v1/payments` latency (sequential) and
-//!    throughput (concurrent) through the HTTP API, the dummy connector and
-//!    the dummy PSP over loopback, on SQLite.
+//!    Each with instances from the pooling allocator (the default) and
+//!    mapped per call (`max_instances = 0`, as before the pool).
+//! 2. The whole server, in a process of its own: `POST /v1/payments`
+//!    latency (sequential) and throughput (concurrent) through the HTTP
+//!    API, the dummy connector and the dummy PSP over loopback, on SQLite;
+//!    the server's CPU time per request and its peak RSS.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -83,8 +86,19 @@ fn fmt(d: Duration) -> String {
     }
 }
 
-async fn sandbox_cost() {
-    let runtime = PluginRuntime::new(RuntimeLimits::default(), Egress::new().unwrap()).unwrap();
+/// `pooled`: instances from the pooling allocator (the host's default);
+/// otherwise each instance's memory and fiber stack are mapped for it
+/// (`max_instances = 0`, what every call paid before the pool).
+async fn sandbox_cost(pooled: bool) {
+    let limits = RuntimeLimits {
+        max_instances: if pooled {
+            RuntimeLimits::default().max_instances
+        } else {
+            0
+        },
+        ..RuntimeLimits::default()
+    };
+    let runtime = PluginRuntime::new(limits, Egress::new().unwrap()).unwrap();
     let bundled = BUNDLED_PLUGINS.iter().find(|p| p.id == "dummy").unwrap();
     let compile_start = Instant::now();
     let plugin = runtime
@@ -164,7 +178,12 @@ async fn sandbox_cost() {
         assert_eq!(out.events.len(), 1);
     });
 
-    println!("## Connector call: fresh WebAssembly instance vs native\n");
+    let allocation = if pooled {
+        "pooling allocator"
+    } else {
+        "on-demand allocation, no pool"
+    };
+    println!("## Connector call: fresh WebAssembly instance ({allocation}) vs native\n");
     println!(
         "component: dummy, {} KiB, compiled in {}\n",
         bundled.component.len() / 1024,
@@ -195,29 +214,112 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[idx]
 }
 
+/// The server under test: `passerelle serve --demo` in a process of its
+/// own (so its CPU time and memory are its own), logging warnings only.
+struct ServerProcess {
+    child: std::process::Child,
+    data_dir: std::path::PathBuf,
+    base_url: String,
+    secret_key: String,
+}
+
+impl ServerProcess {
+    fn start(name: &str, extra_args: &[&str]) -> ServerProcess {
+        let data_dir =
+            std::env::temp_dir().join(format!("passerelle-bench-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data_dir);
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let log = std::fs::File::create(data_dir.join("server.log")).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_passerelle"))
+            .args([
+                "serve",
+                "--demo",
+                "--listen",
+                "127.0.0.1:0",
+                "--workers",
+                "2",
+            ])
+            .args(["--psp-specs", "off"])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(extra_args)
+            .env("PASSERELLE_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("the passerelle binary starts");
+        let demo_path = data_dir.join("demo.json");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let demo: serde_json::Value = loop {
+            if let Some(demo) = std::fs::read(&demo_path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+            {
+                break demo;
+            }
+            assert!(Instant::now() < deadline, "the server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let base_url = demo["base_url"].as_str().unwrap().to_string();
+        // demo.json is written before the listener serves.
+        let addr = base_url.trim_start_matches("http://").to_string();
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "the server does not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        ServerProcess {
+            child,
+            data_dir,
+            base_url,
+            secret_key: demo["secret_key"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// User plus system CPU time the process has used so far.
+    fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the command name (which may hold spaces): utime is
+        // the 14th field of the line, stime the 15th.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second())
+    }
+
+    /// The process's peak resident memory (VmHWM), in MiB.
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        kib / 1024.0
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+fn clock_ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
 async fn http_api() {
-    let data_dir = std::env::temp_dir().join(format!("passerelle-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data_dir);
-    let server = passerelle::server::start(passerelle::server::ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data_dir.clone(),
-        database_url: None,
-        public_url: None,
-        master_key: None,
-        demo: true,
-        sandbox_listen: "127.0.0.1:0".parse().unwrap(),
-        workers: 2,
-        trusted_keys: None,
-        allow_unsigned_plugins: false,
-        plugin_limits: RuntimeLimits::default(),
-        idempotency: Default::default(),
-        janitor: Default::default(),
-    })
-    .await
-    .unwrap();
-    let demo = server.demo.clone().unwrap();
+    let server = ServerProcess::start("http", &[]);
     let client = reqwest::Client::new();
-    let url = format!("{}/v1/payments", demo.base_url);
+    let url = format!("{}/v1/payments", server.base_url);
     let body = |i: usize| {
         serde_json::json!({
             "amount": 1050 + i as u64, "currency": "EUR", "reference": format!("bench-{i}"),
@@ -244,36 +346,39 @@ async fn http_api() {
         send(
             client.clone(),
             url.clone(),
-            demo.secret_key.clone(),
+            server.secret_key.clone(),
             body(i),
         )
         .await;
     }
     const SEQUENTIAL: usize = 500;
+    let cpu_before = server.cpu_time();
     let mut latencies = Vec::with_capacity(SEQUENTIAL);
     for i in 0..SEQUENTIAL {
         latencies.push(
             send(
                 client.clone(),
                 url.clone(),
-                demo.secret_key.clone(),
+                server.secret_key.clone(),
                 body(i),
             )
             .await,
         );
     }
+    let cpu_sequential = server.cpu_time().saturating_sub(cpu_before) / SEQUENTIAL as u32;
     latencies.sort();
 
     const CONCURRENCY: usize = 32;
     const TOTAL: usize = 2000;
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let cpu_before = server.cpu_time();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..CONCURRENCY {
         let (client, url, key, next) = (
             client.clone(),
             url.clone(),
-            demo.secret_key.clone(),
+            server.secret_key.clone(),
             next.clone(),
         );
         tasks.push(tokio::spawn(async move {
@@ -292,28 +397,37 @@ async fn http_api() {
         concurrent.extend(t.await.unwrap());
     }
     let elapsed = started.elapsed();
+    let cpu_concurrent = server.cpu_time().saturating_sub(cpu_before) / TOTAL as u32;
     concurrent.sort();
 
     println!(
         "## POST /v1/payments (card authorized and captured, SQLite, dummy PSP on loopback)\n"
     );
-    println!("| load | requests | p50 | p99 | throughput |");
-    println!("|---|---|---|---|---|");
     println!(
-        "| sequential | {SEQUENTIAL} | {} | {} | {:.0} req/s |",
+        "The server is `passerelle serve --demo` in its own process (2 workers, \
+         PASSERELLE_LOG=warn); CPU is its user + system time per request.\n"
+    );
+    println!("| load | requests | p50 | p99 | throughput | server CPU / request |");
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "| sequential | {SEQUENTIAL} | {} | {} | {:.0} req/s | {} |",
         fmt(percentile(&latencies, 0.50)),
         fmt(percentile(&latencies, 0.99)),
-        SEQUENTIAL as f64 / latencies.iter().sum::<Duration>().as_secs_f64()
+        SEQUENTIAL as f64 / latencies.iter().sum::<Duration>().as_secs_f64(),
+        fmt(cpu_sequential)
     );
     println!(
-        "| {CONCURRENCY} concurrent | {TOTAL} | {} | {} | {:.0} req/s |",
+        "| {CONCURRENCY} concurrent | {TOTAL} | {} | {} | {:.0} req/s | {} |",
         fmt(percentile(&concurrent, 0.50)),
         fmt(percentile(&concurrent, 0.99)),
-        TOTAL as f64 / elapsed.as_secs_f64()
+        TOTAL as f64 / elapsed.as_secs_f64(),
+        fmt(cpu_concurrent)
     );
-    println!();
-    server.stop().await;
-    let _ = std::fs::remove_dir_all(&data_dir);
+    println!(
+        "\nserver peak RSS after {} payments: {:.1} MiB\n",
+        50 + SEQUENTIAL + TOTAL,
+        server.peak_rss_mib()
+    );
 }
 
 /// Loading each bundled connector: compiling it, against reading its
@@ -377,7 +491,8 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        sandbox_cost().await;
+        sandbox_cost(false).await;
+        sandbox_cost(true).await;
         load_cost().await;
         http_api().await;
     });

@@ -84,6 +84,9 @@ pub struct RuntimeLimits {
     pub queue_timeout: Duration,
     /// Instances of all plugins together at once: the size of the pooling
     /// allocator's pool (each slot reserves address space, not memory).
+    /// 0: no pool, each instance's memory and stack are mapped for it and
+    /// unmapped after (slower; for hosts that cannot reserve the address
+    /// space, and to measure what the pool saves).
     pub max_instances: u32,
 }
 
@@ -277,7 +280,10 @@ impl PluginRuntime {
         config.epoch_interruption(true);
         // A deep recursion traps cleanly instead of exhausting the host stack.
         config.max_wasm_stack(512 * 1024);
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(&limits)));
+        if limits.max_instances > 0 {
+            config
+                .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(&limits)));
+        }
         let engine = Engine::new(&config).map_err(load_error)?;
         let mut linker = Linker::new(&engine);
         Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
@@ -311,7 +317,10 @@ impl PluginRuntime {
             compile_cache: None,
             egress,
             cache: Arc::new(PluginCache::default()),
-            pool_slots: Arc::new(Semaphore::new(limits.max_instances.max(1) as usize)),
+            pool_slots: Arc::new(Semaphore::new(match limits.max_instances {
+                0 => Semaphore::MAX_PERMITS,
+                n => n as usize,
+            })),
             limits,
             ticker_stop,
         })
