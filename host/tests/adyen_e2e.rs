@@ -98,39 +98,6 @@ async fn assert_all_requests_validated(server: &TestServer) {
     }
 }
 
-/// Switches the sandbox account's "multiple partial captures" and the
-/// connector account's matching setting.
-async fn enable_multiple_partial_captures(server: &TestServer) {
-    let resp = server
-        .http
-        .post(format!("{}/_sandbox/settings", adyen_base(server)))
-        .json(
-            &json!({"merchantAccount": merchant_account(server), "multiplePartialCaptures": true}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "settings: {}", resp.status());
-    let account = server.demo["connectors"]["adyen"]["account_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let resp = server
-        .http
-        .patch(server.url(&format!("/v1/admin/connector_accounts/{account}")))
-        .bearer_auth(&server.admin_key)
-        .json(&json!({"credentials": {"multiple_partial_captures": "true"}}))
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    assert!(
-        status.is_success(),
-        "{status}: {}",
-        resp.text().await.unwrap()
-    );
-}
-
 async fn create(server: &TestServer, body: Value) -> Value {
     let (status, payment) = server.post("/v1/payments", body).await;
     assert_eq!(status, 201, "{payment}");
@@ -574,7 +541,7 @@ async fn captures_cancels_and_refunds_settle_by_webhook() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multiple_partial_captures_when_the_account_has_them() {
     let server = TestServer::start(Backend::Sqlite).await;
-    enable_multiple_partial_captures(&server).await;
+    server.enable_adyen_multiple_partial_captures().await;
     let p = create(
         &server,
         adyen_body(10_000, "EUR", ADYEN_OK, "Ada Lovelace", "manual"),

@@ -400,41 +400,9 @@ async fn adyen_fault(server: &TestServer, mode: &str, count: u32) {
     assert!(resp.status().is_success(), "fault: {}", resp.status());
 }
 
-/// Adyen allows one partial capture per payment unless the merchant
-/// account has several enabled: enabled at the simulator and declared on
-/// the connector account.
-async fn enable_adyen_multiple_partial_captures(server: &TestServer) {
-    let adyen = &server.demo["sandbox"]["adyen"];
-    let resp = server
-        .http
-        .post(format!(
-            "{}/_sandbox/settings",
-            adyen["base_url"].as_str().unwrap()
-        ))
-        .json(
-            &json!({"merchantAccount": adyen["merchant_account"], "multiplePartialCaptures": true}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "settings: {}", resp.status());
-    let account = server.demo["connectors"]["adyen"]["account_id"]
-        .as_str()
-        .unwrap();
-    let resp = server
-        .http
-        .patch(server.url(&format!("/v1/admin/connector_accounts/{account}")))
-        .bearer_auth(&server.admin_key)
-        .json(&json!({"credentials": {"multiple_partial_captures": "true"}}))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "account: {}", resp.status());
-}
-
 async fn pending_captures_have_their_own_keys_and_block_cancel(backend: Backend) {
     let server = TestServer::start(backend).await;
-    enable_adyen_multiple_partial_captures(&server).await;
+    server.enable_adyen_multiple_partial_captures().await;
     let mut body = payment_body(10_000, "EUR", CARD_OK, "manual");
     body["connector"] = json!("adyen");
     let (status, p) = server.post("/v1/payments", body).await;

@@ -643,3 +643,39 @@ impl TestServer {
         }
     }
 }
+
+/// Adyen accounts (tests/adyen_e2e.rs, tests/money_safety.rs).
+impl TestServer {
+    /// Adyen allows one partial capture per payment unless the merchant
+    /// account has several enabled: enables them at the simulator and
+    /// declares it on the demo's Adyen connector account.
+    #[allow(dead_code)]
+    pub async fn enable_adyen_multiple_partial_captures(&self) {
+        let adyen = &self.demo["sandbox"]["adyen"];
+        let resp = self
+            .http
+            .post(format!("{}/_sandbox/settings", adyen["base_url"].as_str().unwrap()))
+            .json(&json!({"merchantAccount": adyen["merchant_account"], "multiplePartialCaptures": true}))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "settings: {}", resp.status());
+        let account = self.demo["connectors"]["adyen"]["account_id"]
+            .as_str()
+            .unwrap();
+        let resp = self
+            .http
+            .patch(self.url(&format!("/v1/admin/connector_accounts/{account}")))
+            .bearer_auth(&self.admin_key)
+            .json(&json!({"credentials": {"multiple_partial_captures": "true"}}))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        assert!(
+            status.is_success(),
+            "{status}: {}",
+            resp.text().await.unwrap()
+        );
+    }
+}
