@@ -564,8 +564,24 @@ async fn otlp_exports_a_request_span_with_its_egress_children() {
         !egress.is_empty(),
         "no egress span in the request's trace: {all:#?}"
     );
+    // request > plugin_call (one per connector call) > egress.
+    let calls: Vec<&Value> = all
+        .iter()
+        .filter(|s| s["name"] == "plugin_call" && s["traceId"] == trace)
+        .collect();
+    assert!(
+        !calls.is_empty(),
+        "no plugin_call span in the request's trace: {all:#?}"
+    );
+    for call in &calls {
+        assert_eq!(call["parentSpanId"], request["spanId"], "{call}");
+        assert_eq!(attribute(call, "plugin").as_deref(), Some("dummy"));
+    }
     for span in egress {
-        assert_eq!(span["parentSpanId"], request["spanId"], "{span}");
+        assert!(
+            calls.iter().any(|c| c["spanId"] == span["parentSpanId"]),
+            "an egress span outside a plugin call: {span}"
+        );
         assert_eq!(attribute(span, "host").as_deref(), Some("127.0.0.1"));
     }
 }

@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use dashmap::{DashMap, DashSet};
 use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
@@ -838,9 +839,14 @@ impl PluginRuntime {
         });
 
         let operation = call_operation(&call);
+        // One span per plugin call: the request's child, the parent of
+        // the call's egress requests (exported with --otlp-endpoint).
+        let span = tracing::info_span!("plugin_call", plugin = %plugin.id(), operation);
         let outcome = {
             let run = run_call(&plugin.pre, &mut store, call);
-            tokio::time::timeout(self.limits.call_timeout, run).await
+            tokio::time::timeout(self.limits.call_timeout, run)
+                .instrument(span)
+                .await
         };
         let result = match outcome {
             Ok(Ok(output)) => Ok(output),
