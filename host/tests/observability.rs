@@ -564,7 +564,19 @@ async fn otlp_exports_a_request_span_with_its_egress_children() {
         !egress.is_empty(),
         "no egress span in the request's trace: {all:#?}"
     );
-    // request > plugin_call (one per connector call) > egress.
+    // request > store (each transaction), plugin_call (each connector
+    // call) > egress.
+    let stores: Vec<&Value> = all
+        .iter()
+        .filter(|s| s["name"] == "store" && s["traceId"] == trace)
+        .collect();
+    assert!(
+        !stores.is_empty(),
+        "no store span in the request's trace: {all:#?}"
+    );
+    for store in &stores {
+        assert_eq!(store["parentSpanId"], request["spanId"], "{store}");
+    }
     let calls: Vec<&Value> = all
         .iter()
         .filter(|s| s["name"] == "plugin_call" && s["traceId"] == trace)

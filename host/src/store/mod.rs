@@ -288,7 +288,11 @@ impl Store {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
+        // One span per store transaction, a child of the request's (traces
+        // with --otlp-endpoint), entered on the blocking thread that runs it.
+        let span = tracing::info_span!("store");
         tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
             let mut conn = pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
             f(&mut conn)
         })
