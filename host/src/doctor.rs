@@ -16,18 +16,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use diesel::migration::MigrationSource;
-use diesel::Connection;
-use diesel::RunQueryDsl;
-use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use passerelle::crypto::SecretBox;
 use passerelle::package::{PackagePolicy, TrustedKeys};
 use passerelle::runtime::bindings::types as wit;
 use passerelle::runtime::{PluginRuntime, RuntimeLimits};
-use passerelle::store::Store;
-
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
-const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+use passerelle::store::{pending_migrations, MigrationCheckError, Store};
 
 /// `println!` that does not panic when stdout is closed (`doctor | head`).
 macro_rules! out {
@@ -181,9 +174,12 @@ pub async fn run(args: DoctorArgs) -> usize {
 /// `Ok(pending migrations)` or `Err((what, fix))`.
 async fn check_database(database_url: &str) -> Result<Vec<String>, (String, String)> {
     let url = database_url.trim().to_string();
-    let task = tokio::task::spawn_blocking(move || pending_migrations(&url));
+    let task = {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || pending_migrations(&url))
+    };
     match tokio::time::timeout(PROBE_TIMEOUT * 3, task).await {
-        Ok(Ok(result)) => result,
+        Ok(Ok(result)) => result.map_err(|e| explain(e, &url)),
         Ok(Err(e)) => Err((format!("the check failed: {e}"), "run doctor again".into())),
         Err(_) => Err((
             "no answer within 15 s".into(),
@@ -192,98 +188,29 @@ async fn check_database(database_url: &str) -> Result<Vec<String>, (String, Stri
     }
 }
 
-/// The embedded migrations the database has not recorded as applied, read
-/// without diesel's harness (which would create its bookkeeping table).
-/// A macro: diesel's loading is not generic over connections here.
-macro_rules! pending {
-    ($conn:expr, $table_exists:expr, $embedded:expr, $backend:ty) => {{
-        let unreadable = |e: diesel::result::Error| {
-            (
-                format!("cannot read the applied migrations: {e}"),
-                "make sure this is Passerelle's database and its user may read it".to_string(),
-            )
-        };
-        let table: Vec<Name> = diesel::sql_query($table_exists)
-            .load($conn)
-            .map_err(unreadable)?;
-        let applied: Vec<String> = if table.iter().any(|t| t.name.is_some()) {
-            diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
-                .load::<Version>($conn)
-                .map_err(unreadable)?
-                .into_iter()
-                .map(|v| v.version)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let embedded = MigrationSource::<$backend>::migrations(&$embedded).map_err(|e| {
-            (
-                format!("cannot list this build's migrations: {e}"),
-                "rebuild Passerelle".to_string(),
-            )
-        })?;
-        Ok(embedded
-            .iter()
-            .filter(|m| !applied.contains(&m.name().version().to_string()))
-            .map(|m| m.name().to_string())
-            .collect())
-    }};
-}
-
-fn pending_migrations(url: &str) -> Result<Vec<String>, (String, String)> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let mut conn = diesel::PgConnection::establish(url).map_err(|e| {
-            (
-                format!("cannot connect: {}", redact_error(&e.to_string(), url)),
-                "check --database-url (PASSERELLE_DATABASE_URL, `database-url` in \
-                 passerelle.toml): host, port, user, password and database name, and that \
-                 PostgreSQL accepts connections from this machine"
-                    .into(),
-            )
-        })?;
-        let exists = "SELECT CAST(to_regclass('__diesel_schema_migrations') AS TEXT) AS name";
-        return pending!(&mut conn, exists, POSTGRES_MIGRATIONS, diesel::pg::Pg);
-    }
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
-    let path = path.split('?').next().unwrap_or(path);
-    if path.is_empty() || path == ":memory:" {
-        return Err((
-            "an in-memory database keeps nothing between starts".into(),
-            "name an SQLite file or a PostgreSQL database".into(),
-        ));
-    }
-    if !Path::new(path).is_file() {
-        return Err((
-            format!("the SQLite database {path} does not exist"),
-            "check --data-dir / --database-url; `passerelle serve` creates it on its first \
-             start"
-                .into(),
-        ));
-    }
-    let mut conn = diesel::SqliteConnection::establish(path).map_err(|e| {
-        (
-            format!("cannot open {path}: {e}"),
-            "check the file's permissions for the user running Passerelle".into(),
-        )
-    })?;
-    let exists = "SELECT name FROM sqlite_master WHERE type = 'table' \
-                  AND name = '__diesel_schema_migrations'";
-    pending!(&mut conn, exists, SQLITE_MIGRATIONS, diesel::sqlite::Sqlite)
-}
-
-#[derive(diesel::QueryableByName)]
-struct Name {
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    name: Option<String>,
-}
-
-#[derive(diesel::QueryableByName)]
-struct Version {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    version: String,
+/// What went wrong reading the schema, and how to fix it.
+fn explain(error: MigrationCheckError, url: &str) -> (String, String) {
+    let fix = match &error {
+        MigrationCheckError::BadUrl(_) | MigrationCheckError::InMemory => {
+            "name an SQLite file or a PostgreSQL database"
+        }
+        MigrationCheckError::NoSqliteFile(_) => {
+            "check --data-dir / --database-url; `passerelle serve` creates it on its first start"
+        }
+        MigrationCheckError::SqliteOpen { .. } => {
+            "check the file's permissions for the user running Passerelle"
+        }
+        MigrationCheckError::PostgresConnect(_) => {
+            "check --database-url (PASSERELLE_DATABASE_URL, `database-url` in passerelle.toml): \
+             host, port, user, password and database name, and that PostgreSQL accepts \
+             connections from this machine"
+        }
+        MigrationCheckError::Unreadable(_) => {
+            "make sure this is Passerelle's database and its user may read it"
+        }
+        MigrationCheckError::Listing(_) => "rebuild Passerelle",
+    };
+    (redact_error(&error.to_string(), url), fix.to_string())
 }
 
 fn check_master_key(args: &DoctorArgs, report: &mut Report) -> Option<SecretBox> {

@@ -6,15 +6,12 @@ use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use super::auth::Admin;
 use super::error::ApiError;
 use super::AppState;
 use crate::metrics::METRICS;
-
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
-const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+use crate::store::{pending_migrations, MigrationCheckError};
 
 /// How many backlog entries a scrape reads at most (the gauge saturates
 /// there: a backlog that large needs an operator anyway).
@@ -40,41 +37,6 @@ impl Health {
     }
 }
 
-/// Whether the schema migrations this build embeds are all applied, on a
-/// connection of its own. `None` for an in-memory SQLite database (another
-/// connection would see another database; the store migrated its own).
-fn migrations_pending(database_url: &str) -> Option<Result<bool, String>> {
-    use diesel::connection::SimpleConnection;
-    use diesel::Connection;
-    let url = database_url.trim();
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let result = diesel::PgConnection::establish(url)
-            .map_err(|e| e.to_string())
-            .and_then(|mut conn| {
-                conn.has_pending_migration(POSTGRES_MIGRATIONS)
-                    .map_err(|e| e.to_string())
-            });
-        return Some(result);
-    }
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
-    let path = path.split('?').next().unwrap_or(path);
-    if path.is_empty() || path == ":memory:" {
-        return None;
-    }
-    let result = diesel::SqliteConnection::establish(path)
-        .map_err(|e| e.to_string())
-        .and_then(|mut conn| {
-            conn.batch_execute("PRAGMA busy_timeout = 5000;")
-                .map_err(|e| e.to_string())?;
-            conn.has_pending_migration(SQLITE_MIGRATIONS)
-                .map_err(|e| e.to_string())
-        });
-    Some(result)
-}
-
 /// The process is up and answering.
 #[utoipa::path(get, path = "/health/live", tag = "operations", summary = "Liveness probe", responses((status = 200, description = "The process answers", body = super::openapi::Live)))]
 pub async fn live() -> HttpResponse {
@@ -98,13 +60,15 @@ pub async fn ready(state: web::Data<AppState>, health: web::Data<Arc<Health>>) -
     };
 
     let url = health.database_url.clone();
-    let migrations = match tokio::task::spawn_blocking(move || migrations_pending(&url)).await {
-        Ok(None) | Ok(Some(Ok(false))) => "ok",
-        Ok(Some(Ok(true))) => {
+    let migrations = match tokio::task::spawn_blocking(move || pending_migrations(&url)).await {
+        Ok(Ok(pending)) if pending.is_empty() => "ok",
+        // The store migrated its own in-memory database at start.
+        Ok(Err(MigrationCheckError::InMemory)) => "ok",
+        Ok(Ok(_)) => {
             not_ready.push("migrations");
             "pending"
         }
-        Ok(Some(Err(error))) => {
+        Ok(Err(error)) => {
             tracing::warn!(%error, "readiness: cannot read the applied migrations");
             not_ready.push("migrations");
             "unknown"

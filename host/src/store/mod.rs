@@ -217,6 +217,99 @@ fn duplicate(err: DieselError) -> StoreError {
     }
 }
 
+/// Why [`pending_migrations`] could not tell.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationCheckError {
+    #[error("{0}")]
+    BadUrl(String),
+    /// Another connection to `:memory:` would see another database.
+    #[error("an in-memory database keeps nothing between starts")]
+    InMemory,
+    #[error("the SQLite database {0} does not exist")]
+    NoSqliteFile(String),
+    #[error("cannot open {path}: {message}")]
+    SqliteOpen { path: String, message: String },
+    /// The message may hold the URL's password: callers redact it.
+    #[error("cannot connect: {0}")]
+    PostgresConnect(String),
+    #[error("cannot read the applied migrations: {0}")]
+    Unreadable(String),
+    #[error("cannot list this build's migrations: {0}")]
+    Listing(String),
+}
+
+/// The migrations this build embeds that the database at `database_url`
+/// has not applied, on a connection of its own. Read-only: diesel's
+/// harness would create its bookkeeping table in a database that is only
+/// being checked (`passerelle doctor`, the readiness probe). Blocking.
+pub fn pending_migrations(database_url: &str) -> Result<Vec<String>, MigrationCheckError> {
+    #[derive(QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        name: Option<String>,
+    }
+    #[derive(QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    // Not generic over connections in diesel: one body for both backends.
+    macro_rules! pending {
+        ($conn:expr, $table_exists:expr, $embedded:expr, $backend:ty) => {{
+            use diesel::migration::MigrationSource;
+            let unreadable = |e: DieselError| MigrationCheckError::Unreadable(e.to_string());
+            let table: Vec<Name> = diesel::sql_query($table_exists)
+                .load($conn)
+                .map_err(unreadable)?;
+            let applied: Vec<String> = if table.iter().any(|t| t.name.is_some()) {
+                diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+                    .load::<Version>($conn)
+                    .map_err(unreadable)?
+                    .into_iter()
+                    .map(|v| v.version)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let embedded = MigrationSource::<$backend>::migrations(&$embedded)
+                .map_err(|e| MigrationCheckError::Listing(e.to_string()))?;
+            Ok(embedded
+                .iter()
+                .filter(|m| !applied.contains(&m.name().version().to_string()))
+                .map(|m| m.name().to_string())
+                .collect())
+        }};
+    }
+    match Target::parse(database_url).map_err(|e| MigrationCheckError::BadUrl(e.to_string()))? {
+        Target::Postgres(url) => {
+            let mut conn = diesel::PgConnection::establish(&url)
+                .map_err(|e| MigrationCheckError::PostgresConnect(e.to_string()))?;
+            let exists = "SELECT CAST(to_regclass('__diesel_schema_migrations') AS TEXT) AS name";
+            pending!(&mut conn, exists, POSTGRES_MIGRATIONS, diesel::pg::Pg)
+        }
+        Target::SqliteMemory => Err(MigrationCheckError::InMemory),
+        Target::SqliteFile(path) => {
+            // Opening a missing file would create it.
+            if !Path::new(&path).is_file() {
+                return Err(MigrationCheckError::NoSqliteFile(path));
+            }
+            let mut conn = diesel::SqliteConnection::establish(&path)
+                .and_then(|mut conn| {
+                    conn.batch_execute("PRAGMA busy_timeout = 5000;")
+                        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+                    Ok(conn)
+                })
+                .map_err(|e| MigrationCheckError::SqliteOpen {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+            let exists = "SELECT name FROM sqlite_master WHERE type = 'table' \
+                          AND name = '__diesel_schema_migrations'";
+            pending!(&mut conn, exists, SQLITE_MIGRATIONS, diesel::sqlite::Sqlite)
+        }
+    }
+}
+
 fn run_migrations(conn: &mut AnyConnection) -> Result<(), StoreError> {
     let result = match conn {
         AnyConnection::Postgresql(conn) => {
