@@ -280,15 +280,20 @@ impl Egress {
         request: Request,
     ) -> Result<Response, HttpError> {
         let started = std::time::Instant::now();
-        let host = match Url::parse(&request.url) {
-            Ok(url) if policy.allows(&url) => url.host_str().unwrap_or("none").to_ascii_lowercase(),
-            Ok(_) => "denied".to_string(),
+        // Parsed and routed once: the label and the sending both use it.
+        let destination = Url::parse(&request.url).map(|url| {
+            let route = policy.route(&url);
+            (url, route)
+        });
+        let host = match &destination {
+            Ok((url, Some(_))) => url.host_str().unwrap_or("none").to_ascii_lowercase(),
+            Ok((_, None)) => "denied".to_string(),
             Err(_) => "invalid".to_string(),
         };
         // A child of the request's span: one per plugin HTTP request in traces.
         let span = tracing::info_span!("egress", host = %host);
         let result =
-            tracing::Instrument::instrument(self.send_allowed(policy, request), span).await;
+            tracing::Instrument::instrument(self.send_routed(destination, request), span).await;
         let outcome = match &result {
             Ok(response) => crate::metrics::status_class(response.status),
             Err(HttpError::Denied(_)) => "denied",
@@ -302,14 +307,16 @@ impl Egress {
         result
     }
 
-    async fn send_allowed(
+    /// Sends a request to its parsed URL by the rule that allows it (none:
+    /// denied).
+    async fn send_routed(
         &self,
-        policy: &EgressPolicy,
+        destination: Result<(Url, Option<Route>), url::ParseError>,
         request: Request,
     ) -> Result<Response, HttpError> {
-        let url = Url::parse(&request.url)
-            .map_err(|e| HttpError::InvalidRequest(format!("bad URL: {e}")))?;
-        let client = match policy.route(&url) {
+        let (url, route) =
+            destination.map_err(|e| HttpError::InvalidRequest(format!("bad URL: {e}")))?;
+        let client = match route {
             None => {
                 return Err(HttpError::Denied(format!(
                     "{} is not an allowed destination for this plugin and account",
