@@ -17,7 +17,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
 use super::auth::Admin;
-use super::body::{parse_object, read_body, typed};
+use super::body::{check_printable, parse_object, read_body, typed};
 use super::error::ApiError;
 use super::AppState;
 use crate::crypto::{hash_api_key, key_prefix, new_api_key, new_id, now_rfc3339};
@@ -105,15 +105,7 @@ fn check_text(param: &str, value: &str, max: usize) -> Result<(), ApiError> {
             format!("{param} must be 1 to {max} characters"),
         ));
     }
-    // A NUL cannot even be stored in PostgreSQL text, and no control
-    // character belongs in a name.
-    if value.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            param,
-            format!("{param} must not contain control characters"),
-        ));
-    }
-    Ok(())
+    check_printable(param, value)
 }
 
 /// Account names appear in payment requests: short, no spaces.

@@ -107,6 +107,19 @@ fn body_timeout(what: &str, allowed: Duration) -> ApiError {
     )
 }
 
+/// Refuses control characters in a text field: a NUL cannot even be
+/// stored in PostgreSQL text, and none belongs in a name, reference or
+/// reason.
+pub fn check_printable(param: &str, value: &str) -> Result<(), ApiError> {
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            param,
+            format!("{param} must not contain control characters"),
+        ));
+    }
+    Ok(())
+}
+
 /// Parses a JSON object body (an empty body counts as `{}`).
 pub fn parse_object(body: &[u8]) -> Result<serde_json::Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {

@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::auth::Merchant;
-use super::body::{parse_object, read_body, typed};
+use super::body::{check_printable, parse_object, read_body, typed};
 use super::error::ApiError;
 use super::{idempotency, AppState};
 use crate::money;
@@ -284,16 +284,6 @@ fn check_len(param: &str, value: &str, max: usize) -> Result<(), ApiError> {
         ));
     }
     check_printable(param, value)
-}
-
-fn check_printable(param: &str, value: &str) -> Result<(), ApiError> {
-    if value.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            param,
-            format!("{param} must not contain control characters"),
-        ));
-    }
-    Ok(())
 }
 
 fn validate_create(
