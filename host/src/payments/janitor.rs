@@ -413,39 +413,29 @@ impl Payments {
                 }
                 self.save(&mut payment, next, events).await
             }
-            TimedWork::ProviderCaptureCheck => {
+            // Both ask the provider first; what it says about the capture
+            // (made, canceled) settles the payment either way.
+            TimedWork::ProviderCaptureCheck | TimedWork::AuthorizationExpiry => {
+                let expiry = work == TimedWork::AuthorizationExpiry;
                 let (next, events) = match self.ask_provider(&payment).await {
                     Ok(Ok(outcome)) => {
                         let (next, events) = apply_outcome(&payment, outcome, "janitor");
-                        if status_of(&next) == PaymentStatus::RequiresCapture {
+                        if status_of(&next) != PaymentStatus::RequiresCapture {
+                            (next, events)
+                        } else if expiry {
+                            expire(&payment, next)
+                        } else {
                             retry_later(
                                 &next,
                                 "the provider does not report the capture yet".into(),
                             )
-                        } else {
-                            (next, events)
-                        }
-                    }
-                    Ok(Err(error)) => retry_later(&payment, connector_error(error).to_string()),
-                    Err(error) => retry_later(&payment, error.to_string()),
-                };
-                self.save(&mut payment, next, events).await
-            }
-            TimedWork::AuthorizationExpiry => {
-                let (next, events) = match self.ask_provider(&payment).await {
-                    Ok(Ok(outcome)) => {
-                        let (next, events) = apply_outcome(&payment, outcome, "janitor");
-                        if status_of(&next) == PaymentStatus::RequiresCapture {
-                            expire(&payment, next)
-                        } else {
-                            // The provider knew better (captured, canceled).
-                            (next, events)
                         }
                     }
                     // Nothing to ask: the declared validity is the word.
                     Ok(Err(error))
-                        if error.kind
-                            == crate::runtime::bindings::types::ErrorKind::Unsupported =>
+                        if expiry
+                            && error.kind
+                                == crate::runtime::bindings::types::ErrorKind::Unsupported =>
                     {
                         expire(&payment, payment.clone())
                     }
