@@ -33,10 +33,22 @@ pub struct Metrics {
     pub notifications: IntCounterVec,
     pub idempotency_replays: IntCounter,
     pub janitor_backlog: IntGaugeVec,
+    pub store_round_trips: IntCounter,
+    pub store_statements: IntCounter,
+    pub http_store_round_trips: HistogramVec,
+    pub http_store_statements: HistogramVec,
 }
 
 /// The process's metrics.
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+fn plain_counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let metric = IntCounter::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    registry
+        .register(Box::new(metric.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    metric
+}
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let metric = IntCounterVec::new(Opts::new(name, help), labels)
@@ -47,9 +59,22 @@ fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntC
     metric
 }
 
+/// Count buckets for the store work of one request.
+const COUNT_BUCKETS: &[f64] = &[1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 64.0];
+
 fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    histogram_with(registry, name, help, labels, BUCKETS)
+}
+
+fn histogram_with(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: &[f64],
+) -> HistogramVec {
     let metric = HistogramVec::new(
-        HistogramOpts::new(name, help).buckets(BUCKETS.to_vec()),
+        HistogramOpts::new(name, help).buckets(buckets.to_vec()),
         labels,
     )
     .unwrap_or_else(|e| panic!("metric {name}: {e}"));
@@ -126,15 +151,39 @@ impl Metrics {
              (rejected_signature, rejected_invalid, rejected_other).",
             &["result"],
         );
-        let idempotency_replays = IntCounter::new(
+        let idempotency_replays = plain_counter(
+            &registry,
             "passerelle_idempotency_replays_total",
             "Requests answered with the stored answer of an earlier request with the same \
              Idempotency-Key.",
-        )
-        .unwrap_or_else(|e| panic!("metric replays: {e}"));
-        registry
-            .register(Box::new(idempotency_replays.clone()))
-            .unwrap_or_else(|e| panic!("metric replays: {e}"));
+        );
+        let store_round_trips = plain_counter(
+            &registry,
+            "passerelle_store_round_trips_total",
+            "Store round trips (a pooled connection taken for one transaction or statement \
+             group), requests and background work together.",
+        );
+        let store_statements = plain_counter(
+            &registry,
+            "passerelle_store_statements_total",
+            "SQL statements the store ran (BEGIN and COMMIT included), requests and \
+             background work together.",
+        );
+        let http_store_round_trips = histogram_with(
+            &registry,
+            "passerelle_http_store_round_trips",
+            "Store round trips per HTTP request, by method, route pattern and status.",
+            &["method", "route", "status"],
+            COUNT_BUCKETS,
+        );
+        let http_store_statements = histogram_with(
+            &registry,
+            "passerelle_http_store_statements",
+            "SQL statements per HTTP request (BEGIN and COMMIT included), by method, route \
+             pattern and status.",
+            &["method", "route", "status"],
+            COUNT_BUCKETS,
+        );
         let janitor_backlog = IntGaugeVec::new(
             Opts::new(
                 "passerelle_janitor_backlog",
@@ -160,6 +209,10 @@ impl Metrics {
             notifications,
             idempotency_replays,
             janitor_backlog,
+            store_round_trips,
+            store_statements,
+            http_store_round_trips,
+            http_store_statements,
         }
     }
 
@@ -170,14 +223,27 @@ impl Metrics {
         String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
     }
 
-    /// One answered HTTP request.
-    pub fn http_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+    /// One answered HTTP request and what it asked of the store.
+    pub fn http_request(
+        &self,
+        method: &str,
+        route: &str,
+        status: u16,
+        elapsed: Duration,
+        store: &crate::store::accounting::StoreWork,
+    ) {
         let status = status.to_string();
         let labels = [method, route, status.as_str()];
         self.http_requests.with_label_values(&labels).inc();
         self.http_duration
             .with_label_values(&labels)
             .observe(elapsed.as_secs_f64());
+        self.http_store_round_trips
+            .with_label_values(&labels)
+            .observe(f64::from(store.round_trips()));
+        self.http_store_statements
+            .with_label_values(&labels)
+            .observe(f64::from(store.statements()));
     }
 
     /// One connector call; `trap` names how the host cut it short, if it did.
@@ -283,7 +349,15 @@ mod tests {
     #[test]
     fn renders_recorded_values_with_their_labels() {
         let metrics = Metrics::new();
-        metrics.http_request("GET", "/v1/payments/{id}", 200, Duration::from_millis(3));
+        let store = crate::store::accounting::StoreWork::default();
+        store.add(3);
+        metrics.http_request(
+            "GET",
+            "/v1/payments/{id}",
+            200,
+            Duration::from_millis(3),
+            &store,
+        );
         metrics.plugin_call(
             "dummy",
             "authorize",
@@ -301,6 +375,9 @@ mod tests {
         ));
         assert!(text.contains(
             r#"passerelle_egress_request_duration_seconds_bucket{host="psp.example",le="0.01"} 1"#
+        ));
+        assert!(text.contains(
+            r#"passerelle_http_store_statements_sum{method="GET",route="/v1/payments/{id}",status="200"} 3"#
         ));
         assert_eq!(status_class(503), "5xx");
     }

@@ -13,6 +13,7 @@ use tracing::Instrument;
 
 use super::error::ApiError;
 use crate::metrics::METRICS;
+use crate::store::accounting::{accounted, StoreWork};
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 /// The longest `X-Request-Id` accepted.
@@ -69,8 +70,15 @@ pub async fn middleware(
     };
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     METRICS.http_in_flight.inc();
-    let path = req.path().to_string();
-    let version = req.version();
+    let store_work = std::sync::Arc::new(StoreWork::default());
+    let line = RequestLine {
+        path: req.path().to_string(),
+        version: req.version(),
+        method,
+        route,
+        started,
+        store: store_work.clone(),
+    };
     let work = async move {
         let result = if invalid {
             let error = ApiError::invalid(
@@ -89,15 +97,7 @@ pub async fn middleware(
         match result {
             Ok(mut response) => {
                 let status = response.status().as_u16();
-                finish(
-                    &method,
-                    &route,
-                    &path,
-                    version,
-                    started,
-                    response.headers_mut(),
-                    status,
-                );
+                line.finish(response.headers_mut(), status);
                 Ok(response)
             }
             // An error no inner service turned into an answer: answer it
@@ -105,15 +105,7 @@ pub async fn middleware(
             Err(error) => {
                 let mut response = HttpResponse::from_error(error);
                 let status = response.status().as_u16();
-                finish(
-                    &method,
-                    &route,
-                    &path,
-                    version,
-                    started,
-                    response.headers_mut(),
-                    status,
-                );
+                line.finish(response.headers_mut(), status);
                 Err(
                     actix_web::error::InternalError::from_response("request failed", response)
                         .into(),
@@ -121,44 +113,61 @@ pub async fn middleware(
             }
         }
     };
-    let result = REQUEST_ID.scope(id, work.instrument(span)).await;
+    let result = REQUEST_ID
+        .scope(id, accounted(store_work, work.instrument(span)))
+        .await;
     METRICS.http_in_flight.dec();
     result
 }
 
-/// The request's log line, its metrics and its `X-Request-Id` answer header.
-fn finish(
-    method: &str,
-    route: &str,
-    path: &str,
+/// What the request's log line and metrics say of it.
+struct RequestLine {
+    method: String,
+    route: String,
+    path: String,
     version: actix_web::http::Version,
     started: Instant,
-    headers: &mut actix_web::http::header::HeaderMap,
-    status: u16,
-) {
-    let elapsed = started.elapsed();
-    // The path without its query string: a shopper's return or a
-    // provider's notification may carry tokens there.
-    tracing::info!(
-        target: "passerelle::http",
-        "{method} {path} {version:?} {status} {}ms",
-        elapsed.as_millis()
-    );
-    METRICS.http_request(method, route, status, elapsed);
-    if headers.contains_key("idempotent-replayed") {
-        METRICS.idempotency_replays.inc();
-    }
-    if route == "/v1/webhooks/{account}" {
-        METRICS.notifications.with_label_values(&["received"]).inc();
-        let result = match status {
-            200..=299 => "verified",
-            401 => "rejected_signature",
-            400 => "rejected_invalid",
-            _ => "rejected_other",
-        };
-        METRICS.notifications.with_label_values(&[result]).inc();
-    }
-    if let Some(value) = current_request_id().and_then(|id| HeaderValue::from_str(&id).ok()) {
-        headers.insert(REQUEST_ID_HEADER, value);
+    store: std::sync::Arc<StoreWork>,
+}
+
+impl RequestLine {
+    /// The request's log line, its metrics and its `X-Request-Id` answer
+    /// header.
+    fn finish(&self, headers: &mut actix_web::http::header::HeaderMap, status: u16) {
+        let RequestLine {
+            method,
+            route,
+            path,
+            version,
+            started,
+            store,
+        } = self;
+        let elapsed = started.elapsed();
+        // The path without its query string: a shopper's return or a
+        // provider's notification may carry tokens there.
+        tracing::info!(
+            target: "passerelle::http",
+            store_round_trips = store.round_trips(),
+            store_statements = store.statements(),
+            "{method} {path} {version:?} {status} {}ms",
+            elapsed.as_millis()
+        );
+        METRICS.http_request(method, route, status, elapsed, store);
+        if headers.contains_key("idempotent-replayed") {
+            METRICS.idempotency_replays.inc();
+        }
+        if route == "/v1/webhooks/{account}" {
+            METRICS.notifications.with_label_values(&["received"]).inc();
+            let result = match status {
+                200..=299 => "verified",
+                401 => "rejected_signature",
+                400 => "rejected_invalid",
+                _ => "rejected_other",
+            };
+            METRICS.notifications.with_label_values(&[result]).inc();
+        }
+        if let Some(value) = current_request_id().and_then(|id| HeaderValue::from_str(&id).ok()) {
+            headers.insert(REQUEST_ID_HEADER, value);
+        }
     }
 }

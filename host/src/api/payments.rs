@@ -641,6 +641,7 @@ pub async fn create_refund(
                         &id,
                         RefundRequest {
                             refund_id: claim.resource_id,
+                            resumed: claim.resumed,
                             amount: body.amount,
                             reason: body.reason,
                             idempotency_key: psp_key,

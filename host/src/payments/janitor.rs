@@ -246,12 +246,11 @@ impl Payments {
         };
         for due in self.store.payments_to_reconcile(now, BATCH).await? {
             // Another node (or request) holds it: it is being worked on.
-            let Some(_lock) = self.lock_within(&due.id, Duration::ZERO).await? else {
+            // (A payment deleted meanwhile is simply not due any more.)
+            let Ok(Some(locked)) = self.lock_within(&due.id, Duration::ZERO).await else {
                 continue;
             };
-            let Some(payment) = self.store.get_payment(&due.id).await? else {
-                continue;
-            };
+            let payment = locked.payment.clone();
             if payment.reconcile_after.is_none_or(|at| at > now) {
                 continue;
             }
@@ -266,7 +265,8 @@ impl Payments {
             if last_touched + grace > now {
                 continue;
             }
-            let Some(_lock) = self.lock_within(&refund.payment_id, Duration::ZERO).await? else {
+            let Ok(Some(_locked)) = self.lock_within(&refund.payment_id, Duration::ZERO).await
+            else {
                 continue;
             };
             report.refunds_examined += 1;
@@ -304,7 +304,7 @@ impl Payments {
                 let resolved = self.account_by_id(&payment.connector_account_id).await?;
                 for attempt in unsettled {
                     if let Err(e) = self
-                        .send_capture(&mut payment, &resolved, attempt, "janitor")
+                        .send_capture(&mut payment, &resolved, attempt, "janitor", None)
                         .await
                     {
                         tracing::info!(payment = %payment.id, error = %e, "capture still unsettled");
@@ -388,9 +388,21 @@ impl Payments {
         match work {
             TimedWork::DelayedCapture => {
                 let key = super::psp_idempotency_key(&payment.id, "capture-delayed", None);
-                let result = self
-                    .capture_locked(&mut payment, None, true, Some(key), "janitor")
-                    .await;
+                let result = match self.account_by_id(&payment.connector_account_id).await {
+                    Ok(resolved) => {
+                        self.capture_locked(
+                            &mut payment,
+                            &resolved,
+                            None,
+                            true,
+                            Some(key),
+                            "janitor",
+                            None,
+                        )
+                        .await
+                    }
+                    Err(e) => Err(e),
+                };
                 // Sent: whatever came back (done, pending, refused, unknown)
                 // is now the capture's own business (a pending or unknown
                 // capture is followed up like any other).
@@ -480,12 +492,12 @@ impl Payments {
                 "janitor",
                 json!({"refund": refund.id, "status": "failed", "failure_code": OUTCOME_UNKNOWN_EXPIRED}),
             );
-            self.write(&mut payment, next, vec![e], vec![failed], None)
+            self.write(&mut payment, next, vec![e], vec![failed], None, None)
                 .await?;
             return Ok(());
         }
         let resolved = self.account_by_id(&payment.connector_account_id).await?;
-        self.send_refund(&mut payment, &resolved, refund, "janitor")
+        self.send_refund(&mut payment, &resolved, refund, "janitor", None)
             .await?;
         Ok(())
     }

@@ -27,9 +27,9 @@ use crate::runtime::bindings::types as wit;
 use crate::runtime::{LoadedPlugin, PluginError, PluginRuntime};
 use crate::store::models::{
     ConnectorAccountRecord, DelayedCapture, NotificationSeenRecord, PaymentEventRecord,
-    PaymentRecord, RefundRecord,
+    PaymentLockRecord, PaymentRecord, RefundRecord,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{PaymentLockAttempt, Store, StoreError};
 pub use janitor::{JanitorSettings, ReconciliationItem};
 pub use state::PaymentStatus;
 pub use view::{EventView, PaymentView, RefundView};
@@ -206,6 +206,8 @@ const LOCK_WAIT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct RefundRequest {
     pub refund_id: String,
+    /// A retry resuming an earlier attempt: its refund may exist already.
+    pub resumed: bool,
     pub amount: Option<u64>,
     pub reason: Option<String>,
     /// The merchant's `Idempotency-Key`, if any.
@@ -237,11 +239,74 @@ struct PaymentLock {
     payment_id: String,
     owner: String,
     renewal: tokio::task::JoinHandle<()>,
+    /// The lease went with the operation's last write (see
+    /// [`Payments::save_releasing`]): nothing left to release.
+    released: bool,
+}
+
+impl PaymentLock {
+    /// Holds the lease `owner` took on `payment_id`: renews it while held.
+    fn held(
+        stripe: tokio::sync::OwnedMutexGuard<()>,
+        store: &Store,
+        payment_id: &str,
+        owner: String,
+    ) -> Self {
+        let lease = lease_ms();
+        let renewal = {
+            let (store, id, owner) = (store.clone(), payment_id.to_string(), owner.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(LOCK_LEASE / 3).await;
+                    let until = now_unix_ms() + lease;
+                    match store.renew_payment_lock(&id, &owner, until).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::error!(payment = %id, "payment lock lost while held");
+                            return;
+                        }
+                        Err(e) => {
+                            tracing::warn!(payment = %id, error = %e, "payment lock not renewed")
+                        }
+                    }
+                }
+            })
+        };
+        Self {
+            _stripe: stripe,
+            store: store.clone(),
+            payment_id: payment_id.to_string(),
+            owner,
+            renewal,
+            released: false,
+        }
+    }
+
+    /// The lease was deleted by a committed write.
+    fn mark_released(&mut self) {
+        self.renewal.abort();
+        self.released = true;
+    }
+}
+
+fn lease_ms() -> i64 {
+    i64::try_from(LOCK_LEASE.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+/// A payment read under its lock, with its connector account (`None` if the
+/// account was deleted since).
+struct LockedPayment {
+    lock: PaymentLock,
+    payment: PaymentRecord,
+    account: Option<ConnectorAccountRecord>,
 }
 
 impl Drop for PaymentLock {
     fn drop(&mut self) {
         self.renewal.abort();
+        if self.released {
+            return;
+        }
         let store = self.store.clone();
         let payment_id = std::mem::take(&mut self.payment_id);
         let owner = std::mem::take(&mut self.owner);
@@ -317,14 +382,37 @@ impl Payments {
         Ok(capabilities)
     }
 
-    /// Takes the lock of an existing payment: first its in-process stripe
-    /// (no database round trips between requests of one node), then its
-    /// lease row, which the database grants to one holder across nodes.
-    /// Waits up to [`LOCK_WAIT`] for another holder, then answers `Busy`.
-    async fn lock(&self, payment_id: &str) -> Result<PaymentLock, PaymentError> {
+    /// Takes the lock of an existing payment and reads it under the lock:
+    /// first its in-process stripe (no database round trips between
+    /// requests of one node), then its lease row, which the database grants
+    /// to one holder across nodes, the payment and its account read in the
+    /// same round trip. Waits up to [`LOCK_WAIT`] for another holder, then
+    /// answers `Busy`; `NotFound` when there is no such payment.
+    async fn lock(&self, payment_id: &str) -> Result<LockedPayment, PaymentError> {
         self.lock_within(payment_id, LOCK_WAIT)
             .await?
             .ok_or(PaymentError::Busy)
+    }
+
+    /// [`Payments::lock`] of a payment of `merchant_id`; `NotFound` for
+    /// another merchant's.
+    async fn lock_owned(
+        &self,
+        merchant_id: &str,
+        payment_id: &str,
+    ) -> Result<LockedPayment, PaymentError> {
+        let locked = self.lock(payment_id).await?;
+        if locked.payment.merchant_id != merchant_id {
+            return Err(PaymentError::NotFound(payment_id.to_string()));
+        }
+        Ok(locked)
+    }
+
+    fn stripe(&self, payment_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        payment_id.hash(&mut hasher);
+        self.stripes[(hasher.finish() as usize) % LOCK_STRIPES].clone()
     }
 
     /// [`Payments::lock`] waiting at most `wait`; `None` if not had by then.
@@ -332,52 +420,34 @@ impl Payments {
         &self,
         payment_id: &str,
         wait: Duration,
-    ) -> Result<Option<PaymentLock>, PaymentError> {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        payment_id.hash(&mut hasher);
-        let stripe = self.stripes[(hasher.finish() as usize) % LOCK_STRIPES].clone();
+    ) -> Result<Option<LockedPayment>, PaymentError> {
         let deadline = tokio::time::Instant::now() + wait;
-        let Ok(stripe) = tokio::time::timeout_at(deadline, stripe.lock_owned()).await else {
+        let Ok(stripe) =
+            tokio::time::timeout_at(deadline, self.stripe(payment_id).lock_owned()).await
+        else {
             return Ok(None);
         };
         let owner = new_id("lk");
-        let lease = i64::try_from(LOCK_LEASE.as_millis()).unwrap_or(i64::MAX / 4);
         let mut pause = Duration::from_millis(5);
         loop {
             let now = now_unix_ms();
-            if self
+            match self
                 .store
-                .try_lock_payment(payment_id, &owner, now, now + lease)
+                .lock_and_read_payment(payment_id, &owner, now, now + lease_ms())
                 .await?
             {
-                let renewal = {
-                    let (store, id, owner) =
-                        (self.store.clone(), payment_id.to_string(), owner.clone());
-                    tokio::spawn(async move {
-                        loop {
-                            tokio::time::sleep(LOCK_LEASE / 3).await;
-                            let until = now_unix_ms() + lease;
-                            match store.renew_payment_lock(&id, &owner, until).await {
-                                Ok(true) => {}
-                                Ok(false) => {
-                                    tracing::error!(payment = %id, "payment lock lost while held");
-                                    return;
-                                }
-                                Err(e) => {
-                                    tracing::warn!(payment = %id, error = %e, "payment lock not renewed")
-                                }
-                            }
-                        }
-                    })
-                };
-                return Ok(Some(PaymentLock {
-                    _stripe: stripe,
-                    store: self.store.clone(),
-                    payment_id: payment_id.to_string(),
-                    owner,
-                    renewal,
-                }));
+                PaymentLockAttempt::Locked(found) => {
+                    let (payment, account) = *found;
+                    return Ok(Some(LockedPayment {
+                        lock: PaymentLock::held(stripe, &self.store, payment_id, owner),
+                        payment,
+                        account,
+                    }));
+                }
+                PaymentLockAttempt::Missing => {
+                    return Err(PaymentError::NotFound(payment_id.to_string()))
+                }
+                PaymentLockAttempt::Held => {}
             }
             if tokio::time::Instant::now() + pause > deadline {
                 return Ok(None);
@@ -385,6 +455,21 @@ impl Payments {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(200));
         }
+    }
+
+    /// The account of a payment read under its lock, ready for its connector.
+    fn resolve_locked(
+        &self,
+        payment: &PaymentRecord,
+        account: Option<ConnectorAccountRecord>,
+    ) -> Result<ResolvedAccount, PaymentError> {
+        let record = account.ok_or_else(|| {
+            PaymentError::Internal(format!(
+                "connector account {} vanished",
+                payment.connector_account_id
+            ))
+        })?;
+        self.resolve(record)
     }
 
     fn resolve(&self, record: ConnectorAccountRecord) -> Result<ResolvedAccount, PaymentError> {
@@ -440,13 +525,10 @@ impl Payments {
                     message: format!("no connector account named {name:?}"),
                 })?,
             None => {
-                let preferred = self
-                    .store
-                    .get_merchant(merchant_id)
-                    .await?
+                let (merchant, accounts) = self.store.merchant_and_accounts(merchant_id).await?;
+                let preferred = merchant
                     .and_then(|m| m.default_connector)
                     .unwrap_or_else(|| "default".to_string());
-                let accounts = self.store.list_connector_accounts(merchant_id).await?;
                 let default = accounts.iter().position(|a| a.name == preferred);
                 match (default, accounts.len()) {
                     (Some(i), _) => accounts[i].clone(),
@@ -480,6 +562,11 @@ impl Payments {
             Some(p) if p.merchant_id == merchant_id => Ok(p),
             _ => Err(PaymentError::NotFound(id.to_string())),
         }
+    }
+
+    /// The view of a payment whose account is at hand (no read).
+    fn view_with(payment: PaymentRecord, account: &ConnectorAccountRecord) -> PaymentView {
+        PaymentView::from_record(payment, account.name.clone())
     }
 
     async fn view(&self, payment: PaymentRecord) -> Result<PaymentView, PaymentError> {
@@ -621,11 +708,25 @@ impl Payments {
             "api.create",
             json!({"amount": request.amount, "currency": request.currency}),
         );
+        // Locked from its first moment, in the insert's transaction: a
+        // notification racing the answer waits for it.
+        let stripe = self.stripe(&payment_id).lock_owned().await;
+        let owner = new_id("lk");
         self.store
-            .insert_payment(payment.clone(), vec![created])
+            .insert_locked_payment(
+                payment.clone(),
+                vec![created],
+                PaymentLockRecord {
+                    payment_id: payment_id.clone(),
+                    owner: owner.clone(),
+                    expires_at: now_unix_ms() + lease_ms(),
+                },
+            )
             .await?;
+        let lock = PaymentLock::held(stripe, &self.store, &payment_id, owner);
         tracing::info!(payment = %payment_id, connector = %payment.connector, amount = request.amount, currency = %request.currency, "payment created");
-        self.authorize(payment, resolved, wit_method, request).await
+        self.authorize(payment, resolved, wit_method, request, lock)
+            .await
     }
 
     /// The retry of a creation whose outcome was unknown.
@@ -634,47 +735,47 @@ impl Payments {
         payment: PaymentRecord,
         request: CreatePayment,
     ) -> Result<PaymentView, PaymentError> {
-        let lock = self.lock(&payment.id).await?;
-        let mut payment = self
-            .store
-            .get_payment(&payment.id)
-            .await?
-            .ok_or_else(|| PaymentError::NotFound(payment.id.clone()))?;
+        let LockedPayment {
+            mut lock,
+            mut payment,
+            account,
+        } = self.lock(&payment.id).await?;
+        let resolved = self.resolve_locked(&payment, account)?;
         // An answer from the provider was written (only the idempotency
         // record was not): that is the outcome.
         let answered = payment.connector_reference.is_some()
             || status_of(&payment) != PaymentStatus::Processing;
         if answered {
-            drop(lock);
-            return self.view(payment).await;
+            return Ok(Self::view_with(payment, &resolved.record));
         }
         // Ask the provider first, where it can find the payment by our id:
         // what it made is the outcome, whatever its idempotency promises.
-        if let Ok(Ok(outcome)) = self.ask_provider(&payment).await {
+        if let Ok(Ok(outcome)) = self.ask_provider_via(&resolved, &payment).await {
             if outcome.connector_reference.is_some()
                 && !matches!(outcome.status, wit::PaymentStatus::Pending)
             {
                 let (next, events) = apply_outcome(&payment, outcome, "api.create");
-                self.save(&mut payment, next, events).await?;
-                drop(lock);
-                return self.view(payment).await;
+                self.save_releasing(&mut payment, next, events, &mut lock)
+                    .await?;
+                return Ok(Self::view_with(payment, &resolved.record));
             }
         }
-        drop(lock);
-        let resolved = self.account_by_id(&payment.connector_account_id).await?;
         tracing::info!(payment = %payment.id, "authorization sent again under the same provider key");
         let (method, input) = AuthorizeInput::split(request);
         let wit_method = wit_payment_method(method).2;
-        self.authorize(payment, resolved, wit_method, input).await
+        self.authorize(payment, resolved, wit_method, input, lock)
+            .await
     }
 
-    /// Sends the authorization of a stored payment and writes its outcome.
+    /// Sends the authorization of a stored payment, whose lock the caller
+    /// took, and writes its outcome.
     async fn authorize(
         &self,
         mut payment: PaymentRecord,
         resolved: ResolvedAccount,
         wit_method: wit::PaymentMethod,
         request: AuthorizeInput,
+        mut lock: PaymentLock,
     ) -> Result<PaymentView, PaymentError> {
         let payment_id = payment.id.clone();
 
@@ -726,7 +827,6 @@ impl Payments {
             ),
             metadata: request.metadata.into_iter().collect(),
         };
-        let _guard = self.lock(&payment_id).await?;
         let result = self
             .runtime
             .authorize(&resolved.plugin, resolved.account, authorize)
@@ -738,7 +838,8 @@ impl Payments {
                     (error.kind == wit::ErrorKind::InvalidRequest).then(|| error.field.clone());
                 let (next, events) = apply_authorize_error(&payment, &error);
                 let failed_to = next.clone();
-                self.save(&mut payment, next, events).await?;
+                self.save_releasing(&mut payment, next, events, &mut lock)
+                    .await?;
                 if let Some(field) = invalid_field {
                     // The connector refused the request itself: tell the
                     // storefront which field, as for any bad input.
@@ -747,7 +848,7 @@ impl Payments {
                         message: format!("{} (payment {} failed)", error.message, failed_to.id),
                     });
                 }
-                return self.view(failed_to).await;
+                return Ok(Self::view_with(failed_to, &resolved.record));
             }
             Err(plugin_error) => {
                 // The plugin died mid-call: whether it reached the provider is
@@ -776,14 +877,16 @@ impl Payments {
                     // limit): nothing reached the provider. The storefront
                     // gets a 503; its retry with the same Idempotency-Key
                     // sends the authorization, else the janitor settles it.
-                    self.save(&mut payment, next, vec![e]).await?;
+                    self.save_releasing(&mut payment, next, vec![e], &mut lock)
+                        .await?;
                     return Err(PaymentError::Plugin(plugin_error));
                 }
                 (next, vec![e])
             }
         };
-        self.save(&mut payment, next, events).await?;
-        self.view(payment).await
+        self.save_releasing(&mut payment, next, events, &mut lock)
+            .await?;
+        Ok(Self::view_with(payment, &resolved.record))
     }
 
     /// Writes `next` over `current` with the version check, numbering events.
@@ -793,14 +896,31 @@ impl Payments {
         next: PaymentRecord,
         events: Vec<PaymentEventRecord>,
     ) -> Result<(), PaymentError> {
-        self.write(current, next, events, Vec::new(), None).await?;
+        self.write(current, next, events, Vec::new(), None, None)
+            .await?;
+        Ok(())
+    }
+
+    /// [`Payments::save`] as the operation's last write: the payment's lock
+    /// is released in the same transaction.
+    async fn save_releasing(
+        &self,
+        current: &mut PaymentRecord,
+        next: PaymentRecord,
+        events: Vec<PaymentEventRecord>,
+        lock: &mut PaymentLock,
+    ) -> Result<(), PaymentError> {
+        self.write(current, next, events, Vec::new(), None, Some(lock))
+            .await?;
         Ok(())
     }
 
     /// Writes a payment's next state, its events and refunds in one
     /// transaction, with the version check; with `seen`, the notification
-    /// that caused it is recorded as seen in the same transaction.
-    /// `Ok(false)`: that notification was already applied; nothing written.
+    /// that caused it is recorded as seen in the same transaction; with
+    /// `release`, the payment's lock is released in it (the operation's
+    /// last write). `Ok(false)`: that notification was already applied;
+    /// nothing written.
     async fn write(
         &self,
         current: &mut PaymentRecord,
@@ -808,6 +928,7 @@ impl Payments {
         events: Vec<PaymentEventRecord>,
         refunds: Vec<RefundRecord>,
         seen: Option<NotificationSeenRecord>,
+        release: Option<&mut PaymentLock>,
     ) -> Result<bool, PaymentError> {
         next.version = current.version + 1;
         next.updated_at = now_rfc3339();
@@ -821,12 +942,16 @@ impl Payments {
             }
         }
         self.janitor.schedule(current, &mut next, now_ms);
+        let owner = release.as_ref().map(|lock| lock.owner.clone());
         let written = self
             .store
-            .save_payment(next.clone(), current.version, events, refunds, seen)
+            .save_payment(next.clone(), current.version, events, refunds, seen, owner)
             .await?;
         if written {
             *current = next;
+            if let Some(lock) = release {
+                lock.mark_released();
+            }
         }
         Ok(written)
     }
@@ -853,15 +978,14 @@ impl Payments {
         if !return_needs_connector(&found) {
             return Ok(append_query(&found.return_url, "payment_id", &found.id));
         }
-        let _guard = self.lock(payment_id).await?;
-        let mut payment = self
-            .store
-            .get_payment(payment_id)
-            .await?
-            .ok_or_else(|| PaymentError::NotFound(payment_id.to_string()))?;
+        let LockedPayment {
+            mut lock,
+            mut payment,
+            account,
+        } = self.lock(payment_id).await?;
         let status = status_of(&payment);
         if return_needs_connector(&payment) {
-            let resolved = self.account_by_id(&payment.connector_account_id).await?;
+            let resolved = self.resolve_locked(&payment, account)?;
             let request = wit::CompleteRequest {
                 payment: payment_ref(&payment),
                 params,
@@ -885,11 +1009,13 @@ impl Payments {
                     if next.connector_reference.is_none() {
                         next.connector_reference = outcome.connector_reference;
                     }
-                    self.save(&mut payment, next, vec![e]).await?;
+                    self.save_releasing(&mut payment, next, vec![e], &mut lock)
+                        .await?;
                 }
                 Ok(Ok(outcome)) => {
                     let (next, events) = apply_outcome(&payment, outcome, "shopper.return");
-                    self.save(&mut payment, next, events).await?;
+                    self.save_releasing(&mut payment, next, events, &mut lock)
+                        .await?;
                 }
                 Ok(Err(error)) if status.is_final() || status.can_capture() => {
                     // Settled already: only the 3-D Secure result was to learn.
@@ -908,7 +1034,8 @@ impl Payments {
                         json!({"error": {"code": error.code, "message": error.message}}),
                     );
                     let unchanged = payment.clone();
-                    self.save(&mut payment, unchanged, vec![e]).await?;
+                    self.save_releasing(&mut payment, unchanged, vec![e], &mut lock)
+                        .await?;
                 }
                 Err(plugin_error) => {
                     tracing::warn!(payment = %payment.id, error = %plugin_error, "completion failed");
@@ -920,17 +1047,21 @@ impl Payments {
 
     /// Asks the connector where the payment stands and moves it forward.
     pub async fn sync(&self, merchant_id: &str, id: &str) -> Result<PaymentView, PaymentError> {
-        self.load_owned(merchant_id, id).await?;
-        let _guard = self.lock(id).await?;
-        let mut payment = self.load_owned(merchant_id, id).await?;
-        match self.ask_provider(&payment).await? {
+        let LockedPayment {
+            mut lock,
+            mut payment,
+            account,
+        } = self.lock_owned(merchant_id, id).await?;
+        let resolved = self.resolve_locked(&payment, account)?;
+        match self.ask_provider_via(&resolved, &payment).await? {
             Ok(outcome) => {
                 let (next, events) = apply_outcome(&payment, outcome, "sync");
-                self.save(&mut payment, next, events).await?;
+                self.save_releasing(&mut payment, next, events, &mut lock)
+                    .await?;
             }
             Err(error) => return Err(connector_error(error)),
         }
-        self.view(payment).await
+        Ok(Self::view_with(payment, &resolved.record))
     }
 
     /// The connector's `sync`: without a provider reference (the answer to
@@ -940,9 +1071,22 @@ impl Payments {
         payment: &PaymentRecord,
     ) -> Result<Result<wit::PaymentOutcome, wit::ConnectorError>, PaymentError> {
         let resolved = self.account_by_id(&payment.connector_account_id).await?;
+        self.ask_provider_via(&resolved, payment).await
+    }
+
+    /// [`Payments::ask_provider`] through an account at hand.
+    async fn ask_provider_via(
+        &self,
+        resolved: &ResolvedAccount,
+        payment: &PaymentRecord,
+    ) -> Result<Result<wit::PaymentOutcome, wit::ConnectorError>, PaymentError> {
         Ok(self
             .runtime
-            .sync(&resolved.plugin, resolved.account, payment_ref(payment))
+            .sync(
+                &resolved.plugin,
+                resolved.account.clone(),
+                payment_ref(payment),
+            )
             .await?)
     }
 
@@ -954,9 +1098,12 @@ impl Payments {
         final_capture: bool,
         idempotency_key: Option<&str>,
     ) -> Result<PaymentView, PaymentError> {
-        self.load_owned(merchant_id, id).await?;
-        let _guard = self.lock(id).await?;
-        let mut payment = self.load_owned(merchant_id, id).await?;
+        let LockedPayment {
+            mut lock,
+            mut payment,
+            account,
+        } = self.lock_owned(merchant_id, id).await?;
+        let resolved = self.resolve_locked(&payment, account)?;
         // With the merchant's key, the provider's key must not depend on
         // anything a notification can change in between (a retry must
         // reach the provider as the same request).
@@ -966,14 +1113,19 @@ impl Payments {
             if let Some(attempt) = self.capture_attempt(&payment, psp_key).await? {
                 if attempt.settled {
                     // Its outcome is written (only the answer was lost).
-                    return self.view(payment).await;
+                    return Ok(Self::view_with(payment, &resolved.record));
                 }
                 // The retry of a capture whose outcome is unknown: sent
                 // again under the same key, its amount already reserved.
-                let resolved = self.account_by_id(&payment.connector_account_id).await?;
-                self.send_capture(&mut payment, &resolved, attempt, "api.capture")
-                    .await?;
-                return self.view(payment).await;
+                self.send_capture(
+                    &mut payment,
+                    &resolved,
+                    attempt,
+                    "api.capture",
+                    Some(&mut lock),
+                )
+                .await?;
+                return Ok(Self::view_with(payment, &resolved.record));
             }
         }
         if let Some(delayed) = payment.delayed_capture() {
@@ -986,25 +1138,30 @@ impl Payments {
         }
         self.capture_locked(
             &mut payment,
+            &resolved,
             amount,
             final_capture,
             keyed_psp_key,
             "api.capture",
+            Some(&mut lock),
         )
         .await?;
-        self.view(payment).await
+        Ok(Self::view_with(payment, &resolved.record))
     }
 
     /// Reserves and sends a capture of a payment whose lock the caller
     /// holds: the merchant's (`api.capture`) or a delayed capture falling
-    /// due (`janitor`).
+    /// due (`janitor`). With `release`, the lock goes with the last write.
+    #[allow(clippy::too_many_arguments)]
     async fn capture_locked(
         &self,
         payment: &mut PaymentRecord,
+        resolved: &ResolvedAccount,
         amount: Option<u64>,
         final_capture: bool,
         keyed_psp_key: Option<String>,
         cause: &str,
+        release: Option<&mut PaymentLock>,
     ) -> Result<(), PaymentError> {
         let status = status_of(payment);
         if !status.can_capture() {
@@ -1058,7 +1215,6 @@ impl Payments {
                 None,
             )
         });
-        let resolved = self.account_by_id(&payment.connector_account_id).await?;
         require_operation(
             &resolved.plugin,
             if amount < capturable || payment.amount_captured > 0 {
@@ -1068,7 +1224,7 @@ impl Payments {
             },
         )?;
         if !self
-            .capabilities_of(&resolved)
+            .capabilities_of(resolved)
             .await?
             .multiple_partial_captures
         {
@@ -1106,7 +1262,8 @@ impl Payments {
             attempt.detail(json!({"in_flight": true})),
         );
         self.save(payment, reserved, vec![e]).await?;
-        self.send_capture(payment, &resolved, attempt, cause).await
+        self.send_capture(payment, resolved, attempt, cause, release)
+            .await
     }
 
     /// Sends a reserved capture to the provider and writes the outcome:
@@ -1119,6 +1276,7 @@ impl Payments {
         resolved: &ResolvedAccount,
         attempt: CaptureAttempt,
         cause: &str,
+        unlock: Option<&mut PaymentLock>,
     ) -> Result<(), PaymentError> {
         let status = status_of(payment);
         let request = wit::CaptureRequest {
@@ -1202,7 +1360,8 @@ impl Payments {
             }
         };
         let e = event(payment, 0, Some(status), to, cause, attempt.detail(detail));
-        self.save(payment, next, vec![e]).await?;
+        self.write(payment, next, vec![e], Vec::new(), None, unlock)
+            .await?;
         match error {
             Some(error) => Err(error),
             None => Ok(()),
@@ -1227,14 +1386,17 @@ impl Payments {
         id: &str,
         idempotency_key: Option<&str>,
     ) -> Result<PaymentView, PaymentError> {
-        self.load_owned(merchant_id, id).await?;
-        let _guard = self.lock(id).await?;
-        let mut payment = self.load_owned(merchant_id, id).await?;
+        let LockedPayment {
+            mut lock,
+            mut payment,
+            account,
+        } = self.lock_owned(merchant_id, id).await?;
+        let resolved = self.resolve_locked(&payment, account)?;
         let status = status_of(&payment);
         if status == PaymentStatus::Canceled && idempotency_key.is_some() {
             // The retry of a cancellation whose answer was lost, which the
             // provider's notification already confirmed: it is done.
-            return self.view(payment).await;
+            return Ok(Self::view_with(payment, &resolved.record));
         }
         if !status.can_cancel() || payment.amount_captured > 0 {
             return Err(PaymentError::InvalidState {
@@ -1253,7 +1415,6 @@ impl Payments {
                 ),
             });
         }
-        let resolved = self.account_by_id(&payment.connector_account_id).await?;
         require_operation(&resolved.plugin, wit::Operation::Cancel)?;
         let request = wit::CancelRequest {
             payment: payment_ref(&payment),
@@ -1261,12 +1422,12 @@ impl Payments {
         };
         let outcome = match self
             .runtime
-            .cancel(&resolved.plugin, resolved.account, request)
+            .cancel(&resolved.plugin, resolved.account.clone(), request)
             .await?
         {
             Ok(o) => o,
             Err(error) => {
-                self.record_failed_operation(&mut payment, "api.cancel", 0, &error)
+                self.record_failed_operation(&mut payment, "api.cancel", 0, &error, &mut lock)
                     .await?;
                 return Err(connector_error(error));
             }
@@ -1281,11 +1442,9 @@ impl Payments {
                     "api.cancel",
                     json!({"refused": {"code": refusal.code, "reason": refusal.reason}}),
                 );
-                {
-                    let unchanged = payment.clone();
-                    self.save(&mut payment, unchanged, vec![e])
-                }
-                .await?;
+                let unchanged = payment.clone();
+                self.save_releasing(&mut payment, unchanged, vec![e], &mut lock)
+                    .await?;
                 Err(PaymentError::Declined {
                     code: refusal.code,
                     message: refusal.reason,
@@ -1305,8 +1464,9 @@ impl Payments {
                 );
                 let mut next = payment.clone();
                 next.cancel_pending = true;
-                self.save(&mut payment, next, vec![e]).await?;
-                self.view(payment).await
+                self.save_releasing(&mut payment, next, vec![e], &mut lock)
+                    .await?;
+                Ok(Self::view_with(payment, &resolved.record))
             }
             wit::ModificationStatus::Succeeded => {
                 let pending = false;
@@ -1321,8 +1481,9 @@ impl Payments {
                     "api.cancel",
                     json!({"pending": pending}),
                 );
-                self.save(&mut payment, next, vec![e]).await?;
-                self.view(payment).await
+                self.save_releasing(&mut payment, next, vec![e], &mut lock)
+                    .await?;
+                Ok(Self::view_with(payment, &resolved.record))
             }
         }
     }
@@ -1336,20 +1497,32 @@ impl Payments {
         id: &str,
         request: RefundRequest,
     ) -> Result<RefundView, PaymentError> {
-        self.load_owned(merchant_id, id).await?;
-        let _guard = self.lock(id).await?;
-        let mut payment = self.load_owned(merchant_id, id).await?;
-        if let Some(existing) = self.store.get_refund(&request.refund_id).await? {
-            if existing.payment_id != payment.id {
-                return Err(PaymentError::NotFound(request.refund_id));
+        let LockedPayment {
+            mut lock,
+            mut payment,
+            account,
+        } = self.lock_owned(merchant_id, id).await?;
+        // Only a retry (its id from the idempotency claim) can find its
+        // refund already there.
+        if request.resumed {
+            if let Some(existing) = self.store.get_refund(&request.refund_id).await? {
+                if existing.payment_id != payment.id {
+                    return Err(PaymentError::NotFound(request.refund_id));
+                }
+                if existing.status != "pending" {
+                    return Ok(RefundView::from(existing));
+                }
+                let resolved = self.resolve_locked(&payment, account)?;
+                return self
+                    .send_refund(
+                        &mut payment,
+                        &resolved,
+                        existing,
+                        "api.refund",
+                        Some(&mut lock),
+                    )
+                    .await;
             }
-            if existing.status != "pending" {
-                return Ok(RefundView::from(existing));
-            }
-            let resolved = self.account_by_id(&payment.connector_account_id).await?;
-            return self
-                .send_refund(&mut payment, &resolved, existing, "api.refund")
-                .await;
         }
         let status = status_of(&payment);
         // A canceled payment can hold captured money too: a capture the
@@ -1372,7 +1545,7 @@ impl Payments {
         }
         // The connector first: a refund it cannot take (disabled or removed
         // plugin, operation not offered) must leave nothing behind.
-        let resolved = self.account_by_id(&payment.connector_account_id).await?;
+        let resolved = self.resolve_locked(&payment, account)?;
         let partial = amount < refundable;
         require_operation(
             &resolved.plugin,
@@ -1414,10 +1587,23 @@ impl Payments {
             "api.refund",
             json!({"refund": refund.id, "amount": amount}),
         );
-        self.write(&mut payment, reserved, vec![e], vec![refund.clone()], None)
-            .await?;
-        self.send_refund(&mut payment, &resolved, refund, "connector.refund")
-            .await
+        self.write(
+            &mut payment,
+            reserved,
+            vec![e],
+            vec![refund.clone()],
+            None,
+            None,
+        )
+        .await?;
+        self.send_refund(
+            &mut payment,
+            &resolved,
+            refund,
+            "connector.refund",
+            Some(&mut lock),
+        )
+        .await
     }
 
     /// Sends a pending refund to the provider under its own key (again, if
@@ -1429,6 +1615,7 @@ impl Payments {
         resolved: &ResolvedAccount,
         mut refund: RefundRecord,
         cause: &str,
+        release: Option<&mut PaymentLock>,
     ) -> Result<RefundView, PaymentError> {
         let status = status_of(payment);
         let amount = refund.amount.max(0) as u64;
@@ -1492,7 +1679,7 @@ impl Payments {
         }
         refund.updated_at = now_rfc3339();
         let e = event(payment, 0, Some(status), status, cause, detail);
-        self.write(payment, next, vec![e], vec![refund.clone()], None)
+        self.write(payment, next, vec![e], vec![refund.clone()], None, release)
             .await?;
         Ok(RefundView::from(refund))
     }
@@ -1503,6 +1690,7 @@ impl Payments {
         cause: &str,
         amount: u64,
         error: &wit::ConnectorError,
+        lock: &mut PaymentLock,
     ) -> Result<(), PaymentError> {
         let status = status_of(payment);
         let e = event(
@@ -1514,7 +1702,7 @@ impl Payments {
             json!({"amount": amount, "error": {"kind": format!("{:?}", error.kind), "code": error.code, "message": error.message}}),
         );
         let unchanged = payment.clone();
-        self.save(payment, unchanged, vec![e]).await
+        self.save_releasing(payment, unchanged, vec![e], lock).await
     }
 
     /// A provider notification for one connector account: verified and
@@ -1603,7 +1791,11 @@ impl Payments {
             tracing::info!(account = %account.id, event = %item.event_id, "notification for an unknown payment ignored");
             return Ok(());
         };
-        let _guard = self.lock(&found.id).await?;
+        let LockedPayment {
+            mut lock,
+            mut payment,
+            ..
+        } = self.lock(&found.id).await?;
         // Recorded as seen in the same transaction as the change it causes:
         // a write that fails leaves it unseen, so the provider's retry is
         // applied rather than dropped as a duplicate.
@@ -1612,11 +1804,6 @@ impl Payments {
             event_id: item.event_id.clone(),
             received_at: now_rfc3339(),
         };
-        let mut payment = self
-            .store
-            .get_payment(&found.id)
-            .await?
-            .ok_or_else(|| PaymentError::NotFound(found.id.clone()))?;
         let status = status_of(&payment);
         // Learnt here when the answer to the authorization was lost.
         let learnt_reference = payment
@@ -1748,7 +1935,14 @@ impl Payments {
             }
         };
         if !self
-            .write(&mut payment, next, events, refunds, Some(seen))
+            .write(
+                &mut payment,
+                next,
+                events,
+                refunds,
+                Some(seen),
+                Some(&mut lock),
+            )
             .await?
         {
             tracing::info!(account = %account.id, event = %item.event_id, "duplicate notification ignored");

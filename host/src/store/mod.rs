@@ -4,6 +4,7 @@
 //! One diesel schema serves SQLite and PostgreSQL through [`AnyConnection`];
 //! every call runs on a blocking thread with a pooled connection.
 
+pub mod accounting;
 pub mod models;
 pub mod schema;
 
@@ -19,6 +20,8 @@ use diesel::prelude::*;
 use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, R2D2Connection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::metrics::METRICS;
 
 pub use models::{
     ApiKeyRecord, ConnectorAccountRecord, IdempotencyRecord, MerchantRecord,
@@ -138,7 +141,7 @@ impl ManageConnection for AnyConnectionManager {
     type Error = diesel::r2d2::Error;
 
     fn connect(&self) -> Result<AnyConnection, Self::Error> {
-        let conn = match &self.target {
+        let mut conn = match &self.target {
             Target::Postgres(url) => diesel::PgConnection::establish(url).map(AnyConnection::from),
             Target::SqliteFile(path) => {
                 diesel::SqliteConnection::establish(path).map(AnyConnection::from)
@@ -146,8 +149,10 @@ impl ManageConnection for AnyConnectionManager {
             Target::SqliteMemory => {
                 diesel::SqliteConnection::establish(":memory:").map(AnyConnection::from)
             }
-        };
-        conn.map_err(diesel::r2d2::Error::ConnectionError)
+        }
+        .map_err(diesel::r2d2::Error::ConnectionError)?;
+        conn.set_instrumentation(accounting::count_statement);
+        Ok(conn)
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), Self::Error> {
@@ -189,6 +194,18 @@ impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SqlitePragmas {
         }
         Ok(())
     }
+}
+
+/// What [`Store::lock_and_read_payment`] found.
+#[derive(Debug)]
+pub enum PaymentLockAttempt {
+    /// Another holder's lease has not expired.
+    Held,
+    /// No such payment; no lock was left behind.
+    Missing,
+    /// Locked; the payment and its connector account (`None` if it was
+    /// deleted), read under the lock.
+    Locked(Box<(PaymentRecord, Option<ConnectorAccountRecord>)>),
 }
 
 /// The database. Cheap to clone (the pool is shared).
@@ -351,7 +368,14 @@ impl Store {
                 .connect()
                 .map_err(|e| StoreError::Connect(e.to_string()))?,
         );
-        let builder = Pool::builder().connection_timeout(POOL_CONNECTION_TIMEOUT);
+        // No test query on every check-out (r2d2's default): it doubled
+        // the statements of a request, and a round trip to PostgreSQL. A
+        // connection that broke fails its statement, which fails the
+        // request's transaction (nothing half-written), and is discarded
+        // by `has_broken`.
+        let builder = Pool::builder()
+            .connection_timeout(POOL_CONNECTION_TIMEOUT)
+            .test_on_check_out(false);
         let builder = match &manager.target {
             Target::Postgres(_) => builder.max_size(POSTGRES_POOL_SIZE),
             Target::SqliteFile(_) => builder
@@ -384,10 +408,23 @@ impl Store {
         // One span per store transaction, a child of the request's (traces
         // with --otlp-endpoint), entered on the blocking thread that runs it.
         let span = tracing::info_span!("store");
+        let work = accounting::current();
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            let mut conn = pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
-            f(&mut conn)
+            // Counted from before the check-out: what the pool runs on the
+            // connection it hands out is work of this round trip too.
+            let before = accounting::statements_on_this_thread();
+            let result = pool
+                .get()
+                .map_err(|e| StoreError::Pool(e.to_string()))
+                .and_then(|mut conn| f(&mut conn));
+            let statements = accounting::statements_on_this_thread().saturating_sub(before);
+            METRICS.store_statements.inc_by(statements);
+            METRICS.store_round_trips.inc();
+            if let Some(work) = work {
+                work.add(statements);
+            }
+            result
         })
         .await
         .map_err(|e| StoreError::Join(e.to_string()))?
@@ -669,6 +706,29 @@ impl Store {
         .await
     }
 
+    /// The merchant and its connector accounts (by name), in one round
+    /// trip: what routing a payment needs.
+    pub async fn merchant_and_accounts(
+        &self,
+        merchant_id: &str,
+    ) -> Result<(Option<MerchantRecord>, Vec<ConnectorAccountRecord>), StoreError> {
+        let merchant_id = merchant_id.to_owned();
+        self.run(move |conn| {
+            let merchant = merchants::table
+                .find(&merchant_id)
+                .select(MerchantRecord::as_select())
+                .first(conn)
+                .optional()?;
+            let accounts = connector_accounts::table
+                .filter(connector_accounts::merchant_id.eq(&merchant_id))
+                .order(connector_accounts::name.asc())
+                .select(ConnectorAccountRecord::as_select())
+                .load(conn)?;
+            Ok((merchant, accounts))
+        })
+        .await
+    }
+
     // ----- payments -----------------------------------------------------------
 
     /// Inserts the payment and its first events in one transaction.
@@ -678,13 +738,41 @@ impl Store {
         p: PaymentRecord,
         events: Vec<PaymentEventRecord>,
     ) -> Result<(), StoreError> {
+        self.insert_payment_with(p, events, None).await
+    }
+
+    /// [`Store::insert_payment`], the payment's lock taken for `lock.owner`
+    /// in the same transaction: a new payment is locked from its first
+    /// moment without a round trip of its own.
+    pub async fn insert_locked_payment(
+        &self,
+        p: PaymentRecord,
+        events: Vec<PaymentEventRecord>,
+        lock: PaymentLockRecord,
+    ) -> Result<(), StoreError> {
+        self.insert_payment_with(p, events, Some(lock)).await
+    }
+
+    async fn insert_payment_with(
+        &self,
+        p: PaymentRecord,
+        events: Vec<PaymentEventRecord>,
+        lock: Option<PaymentLockRecord>,
+    ) -> Result<(), StoreError> {
         self.run(move |conn| {
             conn.transaction(|conn| {
                 diesel::insert_into(payments::table)
                     .values(&p)
                     .execute(conn)
                     .map_err(duplicate)?;
-                insert_events(conn, &events)
+                insert_events(conn, &events)?;
+                if let Some(lock) = &lock {
+                    diesel::insert_into(payment_locks::table)
+                        .values(lock)
+                        .execute(conn)
+                        .map_err(duplicate)?;
+                }
+                Ok(())
             })
         })
         .await
@@ -744,6 +832,10 @@ impl Store {
     /// transaction: a notification counts as seen only if what it says was
     /// applied. `Ok(false)` (and nothing written) when `seen` was already
     /// recorded: a duplicate.
+    ///
+    /// With `release_lock`, the payment's lock held by that owner is
+    /// released in the same transaction: the last write of an operation
+    /// needs no round trip of its own to unlock.
     pub async fn save_payment(
         &self,
         p: PaymentRecord,
@@ -751,6 +843,7 @@ impl Store {
         mut events: Vec<PaymentEventRecord>,
         refunds: Vec<RefundRecord>,
         seen: Option<NotificationSeenRecord>,
+        release_lock: Option<String>,
     ) -> Result<bool, StoreError> {
         let result = self
             .run(move |conn| {
@@ -778,6 +871,14 @@ impl Store {
                             e.seq = base + i as i64 + 1;
                         }
                         insert_events(conn, &events)?;
+                    }
+                    if let Some(owner) = &release_lock {
+                        diesel::delete(
+                            payment_locks::table
+                                .find(&p.id)
+                                .filter(payment_locks::owner.eq(owner)),
+                        )
+                        .execute(conn)?;
                     }
                     Ok(true)
                 })
@@ -973,22 +1074,50 @@ impl Store {
             owner: owner.to_owned(),
             expires_at,
         };
+        self.run(move |conn| take_payment_lock(conn, &record, now_ms))
+            .await
+    }
+
+    /// Takes the payment's lock for `owner` until `expires_at` (Unix ms),
+    /// as [`Store::try_lock_payment`], then reads the payment and its
+    /// connector account under it, all in one round trip. A payment that
+    /// does not exist leaves no lock behind.
+    pub async fn lock_and_read_payment(
+        &self,
+        payment_id: &str,
+        owner: &str,
+        now_ms: i64,
+        expires_at: i64,
+    ) -> Result<PaymentLockAttempt, StoreError> {
+        let record = PaymentLockRecord {
+            payment_id: payment_id.to_owned(),
+            owner: owner.to_owned(),
+            expires_at,
+        };
         self.run(move |conn| {
-            // An expired lease is removed first, in its own statement: a
-            // failed insert aborts a PostgreSQL transaction, so none is used.
-            diesel::delete(
-                payment_locks::table
-                    .find(&record.payment_id)
-                    .filter(payment_locks::expires_at.lt(now_ms)),
-            )
-            .execute(conn)?;
-            match diesel::insert_into(payment_locks::table)
-                .values(&record)
-                .execute(conn)
-            {
-                Ok(_) => Ok(true),
-                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
-                Err(e) => Err(e.into()),
+            if !take_payment_lock(conn, &record, now_ms)? {
+                return Ok(PaymentLockAttempt::Held);
+            }
+            let found = payments::table
+                .left_join(connector_accounts::table)
+                .filter(payments::id.eq(&record.payment_id))
+                .select((
+                    PaymentRecord::as_select(),
+                    Option::<ConnectorAccountRecord>::as_select(),
+                ))
+                .first::<(PaymentRecord, Option<ConnectorAccountRecord>)>(conn)
+                .optional()?;
+            match found {
+                Some(found) => Ok(PaymentLockAttempt::Locked(Box::new(found))),
+                None => {
+                    diesel::delete(
+                        payment_locks::table
+                            .find(&record.payment_id)
+                            .filter(payment_locks::owner.eq(&record.owner)),
+                    )
+                    .execute(conn)?;
+                    Ok(PaymentLockAttempt::Missing)
+                }
             }
         })
         .await
@@ -1621,6 +1750,38 @@ fn write_payment(
         }
     }
     Ok(())
+}
+
+/// Inserts `record` unless a lease that has not expired at `now_ms` holds
+/// the payment; `true` if taken. A free payment costs one statement; an
+/// expired lease is removed, then the insert tried again. No transaction: a
+/// failed insert would abort a PostgreSQL one.
+fn take_payment_lock(
+    conn: &mut AnyConnection,
+    record: &PaymentLockRecord,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let insert = |conn: &mut AnyConnection| match diesel::insert_into(payment_locks::table)
+        .values(record)
+        .execute(conn)
+    {
+        Ok(_) => Ok(true),
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
+        Err(e) => Err(StoreError::from(e)),
+    };
+    if insert(conn)? {
+        return Ok(true);
+    }
+    let expired = diesel::delete(
+        payment_locks::table
+            .find(&record.payment_id)
+            .filter(payment_locks::expires_at.lt(now_ms)),
+    )
+    .execute(conn)?;
+    if expired == 0 {
+        return Ok(false);
+    }
+    insert(conn)
 }
 
 fn insert_events(
