@@ -70,7 +70,9 @@ run() {
     local port sandbox_port
     port=$(free_port)
     sandbox_port=$(free_port)
+    # (The compiled connectors are kept across runs.)
     PASSERELLE_LOG=warn "$BIN" serve --demo --data-dir "$dir/data" \
+        --compile-cache "$OUT/compiled-plugins" \
         --listen "127.0.0.1:$port" --sandbox-listen "127.0.0.1:$sandbox_port" "$@" \
         >"$dir/server.log" 2>&1 &
     server_pid=$!

@@ -39,6 +39,10 @@ pub struct DoctorArgs {
     /// Where the SQLite database, the master key and the compile cache live.
     #[arg(long, env = "PASSERELLE_DATA_DIR", default_value = ".passerelle")]
     pub data_dir: PathBuf,
+    /// Where compiled connectors are kept; default:
+    /// `<data-dir>/compiled-plugins`.
+    #[arg(long, env = "PASSERELLE_COMPILE_CACHE")]
+    pub compile_cache: Option<PathBuf>,
     /// `postgres://...` for PostgreSQL; default: SQLite in the data dir.
     #[arg(long, env = "PASSERELLE_DATABASE_URL")]
     pub database_url: Option<String>,
@@ -137,7 +141,10 @@ pub async fn run(args: DoctorArgs) -> usize {
 
     let secrets = check_master_key(&args, &mut report);
     check_trusted_keys(args.trusted_keys.as_deref(), &mut report);
-    let cache = args.data_dir.join("compiled-plugins");
+    let cache = args
+        .compile_cache
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("compiled-plugins"));
     let cache_ok = check_cache(&cache, &mut report);
     check_public_url(args.public_url.as_deref(), &mut report).await;
 

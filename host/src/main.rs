@@ -49,6 +49,13 @@ enum Command {
         /// Where the SQLite database, the master key and demo.json live.
         #[arg(long, env = "PASSERELLE_DATA_DIR", default_value = ".passerelle")]
         data_dir: PathBuf,
+        /// Where compiled connectors are kept, so that a restart loads them
+        /// in milliseconds instead of compiling them again; default:
+        /// `<data-dir>/compiled-plugins`. Several servers may share one
+        /// (entries are named by component and engine settings, and written
+        /// whole).
+        #[arg(long, env = "PASSERELLE_COMPILE_CACHE")]
+        compile_cache: Option<PathBuf>,
         /// `postgres://...` for PostgreSQL; default: SQLite in the data dir.
         #[arg(long, env = "PASSERELLE_DATABASE_URL")]
         database_url: Option<String>,
@@ -356,6 +363,7 @@ async fn main() -> std::process::ExitCode {
         Command::Serve {
             listen,
             data_dir,
+            compile_cache,
             database_url,
             public_url,
             master_key,
@@ -385,6 +393,7 @@ async fn main() -> std::process::ExitCode {
             use std::time::Duration;
             let options = passerelle::server::ServeOptions {
                 listen,
+                compile_cache: compile_cache.unwrap_or_else(|| data_dir.join("compiled-plugins")),
                 data_dir,
                 database_url,
                 public_url,

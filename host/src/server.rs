@@ -24,6 +24,8 @@ use crate::store::Store;
 pub struct ServeOptions {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// Compiled connectors (normally `<data_dir>/compiled-plugins`).
+    pub compile_cache: PathBuf,
     /// Defaults to an SQLite file in `data_dir`.
     pub database_url: Option<String>,
     /// The URL shoppers' browsers and providers reach this server at.
@@ -229,7 +231,7 @@ pub async fn start_observed(
     };
     let runtime = Arc::new(
         PluginRuntime::new(options.plugin_limits.clone(), Egress::new()?)?
-            .with_compile_cache(options.data_dir.join("compiled-plugins")),
+            .with_compile_cache(options.compile_cache.clone()),
     );
     let registry = Arc::new(
         PluginRegistry::start(store.clone(), runtime.clone(), policy, BUNDLED_PLUGINS).await?,

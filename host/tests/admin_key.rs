@@ -46,6 +46,9 @@ async fn first_admin_key_without_demo() {
         .port();
     let mut server = Command::new(env!("CARGO_BIN_EXE_passerelle"))
         .args(["serve", "--data-dir", &dir, "--workers", "1"])
+        .arg("--compile-cache")
+        // The compile cache the other test servers share.
+        .arg(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("compiled-plugins"))
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Backend, TestServer};
+use common::{shared_compile_cache, Backend, TestServer};
 use passerelle::egress::Egress;
 use passerelle::runtime::bindings::types as wit;
 use passerelle::runtime::{LoadedPlugin, PluginError, PluginRuntime, RuntimeLimits};
@@ -320,7 +320,9 @@ async fn python_dummy_covers_the_contract() {
     let sandbox = sandbox().await;
     let base = sandbox.dummy_base_url();
     let webhooks = Webhooks::start();
-    let runtime = PluginRuntime::new(RuntimeLimits::default(), Egress::new().unwrap()).unwrap();
+    let runtime = PluginRuntime::new(RuntimeLimits::default(), Egress::new().unwrap())
+        .unwrap()
+        .with_compile_cache(shared_compile_cache());
     let (plugin, _) = install(&runtime, PYTHON_DUMMY_MANIFEST, "python-dummy").await;
     let account = account(&base);
 
@@ -809,7 +811,9 @@ async fn python_dummy_covers_the_contract() {
 async fn python_components_get_nothing_from_wasi_and_stay_within_limits() {
     logs();
     let sandbox = sandbox().await;
-    let runtime = PluginRuntime::new(RuntimeLimits::default(), Egress::new().unwrap()).unwrap();
+    let runtime = PluginRuntime::new(RuntimeLimits::default(), Egress::new().unwrap())
+        .unwrap()
+        .with_compile_cache(shared_compile_cache());
     let (probe, _) = install(&runtime, PROBE_MANIFEST, "wasi-probe").await;
     let account = wit::Account {
         id: "acc_probe".into(),
@@ -898,7 +902,9 @@ async fn python_components_get_nothing_from_wasi_and_stay_within_limits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_little_memory_fails_the_install_clearly() {
     logs();
-    let runtime = PluginRuntime::new(RuntimeLimits::default(), Egress::new().unwrap()).unwrap();
+    let runtime = PluginRuntime::new(RuntimeLimits::default(), Egress::new().unwrap())
+        .unwrap()
+        .with_compile_cache(shared_compile_cache());
     let manifest = PYTHON_DUMMY_MANIFEST.replace("memory_mb = 32", "memory_mb = 8");
     assert_ne!(
         manifest, PYTHON_DUMMY_MANIFEST,

@@ -203,6 +203,12 @@ impl TestServer {
             .arg(&self.database_url)
             .arg("--psp-specs")
             .arg(psp_specs_arg())
+            // One compile cache for every test server: each would otherwise
+            // compile the five bundled connectors again (seconds of CPU per
+            // server in a debug build). Entries are written whole and named
+            // by component and engine settings, so sharing is safe.
+            .arg("--compile-cache")
+            .arg(shared_compile_cache())
             .args(&self.extra_args)
             .env(
                 "PASSERELLE_LOG",
@@ -556,6 +562,11 @@ async fn answer(resp: reqwest::Response) -> (u16, Value) {
         status,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
+}
+
+/// The compile cache the test servers share (under the target directory).
+pub fn shared_compile_cache() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("compiled-plugins")
 }
 
 pub fn rand_suffix() -> String {
