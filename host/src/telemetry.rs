@@ -5,6 +5,11 @@
 //! one per plugin HTTP request (`egress`, with the destination host). They
 //! are batched and sent over OTLP/HTTP with JSON bodies to
 //! `<endpoint>/v1/traces`; spans still queued at shutdown are flushed.
+//!
+//! A request that carries a W3C `traceparent` header (and `tracestate`)
+//! joins the caller's trace: its span is a child of the caller's
+//! ([`join_caller_trace`]), so a storefront's trace shows the payment's
+//! plugin call and provider requests under its own checkout span.
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
@@ -71,6 +76,38 @@ where
         .build();
     let tracer = provider.tracer("passerelle");
     Ok((provider, tracing_opentelemetry::layer().with_tracer(tracer)))
+}
+
+/// The request headers, as OpenTelemetry's propagators read them.
+struct RequestHeaders<'a>(&'a actix_web::http::header::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for RequestHeaders<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|name| name.as_str()).collect()
+    }
+}
+
+/// Makes `span` a child of the trace named by the request's `traceparent`
+/// header, when it has a valid one (an invalid one is ignored, as the W3C
+/// recommendation says: the request starts a trace of its own).
+pub fn join_caller_trace(span: &tracing::Span, headers: &actix_web::http::header::HeaderMap) {
+    use opentelemetry::propagation::TextMapPropagator as _;
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    if !headers.contains_key("traceparent") {
+        return;
+    }
+    let caller = opentelemetry_sdk::propagation::TraceContextPropagator::new()
+        .extract(&RequestHeaders(headers));
+    if !caller.span().span_context().is_valid() {
+        return;
+    }
+    // Fails only when the span is disabled (no exporter): nothing to join.
+    let _ = span.set_parent(caller);
 }
 
 #[cfg(test)]

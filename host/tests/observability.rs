@@ -546,6 +546,21 @@ async fn otlp_exports_a_request_span_with_its_egress_children() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 201);
+    let payment: Value = resp.json().await.unwrap();
+    // A caller's W3C trace context: the request joins the caller's trace.
+    let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let joined = format!("otel-joined-{}", rand_suffix());
+    let resp = server
+        .http
+        .get(server.url(&format!("/v1/payments/{}", payment["id"].as_str().unwrap())))
+        .bearer_auth(&server.secret_key)
+        .header("X-Request-Id", &joined)
+        .header("traceparent", format!("00-{caller_trace}-{caller_span}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
     // The batch is flushed at shutdown at the latest.
     server.signal("TERM");
     let status = server.wait_exit(Duration::from_secs(20)).await.unwrap();
@@ -559,6 +574,13 @@ async fn otlp_exports_a_request_span_with_its_egress_children() {
     assert_eq!(attribute(request, "route").as_deref(), Some("/v1/payments"));
     assert_eq!(attribute(request, "method").as_deref(), Some("POST"));
     let trace = request["traceId"].as_str().unwrap();
+    assert_ne!(trace, caller_trace);
+    let joined = all
+        .iter()
+        .find(|s| s["name"] == "request" && attribute(s, "request_id").as_deref() == Some(&joined))
+        .unwrap_or_else(|| panic!("no span for the traced request: {all:#?}"));
+    assert_eq!(joined["traceId"], caller_trace, "{joined}");
+    assert_eq!(joined["parentSpanId"], caller_span, "{joined}");
     let egress: Vec<&Value> = all
         .iter()
         .filter(|s| s["name"] == "egress" && s["traceId"] == trace)

@@ -69,6 +69,7 @@ pub async fn middleware(
         None => (generate(), false),
     };
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    crate::telemetry::join_caller_trace(&span, req.headers());
     METRICS.http_in_flight.inc();
     let store_work = std::sync::Arc::new(StoreWork::default());
     let line = RequestLine {
