@@ -408,6 +408,22 @@ impl Payments {
         Ok(locked)
     }
 
+    /// [`Payments::lock_owned`], with the payment's account ready for its
+    /// connector.
+    async fn lock_owned_resolved(
+        &self,
+        merchant_id: &str,
+        payment_id: &str,
+    ) -> Result<(PaymentLock, PaymentRecord, ResolvedAccount), PaymentError> {
+        let LockedPayment {
+            lock,
+            payment,
+            account,
+        } = self.lock_owned(merchant_id, payment_id).await?;
+        let resolved = self.resolve_locked(&payment, account)?;
+        Ok((lock, payment, resolved))
+    }
+
     fn stripe(&self, payment_id: &str) -> Arc<tokio::sync::Mutex<()>> {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -1047,12 +1063,7 @@ impl Payments {
 
     /// Asks the connector where the payment stands and moves it forward.
     pub async fn sync(&self, merchant_id: &str, id: &str) -> Result<PaymentView, PaymentError> {
-        let LockedPayment {
-            mut lock,
-            mut payment,
-            account,
-        } = self.lock_owned(merchant_id, id).await?;
-        let resolved = self.resolve_locked(&payment, account)?;
+        let (mut lock, mut payment, resolved) = self.lock_owned_resolved(merchant_id, id).await?;
         match self.ask_provider_via(&resolved, &payment).await? {
             Ok(outcome) => {
                 let (next, events) = apply_outcome(&payment, outcome, "sync");
@@ -1098,12 +1109,7 @@ impl Payments {
         final_capture: bool,
         idempotency_key: Option<&str>,
     ) -> Result<PaymentView, PaymentError> {
-        let LockedPayment {
-            mut lock,
-            mut payment,
-            account,
-        } = self.lock_owned(merchant_id, id).await?;
-        let resolved = self.resolve_locked(&payment, account)?;
+        let (mut lock, mut payment, resolved) = self.lock_owned_resolved(merchant_id, id).await?;
         // With the merchant's key, the provider's key must not depend on
         // anything a notification can change in between (a retry must
         // reach the provider as the same request).
@@ -1386,12 +1392,7 @@ impl Payments {
         id: &str,
         idempotency_key: Option<&str>,
     ) -> Result<PaymentView, PaymentError> {
-        let LockedPayment {
-            mut lock,
-            mut payment,
-            account,
-        } = self.lock_owned(merchant_id, id).await?;
-        let resolved = self.resolve_locked(&payment, account)?;
+        let (mut lock, mut payment, resolved) = self.lock_owned_resolved(merchant_id, id).await?;
         let status = status_of(&payment);
         if status == PaymentStatus::Canceled && idempotency_key.is_some() {
             // The retry of a cancellation whose answer was lost, which the
