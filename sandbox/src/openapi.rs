@@ -40,24 +40,73 @@
 //! logged. `Dir(path)` must hold the files (an error otherwise). `Off`
 //! disables validation. A document is parsed once per process and shared.
 //!
-//! # What is checked
-//! OpenAPI 3.0 and 3.1 (JSON or YAML) and Swagger 2.0 (`in: body` schemas
-//! and `in: formData` parameters). Keywords: `$ref` (inside the same
-//! document), `type` (string or 3.1 array, 3.0 `nullable`), `enum`, `const`,
-//! `required`, `properties`, `additionalProperties`, `min/maxProperties`,
-//! `items`, `min/maxItems`, `uniqueItems`, `allOf`, `anyOf`, `oneOf` (with
-//! `discriminator.mapping` when present), `not`, `min/maxLength`, `pattern`
-//! (skipped when the regex crate cannot compile it), `minimum`, `maximum`,
-//! `exclusiveMinimum/Maximum` (3.0 booleans and 3.1 numbers), and the formats
-//! `date`, `date-time`, `uri`, `uuid`, `email`, `int32`, `int64`; other
-//! formats are not checked. In requests, `readOnly` properties are neither
-//! required nor checked (providers ignore them); in answers, `writeOnly`
-//! ones are not required.
+//! # How values are checked
+//! The schemas are checked by the [`jsonschema`] crate (JSON Schema 2020-12,
+//! which OpenAPI 3.1 uses). This module keeps only what no JSON Schema
+//! library does: finding the documents, parsing YAML, finding the operation
+//! (method and path template, or a concrete path), picking the body or
+//! response schema, reading forms, and turning the library's errors into
+//! [`Violation`]s.
 //!
-//! Deliberate leniency: `oneOf` passes when at least one alternative
-//! matches (several of Adyen's payment-method schemas overlap); when none
-//! does, the violations of the closest alternative are reported.
+//! OpenAPI 3.0 and Swagger 2.0 schemas are not JSON Schema 2020-12, so each
+//! document is rewritten once per direction (request, form, answer) before
+//! the library sees it; the rewritten document is registered as one
+//! resource, and each operation's schema is compiled on first use into a
+//! validator cached with the document. The rewriting:
+//! - `$ref`: kept (inside the document; one that does not resolve is
+//!   dropped, as before). In 3.0 and Swagger 2 the siblings of a `$ref` are
+//!   ignored, as those versions say; 3.1 applies them.
+//! - `nullable: true` (3.0; honoured in 3.1 documents too, since Adyen's
+//!   uses it): `null` is added to `type` (and to `enum`), or, for a schema
+//!   built from `$ref`/`allOf`/`anyOf`/`not`/`const`, the schema becomes
+//!   `if: {type: null}, else: <schema>`.
+//! - Boolean `exclusiveMinimum`/`exclusiveMaximum` (3.0, Swagger 2) become
+//!   the numeric form (`minimum: 5, exclusiveMinimum: true` →
+//!   `exclusiveMinimum: 5`); `false` is dropped.
+//! - Swagger 2 `type: file` and unknown types are dropped; `definitions`
+//!   refs resolve like any pointer; `in: formData` parameters are gathered
+//!   into an object schema.
+//! - `discriminator` is dropped: it only names which alternative applies,
+//!   and the alternatives are checked anyway (none of the documents puts one
+//!   beside a `oneOf`/`anyOf`).
+//! - `readOnly`/`writeOnly`: in requests and forms, a property that is
+//!   `readOnly` (on the property or on the schema its `$ref` names) is
+//!   neither required nor checked (providers ignore such fields); in answers
+//!   a `writeOnly` one is not required.
+//! - Annotations (`description`, `example`, `x-*`, ...) are dropped and
+//!   malformed keyword values (a length that is not an integer, a `required`
+//!   that is not a list) are left out rather than failing the compilation.
+//! - Forms: numbers and booleans in `enum`/`const` also accept their text
+//!   (`enum: [0, 1]` on a string field accepts `"1"`).
+//!
+//! Formats are asserted with the library's checks (`date`, `date-time`,
+//! `email`, `uri`, `uuid`, ...; names it does not know, such as PayPal's
+//! `ppaas_*`, are not checked), and `int32`/`int64` bound numbers through a
+//! keyword of ours (`x-passerelle-integer-format`) so that they still report
+//! [`ViolationKind::Format`]. Patterns use the `regex` crate engine, as
+//! before (linear time).
+//!
+//! Deliberate leniencies, kept from the hand-written validator:
+//! - `oneOf` is rewritten to `anyOf`: it passes when at least one
+//!   alternative matches, because several of Adyen's payment-method schemas
+//!   overlap (strict `oneOf` would refuse a valid card). When none matches,
+//!   the violations of the closest alternative are reported: the one with no
+//!   complaint about its `type` tag, then the fewest complaints.
+//! - A `pattern` (or `patternProperties` key) that the engine cannot
+//!   compile is dropped, rather than failing the whole document; a trailing
+//!   newline (YAML block scalars) is trimmed first.
+//! - In forms, a `minimum`/`maximum` is broken only when the submitted text
+//!   also breaks it read as a length: HiPay's documents often write lengths
+//!   that way (`screen_height: maximum 6`).
+//!
 //! Query and path parameters and headers are not checked.
+//!
+//! # Cost
+//! Measured with `examples/openapi_bench.rs` (release, 2 shared cores): a
+//! valid Adyen `/payments` body takes about as long as with the
+//! hand-written validator; see that example for the figures of each case.
+//! The first check of an operation compiles its validator (a few
+//! milliseconds for Adyen's payment request), later ones reuse it.
 
 use std::{
     collections::HashMap,
@@ -66,7 +115,7 @@ use std::{
     sync::{Arc, Mutex, OnceLock},
 };
 
-use regex::Regex;
+use jsonschema::{error::ValidationErrorKind, Draft, Keyword, PatternCache, PatternOptions};
 use serde_json::{Map, Value};
 
 use crate::SpecSource;
@@ -205,16 +254,24 @@ enum Dialect {
     OpenApi31,
 }
 
+/// What is checked: each has its own rewriting of the documents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Direction {
-    Request,
-    Response,
+enum Mode {
+    /// A JSON request: `readOnly` properties are ignored.
+    Request = 0,
+    /// A form-encoded request: as `Request`, values are text.
+    Form = 1,
+    /// An answer: `writeOnly` properties are not required.
+    Response = 2,
 }
 
 /// One parsed document.
 struct Doc {
     root: Value,
     dialect: Dialect,
+    /// The document rewritten as JSON Schema 2020-12, per [`Mode`], built
+    /// on first use; `None` when the library refused it.
+    prepared: [OnceLock<Option<Prepared>>; 3],
 }
 
 struct Operation {
@@ -244,7 +301,6 @@ pub struct ApiSpec {
 struct Inner {
     docs: Vec<Arc<Doc>>,
     operations: Vec<Operation>,
-    regexes: RegexCache,
 }
 
 impl fmt::Debug for ApiSpec {
@@ -292,7 +348,7 @@ impl ApiSpec {
                 let dialect = dialect_of(&root).ok_or_else(|| {
                     io::Error::new(io::ErrorKind::InvalidData, "not an OpenAPI document")
                 })?;
-                Ok(Arc::new(Doc { root, dialect }))
+                Ok(Arc::new(Doc::new(root, dialect)))
             })
             .collect::<io::Result<Vec<_>>>()?;
         Ok(ApiSpec::from_docs(docs))
@@ -307,7 +363,6 @@ impl ApiSpec {
             inner: Arc::new(Inner {
                 docs,
                 operations,
-                regexes: RegexCache::default(),
             }),
         }
     }
@@ -369,14 +424,14 @@ impl ApiSpec {
         let response = [code.as_str(), range.as_str(), "default"]
             .iter()
             .find_map(|key| {
-                op.responses.get(*key).or_else(|| {
+                op.responses.get(*key).map(|r| (*key, r)).or_else(|| {
                     op.responses
                         .as_object()
                         .and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)))
-                        .map(|(_, v)| v)
+                        .map(|(k, v)| (k.as_str(), v))
                 })
             });
-        let Some(response) = response else {
+        let Some((status_key, response)) = response else {
             return Ok(());
         };
         let response = resolve(&doc.root, response);
@@ -385,7 +440,10 @@ impl ApiSpec {
             _ => response.get("content").and_then(|c| pick_json(c)),
         };
         match schema {
-            Some(schema) => self.run(op.doc, Direction::Response, false, schema, body),
+            Some(schema) => {
+                let key = format!("{} {} -> {status_key}", op.method, op.template);
+                self.run(op.doc, Mode::Response, &key, schema, body)
+            }
             None => Ok(()),
         }
     }
@@ -401,7 +459,7 @@ impl ApiSpec {
                 .and_then(|s| s.get(name))
                 .or_else(|| doc.root.get("definitions").and_then(|d| d.get(name)));
             if let Some(schema) = schema {
-                return self.run(index, Direction::Request, false, schema, value);
+                return self.run(index, Mode::Request, &format!("schema {name}"), schema, value);
             }
         }
         Err(vec![Violation::new(
@@ -459,31 +517,52 @@ impl ApiSpec {
                     .find(|(media, _)| media.to_ascii_lowercase().contains("json"))
             })
             .or_else(|| op.bodies.first())
-            .map(|(_, schema)| schema);
+        ;
         match schema {
-            Some(schema) => self.run(op.doc, Direction::Request, form, schema, body),
+            Some((media, schema)) => {
+                let mode = if form { Mode::Form } else { Mode::Request };
+                let key = format!("{} {} {media}", op.method, op.template);
+                self.run(op.doc, mode, &key, schema, body)
+            }
             None => Ok(()),
         }
     }
 
+    /// Checks `value` against `schema` (a schema of document `doc`),
+    /// whose validator is cached under `key`.
     fn run(
         &self,
         doc: usize,
-        direction: Direction,
-        coerce: bool,
+        mode: Mode,
+        key: &str,
         schema: &Value,
         value: &Value,
     ) -> Result<(), Vec<Violation>> {
         let doc = &self.inner.docs[doc];
-        let ctx = Ctx {
-            root: &doc.root,
-            dialect: doc.dialect,
-            direction,
-            coerce,
-            regexes: &self.inner.regexes,
+        let Some(prepared) = doc.prepared(mode) else {
+            return Ok(());
+        };
+        let compiled = prepared.compiled(doc, mode, key, schema);
+        let Some(validator) = &compiled.validator else {
+            return Ok(());
+        };
+        let coerced;
+        let instance = if mode == Mode::Form {
+            coerced = prepared.coerce(&compiled.schema, value, 0);
+            &coerced
+        } else {
+            value
+        };
+        if validator.is_valid(instance) {
+            return Ok(());
+        }
+        let report = Report {
+            form: (mode == Mode::Form).then_some(value),
         };
         let mut out = Vec::new();
-        ctx.check(schema, value, "", 0, &mut out);
+        for err in validator.iter_errors(instance) {
+            report.convert(&err, &mut out);
+        }
         if out.is_empty() {
             Ok(())
         } else {
@@ -625,7 +704,7 @@ fn load_doc(path: &Path) -> io::Result<Arc<Doc>> {
             path.display()
         ))
     })?;
-    let doc = Arc::new(Doc { root, dialect });
+    let doc = Arc::new(Doc::new(root, dialect));
     if let Ok(mut cache) = doc_cache().lock() {
         cache.insert(key, doc.clone());
     }
@@ -882,70 +961,632 @@ fn percent_decode(text: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// Checking
+// Rewriting the documents as JSON Schema 2020-12
 
-#[derive(Default)]
-struct RegexCache(Mutex<HashMap<String, Option<Regex>>>);
-
-impl RegexCache {
-    /// `Some(matches)`, or `None` when the pattern cannot be compiled.
-    fn is_match(&self, pattern: &str, text: &str) -> Option<bool> {
-        let Ok(mut cache) = self.0.lock() else {
-            return None;
-        };
-        let compiled = cache
-            .entry(pattern.to_owned())
-            .or_insert_with(|| Regex::new(pattern.trim_end_matches(['\n', '\r'])).ok());
-        compiled.as_ref().map(|re| re.is_match(text))
-    }
-}
-
+/// The URI the rewritten document is registered under; every `#...` `$ref`
+/// is made absolute against it.
+const DOC_URI: &str = "urn:passerelle:openapi-document";
+/// The base URI of the small root schema each validator is compiled from.
+const ROOT_URI: &str = "urn:passerelle:openapi-operation";
+/// Our keyword bounding `int32`/`int64` numbers (the library checks formats
+/// on strings only).
+const INTEGER_FORMAT: &str = "x-passerelle-integer-format";
+/// How deep `$ref` chains and nested schemas are followed by our own walks.
 const MAX_DEPTH: u32 = 96;
 
-struct Ctx<'a> {
+/// Keywords whose value is a schema.
+const SCHEMA_KEYWORDS: [&str; 9] = [
+    "additionalProperties",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contains",
+    "propertyNames",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+];
+/// Keywords whose value is a map of schemas.
+const SCHEMA_MAP_KEYWORDS: [&str; 4] = ["properties", "$defs", "definitions", "dependentSchemas"];
+/// Keywords whose value is a non-negative integer.
+const COUNT_KEYWORDS: [&str; 8] = [
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "minProperties",
+    "maxProperties",
+    "minContains",
+    "maxContains",
+];
+
+struct Rewriter<'a> {
+    /// The original document, for `readOnly`/`writeOnly` behind a `$ref`.
     root: &'a Value,
     dialect: Dialect,
-    direction: Direction,
-    coerce: bool,
-    regexes: &'a RegexCache,
+    mode: Mode,
 }
 
-fn child(pointer: &str, key: &str) -> String {
-    format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"))
-}
-
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
+impl Rewriter<'_> {
+    /// The whole document, with every schema in it rewritten: the values of
+    /// `components/schemas`, `definitions` and of every `schema` member.
+    fn document(&self) -> Value {
+        self.walk(self.root, 0)
     }
-}
 
-fn is_integer(value: &Value) -> bool {
-    match value {
-        Value::Number(n) => {
-            n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
+    fn walk(&self, value: &Value, depth: u32) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(key, item)| {
+                        let rewritten = match key.as_str() {
+                            "schema" => self.schema(item),
+                            "schemas" | "definitions" if depth <= 1 => match item {
+                                Value::Object(schemas) => Value::Object(
+                                    schemas
+                                        .iter()
+                                        .map(|(name, s)| (name.clone(), self.schema(s)))
+                                        .collect(),
+                                ),
+                                other => other.clone(),
+                            },
+                            _ => self.walk(item, depth + 1),
+                        };
+                        (key.clone(), rewritten)
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => {
+                Value::Array(items.iter().map(|i| self.walk(i, depth + 1)).collect())
+            }
+            other => other.clone(),
         }
-        _ => false,
+    }
+
+    /// One schema as JSON Schema 2020-12 (see the module docs).
+    fn schema(&self, schema: &Value) -> Value {
+        let obj = match schema {
+            Value::Object(obj) => obj,
+            Value::Bool(_) => return schema.clone(),
+            // Not a schema: constrains nothing (the old validator ignored it too).
+            _ => return Value::Bool(true),
+        };
+        let nullable = obj.get("nullable").and_then(Value::as_bool) == Some(true);
+        let reference = obj
+            .get("$ref")
+            .and_then(Value::as_str)
+            .filter(|r| lookup(self.root, r).is_some());
+        if self.dialect != Dialect::OpenApi31 && obj.contains_key("$ref") {
+            // 3.0 and Swagger 2: the siblings of `$ref` are ignored.
+            let mut out = Map::new();
+            if let Some(reference) = reference {
+                out.insert("$ref".into(), absolute(reference));
+            }
+            return self.nullable(out, nullable);
+        }
+
+        let mut out = Map::new();
+        for (key, value) in obj {
+            let key = key.as_str();
+            match (key, value) {
+                // The tuple form of older drafts: `items: [a, b]`, `additionalItems`.
+                ("items", Value::Array(list)) => {
+                    let list = list.iter().map(|s| self.schema(s)).collect();
+                    out.insert("prefixItems".into(), Value::Array(list));
+                }
+                ("additionalItems", _) => {
+                    if obj.get("items").is_some_and(Value::is_array) {
+                        out.insert("items".into(), self.schema(value));
+                    }
+                }
+                _ => {
+                    if let Some(kept) = self.keyword(key, value) {
+                        out.insert(key.to_owned(), kept);
+                    }
+                }
+            }
+        }
+        if let Some(reference) = reference {
+            out.insert("$ref".into(), absolute(reference));
+        }
+        // `oneOf` → `anyOf` (see the module docs), beside an existing `anyOf`.
+        if let Some(one_of) = out.remove("oneOf") {
+            if let Some(any_of) = out.remove("anyOf") {
+                out.insert(
+                    "allOf".into(),
+                    Value::Array(
+                        out.get("allOf")
+                            .and_then(Value::as_array)
+                            .cloned()
+                            .unwrap_or_default()
+                            .into_iter()
+                            .chain([json_object("anyOf", any_of), json_object("anyOf", one_of)])
+                            .collect(),
+                    ),
+                );
+            } else {
+                out.insert("anyOf".into(), one_of);
+            }
+        }
+        // 3.0 / Swagger 2 boolean exclusive bounds → 2020-12 numbers.
+        for (flag, bound) in [
+            ("exclusiveMinimum", "minimum"),
+            ("exclusiveMaximum", "maximum"),
+        ] {
+            match obj.get(flag) {
+                Some(Value::Bool(true)) => {
+                    if let Some(limit) = out.remove(bound) {
+                        out.insert(flag.into(), limit);
+                    }
+                }
+                Some(Value::Bool(false)) => {
+                    out.remove(flag);
+                }
+                _ => {}
+            }
+        }
+        if let Some(format @ ("int32" | "int64")) = obj.get("format").and_then(Value::as_str) {
+            out.insert(INTEGER_FORMAT.into(), Value::String(format.into()));
+        }
+        self.read_write_only(obj, &mut out);
+        if self.mode == Mode::Form {
+            form_enums(&mut out);
+        }
+        self.nullable(out, nullable)
+    }
+
+    /// The 2020-12 value of one keyword, `None` to leave it out.
+    fn keyword(&self, key: &str, value: &Value) -> Option<Value> {
+        if SCHEMA_KEYWORDS.contains(&key) {
+            return Some(self.schema(value));
+        }
+        if SCHEMA_MAP_KEYWORDS.contains(&key) {
+            return Some(Value::Object(
+                value
+                    .as_object()?
+                    .iter()
+                    .map(|(name, s)| (name.clone(), self.schema(s)))
+                    .collect(),
+            ));
+        }
+        if COUNT_KEYWORDS.contains(&key) {
+            return count(value);
+        }
+        match key {
+            "allOf" | "anyOf" | "oneOf" | "prefixItems" => Some(Value::Array(
+                value.as_array()?.iter().map(|s| self.schema(s)).collect(),
+            )),
+            "items" => Some(self.schema(value)),
+            "patternProperties" => Some(Value::Object(
+                value
+                    .as_object()?
+                    .iter()
+                    .filter_map(|(pattern, s)| {
+                        let pattern = usable_pattern(pattern)?;
+                        Some((pattern, self.schema(s)))
+                    })
+                    .collect(),
+            )),
+            "type" => known_types(value),
+            "required" => Some(Value::Array(
+                value
+                    .as_array()?
+                    .iter()
+                    .filter(|name| name.is_string())
+                    .cloned()
+                    .collect(),
+            )),
+            "enum" => value.is_array().then(|| value.clone()),
+            "const" => Some(value.clone()),
+            "pattern" => usable_pattern(value.as_str()?).map(Value::String),
+            "format" => value.is_string().then(|| value.clone()),
+            "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" => {
+                value.is_number().then(|| value.clone())
+            }
+            "multipleOf" => value
+                .as_f64()
+                .filter(|m| *m > 0.0)
+                .map(|_| value.clone()),
+            "uniqueItems" => value.is_boolean().then(|| value.clone()),
+            "dependentRequired" => value.is_object().then(|| value.clone()),
+            // `$ref` is handled by the caller; everything else is an
+            // annotation (description, example, readOnly, discriminator, x-*, ...).
+            _ => None,
+        }
+    }
+
+    /// Requests ignore `readOnly` properties; answers do not require
+    /// `writeOnly` ones.
+    fn read_write_only(&self, obj: &Map<String, Value>, out: &mut Map<String, Value>) {
+        let Some(properties) = obj.get("properties").and_then(Value::as_object) else {
+            return;
+        };
+        let flag = if self.mode == Mode::Response {
+            "writeOnly"
+        } else {
+            "readOnly"
+        };
+        let skipped: Vec<&String> = properties
+            .iter()
+            .filter(|(_, s)| {
+                let set = |s: &Value| s.get(flag).and_then(Value::as_bool) == Some(true);
+                set(s) || set(resolve(self.root, s))
+            })
+            .map(|(name, _)| name)
+            .collect();
+        if skipped.is_empty() {
+            return;
+        }
+        if let Some(Value::Array(required)) = out.get_mut("required") {
+            required.retain(|name| !skipped.iter().any(|s| name.as_str() == Some(s.as_str())));
+        }
+        if self.mode != Mode::Response {
+            if let Some(Value::Object(props)) = out.get_mut("properties") {
+                for name in skipped {
+                    props.insert(name.clone(), Value::Bool(true));
+                }
+            }
+        }
+    }
+
+    /// `nullable: true`: `null` is allowed besides what the schema allows.
+    fn nullable(&self, mut out: Map<String, Value>, nullable: bool) -> Value {
+        if !nullable {
+            return Value::Object(out);
+        }
+        let composed = ["$ref", "allOf", "anyOf", "not", "const", "if"]
+            .iter()
+            .any(|k| out.contains_key(*k));
+        let types = out.get("type").cloned();
+        match types {
+            Some(types) if !composed => {
+                let mut list = match types {
+                    Value::Array(list) => list,
+                    single => vec![single],
+                };
+                if !list.iter().any(|t| t == "null") {
+                    list.push(Value::String("null".into()));
+                }
+                out.insert("type".into(), Value::Array(list));
+                if let Some(Value::Array(allowed)) = out.get_mut("enum") {
+                    if !allowed.contains(&Value::Null) {
+                        allowed.push(Value::Null);
+                    }
+                }
+                Value::Object(out)
+            }
+            _ => {
+                let mut wrapper = Map::new();
+                wrapper.insert("if".into(), json_object("type", "null".into()));
+                wrapper.insert("else".into(), Value::Object(out));
+                Value::Object(wrapper)
+            }
+        }
     }
 }
 
-fn type_matches(ty: &str, value: &Value) -> bool {
-    match ty {
-        "null" => value.is_null(),
-        "boolean" => value.is_boolean(),
-        "integer" => is_integer(value),
-        "number" => value.is_number(),
-        "string" => value.is_string(),
-        "array" => value.is_array(),
-        "object" => value.is_object(),
-        // "file" (Swagger 2) and unknown types: not checked.
-        _ => true,
+fn json_object(key: &str, value: Value) -> Value {
+    let mut map = Map::new();
+    map.insert(key.to_owned(), value);
+    Value::Object(map)
+}
+
+fn absolute(reference: &str) -> Value {
+    Value::String(format!("{DOC_URI}{reference}"))
+}
+
+/// A count keyword's value as a non-negative integer (YAML may give `2.0`).
+fn count(value: &Value) -> Option<Value> {
+    if let Some(n) = value.as_u64() {
+        return Some(Value::from(n));
+    }
+    value
+        .as_f64()
+        .filter(|f| *f >= 0.0 && f.fract() == 0.0 && *f < 9.0e15)
+        .map(|f| Value::from(f as u64))
+}
+
+/// The JSON Schema types among `type` (a name or a list); `None` when none
+/// is left (Swagger 2 `file`, typos): the value is then not type-checked.
+fn known_types(value: &Value) -> Option<Value> {
+    const KNOWN: [&str; 7] = [
+        "null", "boolean", "integer", "number", "string", "array", "object",
+    ];
+    match value {
+        Value::String(t) if KNOWN.contains(&t.as_str()) => Some(value.clone()),
+        Value::Array(list) => {
+            let kept: Vec<Value> = list
+                .iter()
+                .filter(|t| t.as_str().is_some_and(|t| KNOWN.contains(&t)))
+                .cloned()
+                .collect();
+            (!kept.is_empty()).then_some(Value::Array(kept))
+        }
+        _ => None,
+    }
+}
+
+/// Forms carry text: a number or boolean of `enum`/`const` also accepts the
+/// same thing written as a string.
+fn form_enums(out: &mut Map<String, Value>) {
+    let as_text = |v: &Value| match v {
+        Value::Number(_) | Value::Bool(_) => Some(Value::String(v.to_string())),
+        _ => None,
+    };
+    if let Some(Value::Array(allowed)) = out.get_mut("enum") {
+        let extra: Vec<Value> = allowed
+            .iter()
+            .filter_map(as_text)
+            .filter(|t| !allowed.contains(t))
+            .collect();
+        allowed.extend(extra);
+    }
+    if let Some(text) = out.get("const").and_then(as_text) {
+        if let Some(constant) = out.remove("const") {
+            out.insert("enum".into(), Value::Array(vec![constant, text]));
+        }
+    }
+}
+
+/// The options every validator is compiled with.
+fn options<'r>(registry: &'r jsonschema::Registry<'r>) -> jsonschema::ValidationOptions<'r> {
+    static PATTERNS: OnceLock<PatternCache> = OnceLock::new();
+    jsonschema::options()
+        .with_draft(Draft::Draft202012)
+        .should_validate_formats(true)
+        .should_ignore_unknown_formats(true)
+        .with_pattern_options(PatternOptions::regex())
+        .with_pattern_cache(PATTERNS.get_or_init(PatternCache::new).clone())
+        .with_keyword(INTEGER_FORMAT, integer_format)
+        .with_registry(registry)
+}
+
+/// `pattern` trimmed of a trailing newline, or `None` when the regex
+/// engine cannot compile it (the pattern is then not checked).
+fn usable_pattern(pattern: &str) -> Option<String> {
+    static CHECKED: OnceLock<Mutex<HashMap<String, bool>>> = OnceLock::new();
+    let pattern = pattern.trim_end_matches(['\n', '\r']);
+    let checked = CHECKED.get_or_init(Mutex::default);
+    if let Some(ok) = checked.lock().ok().and_then(|c| c.get(pattern).copied()) {
+        return ok.then(|| pattern.to_owned());
+    }
+    let ok = jsonschema::options()
+        .with_draft(Draft::Draft202012)
+        .with_pattern_options(PatternOptions::regex())
+        .build(&json_object("pattern", Value::String(pattern.to_owned())))
+        .is_ok();
+    if !ok {
+        tracing::debug!(pattern, "openapi: pattern not compilable, not checked");
+    }
+    if let Ok(mut checked) = checked.lock() {
+        checked.insert(pattern.to_owned(), ok);
+    }
+    ok.then(|| pattern.to_owned())
+}
+
+/// The `x-passerelle-integer-format` keyword: a number within the range of
+/// `int32` or `int64`.
+struct IntegerFormat {
+    low: f64,
+    high: f64,
+}
+
+impl<'i> Keyword<'i> for IntegerFormat {
+    fn validate(&self, instance: &'i Value) -> Result<(), jsonschema::ValidationError<'i>> {
+        if Keyword::is_valid(self, instance) {
+            Ok(())
+        } else {
+            Err(jsonschema::ValidationError::custom(
+                "is out of the integer range of its format",
+            ))
+        }
+    }
+
+    fn is_valid(&self, instance: &'i Value) -> bool {
+        instance
+            .as_f64()
+            .is_none_or(|x| (self.low..=self.high).contains(&x))
+    }
+}
+
+type KeywordResult<'a> = Result<Box<dyn for<'i> Keyword<'i>>, jsonschema::ValidationError<'a>>;
+
+fn integer_format<'a>(
+    _parent: &'a Map<String, Value>,
+    value: &'a Value,
+    _path: jsonschema::paths::Location,
+) -> KeywordResult<'a> {
+    let (low, high) = match value.as_str() {
+        Some("int32") => (f64::from(i32::MIN), f64::from(i32::MAX)),
+        _ => (-9.223_372_036_854_776e18, 9.223_372_036_854_776e18),
+    };
+    Ok(Box::new(IntegerFormat { low, high }))
+}
+
+// ---------------------------------------------------------------------------
+// Compiled validators
+
+/// A document rewritten for one [`Mode`], registered for the library, with
+/// the validators compiled from it so far.
+struct Prepared {
+    document: Arc<Value>,
+    registry: jsonschema::Registry<'static>,
+    validators: Mutex<HashMap<String, Arc<Compiled>>>,
+}
+
+/// One operation's (or named) schema, rewritten and compiled.
+struct Compiled {
+    /// The rewritten root schema (form coercion walks it).
+    schema: Value,
+    /// `None` when the library refused the schema (logged once): not checked.
+    validator: Option<jsonschema::Validator>,
+}
+
+/// Why a rewritten document could not be registered.
+#[derive(Debug, thiserror::Error)]
+#[error("registering the rewritten OpenAPI document: {0}")]
+struct PrepareError(#[from] jsonschema::ReferencingError);
+
+impl Doc {
+    fn new(root: Value, dialect: Dialect) -> Doc {
+        Doc {
+            root,
+            dialect,
+            prepared: Default::default(),
+        }
+    }
+
+    /// The document rewritten for `mode`, built on first use.
+    fn prepared(&self, mode: Mode) -> Option<&Prepared> {
+        self.prepared[mode as usize]
+            .get_or_init(|| {
+                let rewriter = Rewriter {
+                    root: &self.root,
+                    dialect: self.dialect,
+                    mode,
+                };
+                let document = Arc::new(rewriter.document());
+                let registry = jsonschema::Registry::new()
+                    .draft(Draft::Draft202012)
+                    .add(DOC_URI, document.clone())
+                    .and_then(|builder| builder.prepare())
+                    .map_err(PrepareError::from);
+                match registry {
+                    Ok(registry) => Some(Prepared {
+                        document,
+                        registry,
+                        validators: Mutex::default(),
+                    }),
+                    Err(err) => {
+                        tracing::warn!(%err, "openapi: document not usable, validation off");
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+}
+
+impl Prepared {
+    /// The validator of `schema` (a schema of the original document),
+    /// compiled on first use under `key`.
+    fn compiled(&self, doc: &Doc, mode: Mode, key: &str, schema: &Value) -> Arc<Compiled> {
+        if let Some(found) = self.validators.lock().ok().and_then(|v| v.get(key).cloned()) {
+            return found;
+        }
+        let rewriter = Rewriter {
+            root: &doc.root,
+            dialect: doc.dialect,
+            mode,
+        };
+        let schema = rewriter.schema(schema);
+        let validator = match options(&self.registry)
+            .with_base_uri(ROOT_URI)
+            .build(&schema)
+        {
+            Ok(validator) => Some(validator),
+            Err(err) => {
+                tracing::warn!(
+                    operation = key,
+                    %err,
+                    "openapi: the schema does not compile, not checked"
+                );
+                None
+            }
+        };
+        let compiled = Arc::new(Compiled { schema, validator });
+        if let Ok(mut validators) = self.validators.lock() {
+            validators.insert(key.to_owned(), compiled.clone());
+        }
+        compiled
+    }
+
+    /// The schema a rewritten `$ref` names.
+    fn target(&self, reference: &str) -> Option<&Value> {
+        lookup(&self.document, reference.strip_prefix(DOC_URI)?)
+    }
+
+    /// The schemas that apply to a value together with `schema` (through
+    /// `$ref`, `allOf`, `anyOf` and the `else` of a nullable wrapper), for
+    /// form coercion.
+    fn applicable<'s>(&'s self, schema: &'s Value, out: &mut Vec<&'s Map<String, Value>>, depth: u32) {
+        let Some(obj) = schema.as_object() else {
+            return;
+        };
+        if depth > MAX_DEPTH {
+            return;
+        }
+        out.push(obj);
+        if let Some(target) = obj
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| self.target(r))
+        {
+            self.applicable(target, out, depth + 1);
+        }
+        for key in ["allOf", "anyOf"] {
+            if let Some(Value::Array(items)) = obj.get(key) {
+                for item in items {
+                    self.applicable(item, out, depth + 1);
+                }
+            }
+        }
+        if let Some(other) = obj.get("else") {
+            self.applicable(other, out, depth + 1);
+        }
+    }
+
+    /// A form (strings) with each value read as the type its schema asks
+    /// for, when it parses as that type.
+    fn coerce(&self, schema: &Value, value: &Value, depth: u32) -> Value {
+        let mut schemas = Vec::new();
+        self.applicable(schema, &mut schemas, depth);
+        match value {
+            Value::String(text) => {
+                let mut types: Vec<&str> = Vec::new();
+                for s in &schemas {
+                    match s.get("type") {
+                        Some(Value::String(t)) => types.push(t),
+                        Some(Value::Array(ts)) => types.extend(ts.iter().filter_map(Value::as_str)),
+                        _ => {}
+                    }
+                }
+                if types.is_empty() {
+                    return value.clone();
+                }
+                coerce_scalar(&types, text).unwrap_or_else(|| value.clone())
+            }
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(key, item)| {
+                        let sub = schemas
+                            .iter()
+                            .find_map(|s| s.get("properties").and_then(|p| p.get(key)))
+                            .or_else(|| {
+                                schemas
+                                    .iter()
+                                    .find_map(|s| s.get("additionalProperties"))
+                                    .filter(|s| s.is_object())
+                            });
+                        let coerced = match sub {
+                            Some(sub) => self.coerce(sub, item, depth + 1),
+                            None => item.clone(),
+                        };
+                        (key.clone(), coerced)
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => match schemas.iter().find_map(|s| s.get("items")) {
+                Some(sub) => Value::Array(
+                    items
+                        .iter()
+                        .map(|item| self.coerce(sub, item, depth + 1))
+                        .collect(),
+                ),
+                None => value.clone(),
+            },
+            _ => value.clone(),
+        }
     }
 }
 
@@ -988,468 +1629,28 @@ fn coerce_scalar(types: &[&str], text: &str) -> Option<Value> {
     None
 }
 
-fn numbers_equal(a: &Value, b: &Value) -> bool {
-    match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) => x == y,
-        _ => false,
-    }
+// ---------------------------------------------------------------------------
+// The library's errors as violations
+
+/// Turns the library's errors into [`Violation`]s.
+struct Report<'a> {
+    /// The form as submitted (before coercion), for the length leniency.
+    form: Option<&'a Value>,
 }
 
-impl Ctx<'_> {
-    fn check(
-        &self,
-        schema: &Value,
-        value: &Value,
-        ptr: &str,
-        depth: u32,
-        out: &mut Vec<Violation>,
-    ) {
-        if depth > MAX_DEPTH {
-            return;
-        }
-        let obj = match schema {
-            Value::Object(obj) => obj,
-            Value::Bool(false) => {
-                out.push(Violation::new(
-                    ptr,
-                    ViolationKind::NoMatch,
-                    "no value is allowed here",
-                ));
-                return;
-            }
-            _ => return,
-        };
+fn child(pointer: &str, key: &str) -> String {
+    format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"))
+}
 
-        let nullable = obj.get("nullable").and_then(Value::as_bool) == Some(true);
-        if value.is_null() && nullable {
-            return;
-        }
-        if let Some(reference) = obj.get("$ref").and_then(Value::as_str) {
-            if let Some(target) = lookup(self.root, reference) {
-                self.check(target, value, ptr, depth + 1, out);
-            }
-            // OpenAPI 3.0 ignores siblings of $ref (they are descriptions in
-            // practice); 3.1 and JSON Schema apply them.
-            if self.dialect != Dialect::OpenApi31 {
-                return;
-            }
-        }
-
-        let types: Vec<&str> = match obj.get("type") {
-            Some(Value::String(t)) => vec![t.as_str()],
-            Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        };
-
-        // Forms carry strings: read them as the type the schema asks for.
-        let original = value;
-        let coerced;
-        let value = match value {
-            Value::String(text) if self.coerce && !types.is_empty() => {
-                match coerce_scalar(&types, text) {
-                    Some(v) => {
-                        coerced = v;
-                        &coerced
-                    }
-                    None => value,
-                }
-            }
-            _ => value,
-        };
-
-        if !types.is_empty() && !types.iter().any(|t| type_matches(t, value)) {
-            let expected = types.join(" or ");
-            out.push(Violation::new(
-                ptr,
-                ViolationKind::Type,
-                format!("expected {expected}, found {}", type_name(value)),
-            ));
-            return;
-        }
-
-        if let Some(Value::Array(allowed)) = obj.get("enum") {
-            if !allowed.iter().any(|a| self.same(a, value)) {
-                let list: Vec<String> = allowed
-                    .iter()
-                    .take(12)
-                    .map(|a| match a {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    })
-                    .collect();
-                let more = if allowed.len() > 12 { ", ..." } else { "" };
-                out.push(Violation::new(
-                    ptr,
-                    ViolationKind::Enum,
-                    format!("{} is not one of: {}{more}", short(value), list.join(", ")),
-                ));
-            }
-        }
-        if let Some(constant) = obj.get("const") {
-            if !self.same(constant, value) {
-                out.push(Violation::new(
-                    ptr,
-                    ViolationKind::Enum,
-                    format!("must be {constant}"),
-                ));
-            }
-        }
-
-        match value {
-            Value::String(text) => self.check_string(obj, text, ptr, out),
-            Value::Number(_) => self.check_number(obj, value, original, ptr, out),
-            Value::Object(map) => self.check_object(obj, map, ptr, depth, out),
-            Value::Array(items) => self.check_array(obj, items, ptr, depth, out),
-            _ => {}
-        }
-
-        if let Some(Value::Array(all)) = obj.get("allOf") {
-            for sub in all {
-                self.check(sub, value, ptr, depth + 1, out);
-            }
-        }
-        for key in ["oneOf", "anyOf"] {
-            if let Some(Value::Array(alternatives)) = obj.get(key) {
-                self.check_alternatives(obj, alternatives, value, ptr, depth, out);
-            }
-        }
-        if let Some(not) = obj.get("not") {
-            let mut sub = Vec::new();
-            self.check(not, value, ptr, depth + 1, &mut sub);
-            if sub.is_empty() {
-                out.push(Violation::new(
-                    ptr,
-                    ViolationKind::NoMatch,
-                    "matches a schema it must not match",
-                ));
-            }
-        }
-    }
-
-    /// Equality for `enum`/`const`: numbers compare numerically; in forms a
-    /// string equals a number or boolean written the same way.
-    fn same(&self, allowed: &Value, value: &Value) -> bool {
-        if allowed == value || numbers_equal(allowed, value) {
-            return true;
-        }
-        if self.coerce {
-            if let Value::String(text) = value {
-                return match allowed {
-                    Value::Number(_) | Value::Bool(_) => {
-                        text.as_str() == allowed.to_string().as_str()
-                    }
-                    _ => false,
-                };
-            }
-        }
-        false
-    }
-
-    fn check_string(
-        &self,
-        obj: &Map<String, Value>,
-        text: &str,
-        ptr: &str,
-        out: &mut Vec<Violation>,
-    ) {
-        let len = text.chars().count() as u64;
-        if let Some(min) = obj.get("minLength").and_then(Value::as_u64) {
-            if len < min {
-                out.push(Violation::new(
-                    ptr,
-                    ViolationKind::Length,
-                    format!("length {len} is shorter than the minimum {min}"),
-                ));
-            }
-        }
-        if let Some(max) = obj.get("maxLength").and_then(Value::as_u64) {
-            if len > max {
-                out.push(Violation::new(
-                    ptr,
-                    ViolationKind::Length,
-                    format!("length {len} is longer than the maximum {max}"),
-                ));
-            }
-        }
-        if let Some(pattern) = obj.get("pattern").and_then(Value::as_str) {
-            if self.regexes.is_match(pattern, text) == Some(false) {
-                out.push(Violation::new(
-                    ptr,
-                    ViolationKind::Pattern,
-                    format!("does not match the pattern {}", pattern.trim()),
-                ));
-            }
-        }
-        if let Some(format) = obj.get("format").and_then(Value::as_str) {
-            if !format_ok(format, text) {
-                out.push(Violation::new(
-                    ptr,
-                    ViolationKind::Format,
-                    format!("is not a valid {format}"),
-                ));
-            }
-        }
-    }
-
-    fn check_number(
-        &self,
-        obj: &Map<String, Value>,
-        value: &Value,
-        original: &Value,
-        ptr: &str,
-        out: &mut Vec<Violation>,
-    ) {
-        let Some(x) = value.as_f64() else {
-            return;
-        };
-        // HiPay's documents often write lengths as minimum/maximum
-        // ("screen_height": maximum 6): in forms, a bound is broken only
-        // when the submitted text also breaks it read as a length.
-        let form_len = match original {
-            Value::String(text) if self.coerce => Some(text.trim().chars().count() as f64),
-            _ => None,
-        };
-        let mut bound = |test: &dyn Fn(f64) -> bool, text: String| {
-            if !test(x) && !form_len.is_some_and(test) {
-                out.push(Violation::new(ptr, ViolationKind::Range, text));
-            }
-        };
-        let excl_min_flag = obj.get("exclusiveMinimum").and_then(Value::as_bool) == Some(true);
-        let excl_max_flag = obj.get("exclusiveMaximum").and_then(Value::as_bool) == Some(true);
-        if let Some(min) = obj.get("minimum").and_then(Value::as_f64) {
-            if excl_min_flag {
-                bound(&|v| v > min, format!("must be greater than {min}"));
-            } else {
-                bound(&|v| v >= min, format!("must be at least {min}"));
-            }
-        }
-        if let Some(max) = obj.get("maximum").and_then(Value::as_f64) {
-            if excl_max_flag {
-                bound(&|v| v < max, format!("must be less than {max}"));
-            } else {
-                bound(&|v| v <= max, format!("must be at most {max}"));
-            }
-        }
-        if let Some(min) = obj.get("exclusiveMinimum").and_then(Value::as_f64) {
-            bound(&|v| v > min, format!("must be greater than {min}"));
-        }
-        if let Some(max) = obj.get("exclusiveMaximum").and_then(Value::as_f64) {
-            bound(&|v| v < max, format!("must be less than {max}"));
-        }
-        let bounds = match obj.get("format").and_then(Value::as_str) {
-            Some("int32") => Some((f64::from(i32::MIN), f64::from(i32::MAX))),
-            Some("int64") => Some((-9.223_372_036_854_776e18, 9.223_372_036_854_776e18)),
-            _ => None,
-        };
-        if let Some((lo, hi)) = bounds {
-            if x < lo || x > hi {
-                out.push(Violation::new(
-                    ptr,
-                    ViolationKind::Format,
-                    "is out of the integer range of its format",
-                ));
-            }
-        }
-    }
-
-    fn is_skipped_property(&self, schema: Option<&Value>) -> (bool, bool) {
-        // (readOnly, writeOnly), looking through one $ref.
-        let Some(schema) = schema else {
-            return (false, false);
-        };
-        let flag = |s: &Value, key: &str| s.get(key).and_then(Value::as_bool) == Some(true);
-        let target = resolve(self.root, schema);
-        (
-            flag(schema, "readOnly") || flag(target, "readOnly"),
-            flag(schema, "writeOnly") || flag(target, "writeOnly"),
-        )
-    }
-
-    fn check_object(
-        &self,
-        obj: &Map<String, Value>,
-        map: &Map<String, Value>,
-        ptr: &str,
-        depth: u32,
-        out: &mut Vec<Violation>,
-    ) {
-        let properties = obj.get("properties").and_then(Value::as_object);
-        if let Some(Value::Array(required)) = obj.get("required") {
-            for name in required.iter().filter_map(Value::as_str) {
-                if map.contains_key(name) {
-                    continue;
-                }
-                let (read_only, write_only) =
-                    self.is_skipped_property(properties.and_then(|p| p.get(name)));
-                let skip = match self.direction {
-                    Direction::Request => read_only,
-                    Direction::Response => write_only,
-                };
-                if !skip {
-                    out.push(Violation::new(
-                        &child(ptr, name),
-                        ViolationKind::Required,
-                        format!("required field {name} is missing"),
-                    ));
-                }
-            }
-        }
-        let pattern_props = obj.get("patternProperties").and_then(Value::as_object);
-        let additional = obj.get("additionalProperties");
-        for (key, item) in map {
-            let item_ptr = child(ptr, key);
-            if let Some(schema) = properties.and_then(|p| p.get(key)) {
-                let (read_only, _) = self.is_skipped_property(Some(schema));
-                if read_only && self.direction == Direction::Request {
-                    continue;
-                }
-                self.check(schema, item, &item_ptr, depth + 1, out);
-                continue;
-            }
-            let mut matched = false;
-            if let Some(patterns) = pattern_props {
-                for (pattern, schema) in patterns {
-                    if self.regexes.is_match(pattern, key) == Some(true) {
-                        matched = true;
-                        self.check(schema, item, &item_ptr, depth + 1, out);
-                    }
-                }
-            }
-            if matched {
-                continue;
-            }
-            match additional {
-                Some(Value::Bool(false)) => out.push(Violation::new(
-                    &item_ptr,
-                    ViolationKind::UnknownField,
-                    format!("unknown field {key}"),
-                )),
-                Some(schema @ Value::Object(_)) => {
-                    self.check(schema, item, &item_ptr, depth + 1, out)
-                }
-                _ => {}
-            }
-        }
-        let count = map.len() as u64;
-        if let Some(min) = obj.get("minProperties").and_then(Value::as_u64) {
-            if count < min {
-                out.push(Violation::new(
-                    ptr,
-                    ViolationKind::Size,
-                    format!("has {count} fields, fewer than {min}"),
-                ));
-            }
-        }
-        if let Some(max) = obj.get("maxProperties").and_then(Value::as_u64) {
-            if count > max {
-                out.push(Violation::new(
-                    ptr,
-                    ViolationKind::Size,
-                    format!("has {count} fields, more than {max}"),
-                ));
-            }
-        }
-    }
-
-    fn check_array(
-        &self,
-        obj: &Map<String, Value>,
-        items: &[Value],
-        ptr: &str,
-        depth: u32,
-        out: &mut Vec<Violation>,
-    ) {
-        if let Some(schema) = obj.get("items") {
-            for (i, item) in items.iter().enumerate() {
-                self.check(schema, item, &child(ptr, &i.to_string()), depth + 1, out);
-            }
-        }
-        let count = items.len() as u64;
-        if let Some(min) = obj.get("minItems").and_then(Value::as_u64) {
-            if count < min {
-                out.push(Violation::new(
-                    ptr,
-                    ViolationKind::Size,
-                    format!("has {count} items, fewer than {min}"),
-                ));
-            }
-        }
-        if let Some(max) = obj.get("maxItems").and_then(Value::as_u64) {
-            if count > max {
-                out.push(Violation::new(
-                    ptr,
-                    ViolationKind::Size,
-                    format!("has {count} items, more than {max}"),
-                ));
-            }
-        }
-        if obj.get("uniqueItems").and_then(Value::as_bool) == Some(true) {
-            let duplicate = items
-                .iter()
-                .enumerate()
-                .any(|(i, a)| items[..i].iter().any(|b| a == b));
-            if duplicate {
-                out.push(Violation::new(
-                    ptr,
-                    ViolationKind::Size,
-                    "items are not unique",
-                ));
-            }
-        }
-    }
-
-    fn check_alternatives(
-        &self,
-        obj: &Map<String, Value>,
-        alternatives: &[Value],
-        value: &Value,
-        ptr: &str,
-        depth: u32,
-        out: &mut Vec<Violation>,
-    ) {
-        // A discriminator with a mapping picks the alternative.
-        if let Some(disc) = obj.get("discriminator") {
-            let property = disc.get("propertyName").and_then(Value::as_str);
-            let tag = property.and_then(|p| value.get(p)).and_then(Value::as_str);
-            if let Some(target) = tag
-                .and_then(|t| disc.get("mapping").and_then(|m| m.get(t)))
-                .and_then(Value::as_str)
-            {
-                let schema = serde_json::json!({ "$ref": target });
-                self.check(&schema, value, ptr, depth + 1, out);
-                return;
-            }
-        }
-        let mut best: Option<(usize, Vec<Violation>)> = None;
-        for alternative in alternatives {
-            let mut sub = Vec::new();
-            self.check(alternative, value, ptr, depth + 1, &mut sub);
-            if sub.is_empty() {
-                return;
-            }
-            // Closest: no complaint about a `type` tag, then fewest complaints.
-            let type_ptr = child(ptr, "type");
-            let tag_penalty = if sub.iter().any(|v| v.pointer == type_ptr) {
-                1000
-            } else {
-                0
-            };
-            let score = tag_penalty + sub.len();
-            if best.as_ref().is_none_or(|(s, _)| score < *s) {
-                best = Some((score, sub));
-            }
-        }
-        if let Some((_, sub)) = best {
-            if alternatives.len() > 1 && sub.iter().all(|v| v.pointer == ptr) {
-                out.push(Violation::new(
-                    ptr,
-                    ViolationKind::NoMatch,
-                    format!("matches none of the {} allowed forms", alternatives.len()),
-                ));
-            } else {
-                out.extend(sub);
-            }
-        }
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
     }
 }
 
@@ -1463,76 +1664,205 @@ fn short(value: &Value) -> String {
     }
 }
 
-fn all_digits(text: &str) -> bool {
-    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn date_ok(text: &str) -> bool {
-    let parts: Vec<&str> = text.split('-').collect();
-    match parts.as_slice() {
-        [y, m, d] if y.len() == 4 && m.len() == 2 && d.len() == 2 => {
-            all_digits(y)
-                && all_digits(m)
-                && all_digits(d)
-                && matches!(m.parse::<u32>(), Ok(1..=12))
-                && matches!(d.parse::<u32>(), Ok(1..=31))
-        }
-        _ => false,
+fn count_of(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => items.len(),
+        Value::Object(map) => map.len(),
+        Value::String(text) => text.chars().count(),
+        _ => 0,
     }
 }
 
-fn time_ok(text: &str) -> bool {
-    // hh:mm:ss[.frac](Z|±hh:mm)
-    let (clock, zone) = if let Some(clock) = text.strip_suffix(['Z', 'z']) {
-        (clock, None)
-    } else if let Some(pos) = text.rfind(['+', '-']) {
-        (&text[..pos], Some(&text[pos + 1..]))
-    } else {
-        return false;
-    };
-    if let Some(zone) = zone {
-        let ok = zone.len() == 5
-            && zone.as_bytes()[2] == b':'
-            && all_digits(&zone[..2])
-            && all_digits(&zone[3..]);
-        if !ok {
-            return false;
-        }
-    }
-    let (hms, frac) = match clock.split_once('.') {
-        Some((hms, frac)) => (hms, Some(frac)),
-        None => (clock, None),
-    };
-    if frac.is_some_and(|f| !all_digits(f)) {
-        return false;
-    }
-    let fields: Vec<&str> = hms.split(':').collect();
-    fields.len() == 3 && fields.iter().all(|f| f.len() == 2 && all_digits(f))
-}
-
-fn format_ok(format: &str, text: &str) -> bool {
-    match format {
-        "date" => date_ok(text),
-        "date-time" => match text.find(['T', 't', ' ']) {
-            Some(pos) => date_ok(&text[..pos]) && time_ok(&text[pos + 1..]),
-            None => false,
-        },
-        "uri" => url::Url::parse(text).is_ok(),
-        "uuid" => {
-            let groups: Vec<&str> = text.split('-').collect();
-            groups.len() == 5
-                && groups
-                    .iter()
-                    .zip([8, 4, 4, 4, 12])
-                    .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
-        }
-        "email" => match text.split_once('@') {
-            Some((local, domain)) => {
-                !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+impl Report<'_> {
+    fn convert(&self, err: &jsonschema::ValidationError<'_>, out: &mut Vec<Violation>) {
+        use ValidationErrorKind as K;
+        let ptr = err.instance_path().as_str();
+        let value: &Value = err.instance();
+        let mut push = |kind, message: String| out.push(Violation::new(ptr, kind, message));
+        match err.kind() {
+            K::Required { property } => {
+                let name = property.as_str().map_or_else(|| property.to_string(), str::to_owned);
+                out.push(Violation::new(
+                    &child(ptr, &name),
+                    ViolationKind::Required,
+                    format!("required field {name} is missing"),
+                ));
             }
-            None => false,
-        },
-        _ => true,
+            K::AdditionalProperties { unexpected } | K::UnevaluatedProperties { unexpected } => {
+                for key in unexpected {
+                    out.push(Violation::new(
+                        &child(ptr, key),
+                        ViolationKind::UnknownField,
+                        format!("unknown field {key}"),
+                    ));
+                }
+            }
+            K::Type { kind } => {
+                let expected: Vec<String> = match kind {
+                    jsonschema::error::TypeKind::Single(t) => vec![t.to_string()],
+                    jsonschema::error::TypeKind::Multiple(set) => {
+                        set.iter().map(|t| t.to_string()).collect()
+                    }
+                };
+                push(
+                    ViolationKind::Type,
+                    format!("expected {}, found {}", expected.join(" or "), type_name(value)),
+                );
+            }
+            K::Enum { options } => {
+                let allowed = options.as_array().map(Vec::as_slice).unwrap_or_default();
+                let list: Vec<String> = allowed
+                    .iter()
+                    .take(12)
+                    .map(|a| match a {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                let more = if allowed.len() > 12 { ", ..." } else { "" };
+                push(
+                    ViolationKind::Enum,
+                    format!("{} is not one of: {}{more}", short(value), list.join(", ")),
+                );
+            }
+            K::Constant { expected_value } => {
+                push(ViolationKind::Enum, format!("must be {expected_value}"));
+            }
+            K::Format { format } => push(ViolationKind::Format, format!("is not a valid {format}")),
+            K::Custom { keyword, message } if keyword.as_str() == INTEGER_FORMAT => {
+                push(ViolationKind::Format, message.clone());
+            }
+            K::MinLength { limit } => push(
+                ViolationKind::Length,
+                format!(
+                    "length {} is shorter than the minimum {limit}",
+                    count_of(value)
+                ),
+            ),
+            K::MaxLength { limit } => push(
+                ViolationKind::Length,
+                format!(
+                    "length {} is longer than the maximum {limit}",
+                    count_of(value)
+                ),
+            ),
+            K::Pattern { pattern } => push(
+                ViolationKind::Pattern,
+                format!("does not match the pattern {}", pattern.trim()),
+            ),
+            K::Minimum { limit } => self.range(ptr, limit, |x, l| x >= l, "at least", out),
+            K::Maximum { limit } => self.range(ptr, limit, |x, l| x <= l, "at most", out),
+            K::ExclusiveMinimum { limit } => {
+                self.range(ptr, limit, |x, l| x > l, "greater than", out)
+            }
+            K::ExclusiveMaximum { limit } => self.range(ptr, limit, |x, l| x < l, "less than", out),
+            K::MultipleOf { multiple_of } => push(
+                ViolationKind::Range,
+                format!("must be a multiple of {multiple_of}"),
+            ),
+            K::MinItems { limit } => push(
+                ViolationKind::Size,
+                format!("has {} items, fewer than {limit}", count_of(value)),
+            ),
+            K::MaxItems { limit } => push(
+                ViolationKind::Size,
+                format!("has {} items, more than the maximum {limit}", count_of(value)),
+            ),
+            K::MinProperties { limit } => push(
+                ViolationKind::Size,
+                format!("has {} fields, fewer than {limit}", count_of(value)),
+            ),
+            K::MaxProperties { limit } => push(
+                ViolationKind::Size,
+                format!("has {} fields, more than the maximum {limit}", count_of(value)),
+            ),
+            K::UniqueItems => push(ViolationKind::Size, "items are not unique".into()),
+            K::Not { .. } => push(
+                ViolationKind::NoMatch,
+                "matches a schema it must not match".into(),
+            ),
+            K::FalseSchema => push(ViolationKind::NoMatch, "no value is allowed here".into()),
+            K::AnyOf { context } | K::OneOfNotValid { context } => {
+                self.closest(ptr, context, out);
+            }
+            // A pattern the engine gave up on, a reference that does not
+            // resolve: not the value's fault (the old validator skipped both).
+            K::BacktrackLimitExceeded { .. } | K::RegexEngineFailure { .. } | K::Referencing(_) => {
+                tracing::debug!(%err, "openapi: check skipped");
+            }
+            _ => push(ViolationKind::NoMatch, err.to_string()),
+        }
+    }
+
+    /// A bound; in forms, broken only when the text read as a length breaks
+    /// it too (see the module docs).
+    fn range(
+        &self,
+        ptr: &str,
+        limit: &Value,
+        holds: fn(f64, f64) -> bool,
+        words: &str,
+        out: &mut Vec<Violation>,
+    ) {
+        let Some(limit_f) = limit.as_f64() else {
+            return;
+        };
+        let text_len = self
+            .form
+            .and_then(|form| form.pointer(ptr))
+            .and_then(Value::as_str)
+            .map(|text| text.trim().chars().count() as f64);
+        if text_len.is_some_and(|len| holds(len, limit_f)) {
+            return;
+        }
+        out.push(Violation::new(
+            ptr,
+            ViolationKind::Range,
+            format!("must be {words} {limit}"),
+        ));
+    }
+
+    /// `anyOf` (and `oneOf`, rewritten to it) that no alternative matched:
+    /// the violations of the closest one.
+    fn closest(
+        &self,
+        ptr: &str,
+        context: &[Vec<jsonschema::ValidationError<'static>>],
+        out: &mut Vec<Violation>,
+    ) {
+        let type_ptr = child(ptr, "type");
+        let mut best: Option<(usize, Vec<Violation>)> = None;
+        for branch in context {
+            let mut sub = Vec::new();
+            for err in branch {
+                self.convert(err, &mut sub);
+            }
+            if sub.is_empty() {
+                // Only leniencies of ours failed it: it matches.
+                return;
+            }
+            // Closest: no complaint about a `type` tag, then fewest complaints.
+            let tag_penalty = if sub.iter().any(|v| v.pointer == type_ptr) {
+                1000
+            } else {
+                0
+            };
+            let score = tag_penalty + sub.len();
+            if best.as_ref().is_none_or(|(s, _)| score < *s) {
+                best = Some((score, sub));
+            }
+        }
+        if let Some((_, sub)) = best {
+            if context.len() > 1 && sub.iter().all(|v| v.pointer == ptr) {
+                out.push(Violation::new(
+                    ptr,
+                    ViolationKind::NoMatch,
+                    format!("matches none of the {} allowed forms", context.len()),
+                ));
+            } else {
+                out.extend(sub);
+            }
+        }
     }
 }
 
@@ -1638,11 +1968,6 @@ mod tests {
 
     #[test]
     fn formats_and_paths() {
-        assert!(format_ok("date-time", "2024-01-31T10:20:30.123+01:00"));
-        assert!(format_ok("date-time", "2024-01-31T10:20:30Z"));
-        assert!(!format_ok("date-time", "2024-01-31"));
-        assert!(format_ok("date", "2024-01-31"));
-        assert!(format_ok("uuid", "123e4567-e89b-12d3-a456-426614174000"));
         let v = Violation::new("/lineItems/0/id", ViolationKind::Type, "x");
         assert_eq!(v.dotted(), "lineItems[0].id");
         assert_eq!(v.field_name(), "id");
