@@ -360,10 +360,7 @@ impl ApiSpec {
             collect_operations(index, doc, &mut operations);
         }
         ApiSpec {
-            inner: Arc::new(Inner {
-                docs,
-                operations,
-            }),
+            inner: Arc::new(Inner { docs, operations }),
         }
     }
 
@@ -459,7 +456,13 @@ impl ApiSpec {
                 .and_then(|s| s.get(name))
                 .or_else(|| doc.root.get("definitions").and_then(|d| d.get(name)));
             if let Some(schema) = schema {
-                return self.run(index, Mode::Request, &format!("schema {name}"), schema, value);
+                return self.run(
+                    index,
+                    Mode::Request,
+                    &format!("schema {name}"),
+                    schema,
+                    value,
+                );
             }
         }
         Err(vec![Violation::new(
@@ -516,8 +519,7 @@ impl ApiSpec {
                     .iter()
                     .find(|(media, _)| media.to_ascii_lowercase().contains("json"))
             })
-            .or_else(|| op.bodies.first())
-        ;
+            .or_else(|| op.bodies.first());
         match schema {
             Some((media, schema)) => {
                 let mode = if form { Mode::Form } else { Mode::Request };
@@ -1183,10 +1185,7 @@ impl Rewriter<'_> {
             "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" => {
                 value.is_number().then(|| value.clone())
             }
-            "multipleOf" => value
-                .as_f64()
-                .filter(|m| *m > 0.0)
-                .map(|_| value.clone()),
+            "multipleOf" => value.as_f64().filter(|m| *m > 0.0).map(|_| value.clone()),
             "uniqueItems" => value.is_boolean().then(|| value.clone()),
             "dependentRequired" => value.is_object().then(|| value.clone()),
             // `$ref` is handled by the caller; everything else is an
@@ -1471,7 +1470,12 @@ impl Prepared {
     /// The validator of `schema` (a schema of the original document),
     /// compiled on first use under `key`.
     fn compiled(&self, doc: &Doc, mode: Mode, key: &str, schema: &Value) -> Arc<Compiled> {
-        if let Some(found) = self.validators.lock().ok().and_then(|v| v.get(key).cloned()) {
+        if let Some(found) = self
+            .validators
+            .lock()
+            .ok()
+            .and_then(|v| v.get(key).cloned())
+        {
             return found;
         }
         let rewriter = Rewriter {
@@ -1509,7 +1513,12 @@ impl Prepared {
     /// The schemas that apply to a value together with `schema` (through
     /// `$ref`, `allOf`, `anyOf` and the `else` of a nullable wrapper), for
     /// form coercion.
-    fn applicable<'s>(&'s self, schema: &'s Value, out: &mut Vec<&'s Map<String, Value>>, depth: u32) {
+    fn applicable<'s>(
+        &'s self,
+        schema: &'s Value,
+        out: &mut Vec<&'s Map<String, Value>>,
+        depth: u32,
+    ) {
         let Some(obj) = schema.as_object() else {
             return;
         };
@@ -1681,7 +1690,9 @@ impl Report<'_> {
         let mut push = |kind, message: String| out.push(Violation::new(ptr, kind, message));
         match err.kind() {
             K::Required { property } => {
-                let name = property.as_str().map_or_else(|| property.to_string(), str::to_owned);
+                let name = property
+                    .as_str()
+                    .map_or_else(|| property.to_string(), str::to_owned);
                 out.push(Violation::new(
                     &child(ptr, &name),
                     ViolationKind::Required,
@@ -1706,7 +1717,11 @@ impl Report<'_> {
                 };
                 push(
                     ViolationKind::Type,
-                    format!("expected {}, found {}", expected.join(" or "), type_name(value)),
+                    format!(
+                        "expected {}, found {}",
+                        expected.join(" or "),
+                        type_name(value)
+                    ),
                 );
             }
             K::Enum { options } => {
@@ -1766,7 +1781,10 @@ impl Report<'_> {
             ),
             K::MaxItems { limit } => push(
                 ViolationKind::Size,
-                format!("has {} items, more than the maximum {limit}", count_of(value)),
+                format!(
+                    "has {} items, more than the maximum {limit}",
+                    count_of(value)
+                ),
             ),
             K::MinProperties { limit } => push(
                 ViolationKind::Size,
@@ -1774,7 +1792,10 @@ impl Report<'_> {
             ),
             K::MaxProperties { limit } => push(
                 ViolationKind::Size,
-                format!("has {} fields, more than the maximum {limit}", count_of(value)),
+                format!(
+                    "has {} fields, more than the maximum {limit}",
+                    count_of(value)
+                ),
             ),
             K::UniqueItems => push(ViolationKind::Size, "items are not unique".into()),
             K::Not { .. } => push(
@@ -1972,5 +1993,369 @@ mod tests {
         assert_eq!(v.dotted(), "lineItems[0].id");
         assert_eq!(v.field_name(), "id");
         assert_eq!(percent_decode("/a%7Bb%7D"), "/a{b}");
+    }
+
+    /// A one-operation document of `dialect` ("3.0.3", "3.1.0" or Swagger
+    /// "2.0") whose `POST /x` body is `body` (with `schemas` as its
+    /// components or definitions), answering 200 with the same schema.
+    fn doc(version: &str, body: Value, schemas: Value) -> ApiSpec {
+        let document = if version == "2.0" {
+            json!({
+                "swagger": "2.0",
+                "paths": {"/x": {"post": {
+                    "parameters": [{"in": "body", "name": "body", "required": true, "schema": body}],
+                    "responses": {"200": {"schema": body}}
+                }}},
+                "definitions": schemas
+            })
+        } else {
+            json!({
+                "openapi": version,
+                "paths": {"/x": {"post": {
+                    "requestBody": {"content": {"application/json": {"schema": body}}},
+                    "responses": {"200": {"content": {"application/json": {"schema": body}}}}
+                }}},
+                "components": {"schemas": schemas}
+            })
+        };
+        ApiSpec::from_values(vec![document]).unwrap()
+    }
+
+    /// The violations as (pointer, kind), sorted by pointer.
+    fn kinds(result: Result<(), Vec<Violation>>) -> Vec<(String, ViolationKind)> {
+        let mut found: Vec<(String, ViolationKind)> = match result {
+            Ok(()) => Vec::new(),
+            Err(errors) => errors.into_iter().map(|v| (v.pointer, v.kind)).collect(),
+        };
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found
+    }
+
+    #[test]
+    fn nullable_of_openapi_30() {
+        let spec = doc(
+            "3.0.3",
+            json!({"type": "object", "properties": {
+                "plain": {"type": "string"},
+                "text": {"type": "string", "nullable": true, "maxLength": 2},
+                "choice": {"type": "string", "enum": ["a"], "nullable": true},
+                "sub": {"$ref": "#/components/schemas/Sub", "nullable": true},
+                "all": {"allOf": [{"$ref": "#/components/schemas/Sub"}], "nullable": true}
+            }}),
+            json!({"Sub": {"type": "object", "required": ["id"],
+                           "properties": {"id": {"type": "integer"}}}}),
+        );
+        let check = |body: Value| kinds(spec.validate_request("POST", "/x", &body));
+        let nulls = json!({"text": null, "choice": null, "sub": null, "all": null});
+        assert_eq!(check(nulls), vec![]);
+        assert_eq!(
+            check(json!({"plain": null})),
+            vec![("/plain".into(), ViolationKind::Type)]
+        );
+        // Besides null, the schema still applies.
+        assert_eq!(
+            check(json!({"text": "abc", "choice": "b", "sub": {}, "all": {"id": "1"}})),
+            vec![
+                ("/all/id".into(), ViolationKind::Type),
+                ("/choice".into(), ViolationKind::Enum),
+                ("/sub/id".into(), ViolationKind::Required),
+                ("/text".into(), ViolationKind::Length),
+            ]
+        );
+    }
+
+    #[test]
+    fn boolean_exclusive_bounds_of_swagger_2() {
+        let spec = doc(
+            "2.0",
+            json!({"$ref": "#/definitions/Range"}),
+            json!({"Range": {"type": "object", "properties": {
+                "below": {"type": "integer", "maximum": 10, "exclusiveMaximum": true},
+                "from": {"type": "integer", "minimum": 1, "exclusiveMinimum": false},
+                "above": {"type": "number", "minimum": 0, "exclusiveMinimum": true}
+            }}}),
+        );
+        let check = |body: Value| kinds(spec.validate_request("POST", "/x", &body));
+        assert_eq!(check(json!({"below": 9, "from": 1, "above": 0.5})), vec![]);
+        assert_eq!(
+            check(json!({"below": 10, "from": 0, "above": 0})),
+            vec![
+                ("/above".into(), ViolationKind::Range),
+                ("/below".into(), ViolationKind::Range),
+                ("/from".into(), ViolationKind::Range),
+            ]
+        );
+        let message = spec
+            .validate_request("POST", "/x", &json!({"below": 10}))
+            .unwrap_err()
+            .remove(0)
+            .message;
+        assert_eq!(message, "must be less than 10");
+    }
+
+    #[test]
+    fn read_only_and_write_only() {
+        let spec = doc(
+            "3.0.3",
+            json!({"$ref": "#/components/schemas/Thing"}),
+            json!({
+                "Thing": {"type": "object", "additionalProperties": false,
+                    "required": ["id", "created", "secret", "name"],
+                    "properties": {
+                        "id": {"type": "string", "readOnly": true},
+                        "created": {"$ref": "#/components/schemas/Stamp"},
+                        "secret": {"type": "string", "writeOnly": true},
+                        "name": {"type": "string"}
+                    }},
+                "Stamp": {"type": "string", "format": "date-time", "readOnly": true}
+            }),
+        );
+        // A request needs neither readOnly field (even behind a $ref), and
+        // does not check them when sent.
+        assert_eq!(
+            kinds(spec.validate_request(
+                "POST",
+                "/x",
+                &json!({"secret": "s", "name": "n", "id": 12, "created": "yesterday"})
+            )),
+            vec![]
+        );
+        assert_eq!(
+            kinds(spec.validate_request("POST", "/x", &json!({"name": "n"}))),
+            vec![("/secret".into(), ViolationKind::Required)]
+        );
+        // An answer needs them, but not the writeOnly one.
+        assert_eq!(
+            kinds(spec.validate_response("POST", "/x", 200, &json!({"name": "n"}))),
+            vec![
+                ("/created".into(), ViolationKind::Required),
+                ("/id".into(), ViolationKind::Required),
+            ]
+        );
+        assert_eq!(
+            kinds(spec.validate_response(
+                "POST",
+                "/x",
+                200,
+                &json!({"name": "n", "id": 1, "created": "2024-01-31T10:20:30Z"})
+            )),
+            vec![("/id".into(), ViolationKind::Type)]
+        );
+    }
+
+    #[test]
+    fn ref_siblings_by_version() {
+        let schemas = json!({"Name": {"type": "string"}});
+        let body = json!({"type": "object", "properties": {
+            "name": {"$ref": "#/components/schemas/Name", "maxLength": 2}
+        }});
+        let value = json!({"name": "abcd"});
+        let v30 = doc("3.0.3", body.clone(), schemas.clone());
+        assert_eq!(kinds(v30.validate_request("POST", "/x", &value)), vec![]);
+        let v31 = doc("3.1.0", body, schemas);
+        assert_eq!(
+            kinds(v31.validate_request("POST", "/x", &value)),
+            vec![("/name".into(), ViolationKind::Length)]
+        );
+    }
+
+    #[test]
+    fn one_of_passes_when_alternatives_overlap() {
+        let spec = doc(
+            "3.1.0",
+            json!({"type": "object", "properties": {"method": {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/Card"},
+                    {"$ref": "#/components/schemas/Stored"}
+                ],
+                "discriminator": {"propertyName": "type"}
+            }}}),
+            json!({
+                "Card": {"type": "object", "additionalProperties": false,
+                         "required": ["type"],
+                         "properties": {"type": {"enum": ["scheme"]},
+                                        "number": {"type": "string"},
+                                        "storedId": {"type": "string"}}},
+                "Stored": {"type": "object", "required": ["type", "storedId"],
+                           "properties": {"type": {"enum": ["scheme", "stored"]},
+                                          "storedId": {"type": "string"}}}
+            }),
+        );
+        let check = |body: Value| kinds(spec.validate_request("POST", "/x", &body));
+        // Both alternatives match: strict oneOf would refuse it.
+        assert_eq!(
+            check(json!({"method": {"type": "scheme", "storedId": "7"}})),
+            vec![]
+        );
+        // None matches: the closest alternative's complaint (Card has no
+        // complaint about `type`), not a bare "no match".
+        assert_eq!(
+            check(json!({"method": {"type": "scheme", "numbr": "4111"}})),
+            vec![("/method/numbr".into(), ViolationKind::UnknownField)]
+        );
+        // Every alternative refuses the value itself.
+        assert_eq!(
+            check(json!({"method": "scheme"})),
+            vec![("/method".into(), ViolationKind::NoMatch)]
+        );
+    }
+
+    #[test]
+    fn patterns_formats_and_pointers() {
+        let spec = doc(
+            "3.0.3",
+            json!({"type": "object", "properties": {
+                // Look-ahead: the regex engine cannot compile it, not checked.
+                "lookahead": {"type": "string", "pattern": "^(?=a)a+$"},
+                // A YAML block scalar leaves a newline at the end.
+                "code": {"type": "string", "pattern": "^[A-Z]{3}$\n"},
+                "small": {"type": "integer", "format": "int32"},
+                "day": {"type": "string", "format": "date"},
+                "link": {"type": "string", "format": "uri"},
+                "a/b": {"type": "string"},
+                "list": {"type": "array", "maxItems": 1, "items": {"type": "string"}}
+            }}),
+            json!({}),
+        );
+        let check = |body: Value| kinds(spec.validate_request("POST", "/x", &body));
+        assert_eq!(
+            check(
+                json!({"lookahead": "b", "code": "EUR", "small": 5, "day": "2024-02-29",
+                         "link": "https://shop.example/return?x=1"})
+            ),
+            vec![]
+        );
+        assert_eq!(
+            check(
+                json!({"code": "EURO", "small": 3_000_000_000_i64, "day": "2024-13-01",
+                         "link": "not a uri", "a/b": 1, "list": ["x", "y"]})
+            ),
+            vec![
+                ("/a~1b".into(), ViolationKind::Type),
+                ("/code".into(), ViolationKind::Pattern),
+                ("/day".into(), ViolationKind::Format),
+                ("/link".into(), ViolationKind::Format),
+                ("/list".into(), ViolationKind::Size),
+                ("/small".into(), ViolationKind::Format),
+            ]
+        );
+        let errors = spec
+            .validate_request("POST", "/x", &json!({"list": ["x", "y"]}))
+            .unwrap_err();
+        // PayPal tells INVALID_ARRAY_MAX_ITEMS from MIN_ITEMS by the words.
+        assert!(errors[0].message.contains("max"), "{errors:?}");
+        assert_eq!(errors[0].dotted(), "list");
+    }
+
+    #[test]
+    fn forms_read_text_as_the_schema_says() {
+        let spec = ApiSpec::from_values(vec![json!({
+            "swagger": "2.0",
+            "consumes": ["application/x-www-form-urlencoded"],
+            "paths": {"/pay": {"post": {"parameters": [
+                {"in": "formData", "name": "amount", "type": "number", "minimum": 1,
+                 "required": true},
+                {"in": "formData", "name": "flag", "type": "string", "enum": [0, 1]},
+                {"in": "formData", "name": "height", "type": "integer", "maximum": 6},
+                {"in": "formData", "name": "multi", "type": "boolean"},
+                {"in": "formData", "name": "count", "type": "integer",
+                 "maximum": 10, "exclusiveMaximum": true}
+            ], "responses": {}}}}
+        })])
+        .unwrap();
+        let check =
+            |pairs: &[(&str, &str)]| kinds(spec.validate_form("POST", "/pay", &form_value(pairs)));
+        // "1" matches the number 1 of the enum; 1080 is six digits at most
+        // (a bound is broken only when the text's length breaks it too).
+        assert_eq!(
+            check(&[
+                ("amount", "12.50"),
+                ("flag", "1"),
+                ("height", "1080"),
+                ("multi", "true"),
+                ("count", "9")
+            ]),
+            vec![]
+        );
+        assert_eq!(
+            check(&[
+                ("amount", "twelve"),
+                ("flag", "2"),
+                ("height", "1234567"),
+                ("multi", "maybe"),
+                ("count", "10000000000")
+            ]),
+            vec![
+                ("/amount".into(), ViolationKind::Type),
+                ("/count".into(), ViolationKind::Range),
+                ("/flag".into(), ViolationKind::Enum),
+                ("/height".into(), ViolationKind::Range),
+                ("/multi".into(), ViolationKind::Type),
+            ]
+        );
+        assert_eq!(
+            check(&[]),
+            vec![("/amount".into(), ViolationKind::Required)]
+        );
+    }
+
+    /// Every body and answer schema of the providers' documents compiles
+    /// (a schema the library refused would silently not be checked).
+    #[test]
+    fn every_documented_schema_compiles() {
+        let Some(dir) = crate::test_specs::specs_for("adyen/CheckoutService-v71.json") else {
+            return;
+        };
+        let files = [
+            "adyen/CheckoutService-v71.json",
+            "adyen/Webhooks-v1.json",
+            "paypal/checkout_orders_v2.json",
+            "paypal/payments_payment_v2.json",
+            "paypal/notifications_webhooks_v1.json",
+            "hipay/gateway.yaml",
+            "hipay/hpayment.yaml",
+            "hipay/tokenization.yaml",
+        ];
+        let mut compiled = 0;
+        let mut refused = Vec::new();
+        for file in files {
+            let spec = ApiSpec::load(&SpecSource::Dir(dir.clone()), &[file])
+                .unwrap()
+                .unwrap();
+            let doc = &spec.inner.docs[0];
+            for op in &spec.inner.operations {
+                let mut schemas: Vec<(Mode, String, &Value)> = Vec::new();
+                for (media, schema) in &op.bodies {
+                    let key = format!("{} {} {media}", op.method, op.template);
+                    schemas.push((Mode::Request, key.clone(), schema));
+                    schemas.push((Mode::Form, key, schema));
+                }
+                for (status, response) in op.responses.as_object().into_iter().flatten() {
+                    let response = resolve(&doc.root, response);
+                    let schema = match doc.dialect {
+                        Dialect::Swagger2 => response.get("schema"),
+                        _ => response.get("content").and_then(pick_json),
+                    };
+                    if let Some(schema) = schema {
+                        let key = format!("{} {} -> {status}", op.method, op.template);
+                        schemas.push((Mode::Response, key, schema));
+                    }
+                }
+                for (mode, key, schema) in schemas {
+                    let prepared = doc.prepared(mode).expect("document registers");
+                    if prepared
+                        .compiled(doc, mode, &key, schema)
+                        .validator
+                        .is_some()
+                    {
+                        compiled += 1;
+                    } else {
+                        refused.push(format!("{file} {key} ({mode:?})"));
+                    }
+                }
+            }
+        }
+        assert!(refused.is_empty(), "schemas refused: {refused:#?}");
+        assert!(compiled > 100, "only {compiled} schemas compiled");
     }
 }
