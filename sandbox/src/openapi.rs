@@ -565,6 +565,7 @@ impl ApiSpec {
         for err in validator.iter_errors(instance) {
             report.convert(&err, &mut out);
         }
+        tidy(&mut out);
         if out.is_empty() {
             Ok(())
         } else {
@@ -1647,6 +1648,29 @@ struct Report<'a> {
     form: Option<&'a Value>,
 }
 
+/// Puts the library's findings in the order callers expect: a value of the
+/// wrong type gets no other complaint (its `enum`, `pattern`, ... say the
+/// same thing again), missing fields come first (Adyen reports the first
+/// violation), duplicates (from `allOf`) are dropped. Otherwise the
+/// library's order is kept.
+fn tidy(out: &mut Vec<Violation>) {
+    let mistyped: Vec<String> = out
+        .iter()
+        .filter(|v| v.kind == ViolationKind::Type)
+        .map(|v| v.pointer.clone())
+        .collect();
+    let mut seen = Vec::with_capacity(out.len());
+    out.retain(|v| {
+        let redundant = v.kind != ViolationKind::Type && mistyped.contains(&v.pointer);
+        if redundant || seen.contains(v) {
+            return false;
+        }
+        seen.push(v.clone());
+        true
+    });
+    out.sort_by_key(|v| v.kind != ViolationKind::Required);
+}
+
 fn child(pointer: &str, key: &str) -> String {
     format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"))
 }
@@ -1858,6 +1882,7 @@ impl Report<'_> {
             for err in branch {
                 self.convert(err, &mut sub);
             }
+            tidy(&mut sub);
             if sub.is_empty() {
                 // Only leniencies of ours failed it: it matches.
                 return;
@@ -2297,6 +2322,32 @@ mod tests {
             check(&[]),
             vec![("/amount".into(), ViolationKind::Required)]
         );
+    }
+
+    #[test]
+    fn one_complaint_per_mistyped_value_and_missing_fields_first() {
+        let spec = doc(
+            "3.1.0",
+            json!({"type": "object", "required": ["z"], "properties": {
+                "b": {"type": "string", "enum": ["x"], "maxLength": 1},
+                "c": {"allOf": [{"type": "string"}, {"type": "string"}]}
+            }}),
+            json!({}),
+        );
+        let errors = spec
+            .validate_request("POST", "/x", &json!({"b": 5, "c": 1}))
+            .unwrap_err();
+        let found: Vec<(&str, ViolationKind)> = errors
+            .iter()
+            .map(|v| (v.pointer.as_str(), v.kind))
+            .collect();
+        assert_eq!(found[0], ("/z", ViolationKind::Required));
+        assert_eq!(found.len(), 3, "{errors:#?}");
+        assert!(found.contains(&("/b", ViolationKind::Type)));
+        assert!(found.contains(&("/c", ViolationKind::Type)));
+        assert_eq!(errors[0].message, "required field z is missing");
+        let b = errors.iter().find(|v| v.pointer == "/b").unwrap();
+        assert_eq!(b.message, "expected string, found integer");
     }
 
     /// Every body and answer schema of the providers' documents compiles
