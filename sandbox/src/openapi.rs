@@ -1749,16 +1749,19 @@ impl Report<'_> {
                 );
             }
             K::Enum { options } => {
-                let allowed = options.as_array().map(Vec::as_slice).unwrap_or_default();
-                let list: Vec<String> = allowed
-                    .iter()
-                    .take(12)
-                    .map(|a| match a {
+                // Forms list `1` and `"1"`: shown once.
+                let mut allowed: Vec<String> = Vec::new();
+                for option in options.as_array().into_iter().flatten() {
+                    let text = match option {
                         Value::String(s) => s.clone(),
                         other => other.to_string(),
-                    })
-                    .collect();
+                    };
+                    if !allowed.contains(&text) {
+                        allowed.push(text);
+                    }
+                }
                 let more = if allowed.len() > 12 { ", ..." } else { "" };
+                let list = &allowed[..allowed.len().min(12)];
                 push(
                     ViolationKind::Enum,
                     format!("{} is not one of: {}{more}", short(value), list.join(", ")),
