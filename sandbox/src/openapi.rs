@@ -1330,15 +1330,20 @@ fn form_enums(out: &mut Map<String, Value>) {
 
 /// The options every validator is compiled with.
 fn options<'r>(registry: &'r jsonschema::Registry<'r>) -> jsonschema::ValidationOptions<'r> {
-    static PATTERNS: OnceLock<PatternCache> = OnceLock::new();
     jsonschema::options()
         .with_draft(Draft::Draft202012)
         .should_validate_formats(true)
         .should_ignore_unknown_formats(true)
         .with_pattern_options(PatternOptions::regex())
-        .with_pattern_cache(PATTERNS.get_or_init(PatternCache::new).clone())
+        .with_pattern_cache(patterns())
         .with_keyword(INTEGER_FORMAT, integer_format)
         .with_registry(registry)
+}
+
+/// The regular expressions compiled so far, shared by every build.
+fn patterns() -> PatternCache {
+    static PATTERNS: OnceLock<PatternCache> = OnceLock::new();
+    PATTERNS.get_or_init(PatternCache::new).clone()
 }
 
 /// `pattern` trimmed of a trailing newline, or `None` when the regex
@@ -1353,6 +1358,7 @@ fn usable_pattern(pattern: &str) -> Option<String> {
     let ok = jsonschema::options()
         .with_draft(Draft::Draft202012)
         .with_pattern_options(PatternOptions::regex())
+        .with_pattern_cache(patterns())
         .build(&json_object("pattern", Value::String(pattern.to_owned())))
         .is_ok();
     if !ok {
