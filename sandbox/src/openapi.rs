@@ -81,15 +81,21 @@
 //!
 //! Formats are asserted with the library's checks (`date`, `date-time`,
 //! `email`, `uri`, `uuid`, ...; names it does not know, such as PayPal's
-//! `ppaas_*`, are not checked), and `int32`/`int64` bound numbers through a
-//! keyword of ours (`x-passerelle-integer-format`) so that they still report
-//! [`ViolationKind::Format`]. Patterns use the `regex` crate engine, as
-//! before (linear time).
+//! `ppaas_*` or Adyen's `byte`, are not checked), and `int32`/`int64` bound
+//! numbers through a keyword of ours (`x-passerelle-integer-format`) so that
+//! they still report [`ViolationKind::Format`]. The library's checks are
+//! stricter than the hand-written ones were, as the standards say: a
+//! `date-time` needs its `T` (`2024-01-31 10:00:00Z` is refused), a date
+//! must exist (`2024-02-30` is refused), a `uri` may not hold a raw space.
+//! Patterns use the `regex` crate engine, as before (linear time).
 //!
 //! Deliberate leniencies, kept from the hand-written validator:
 //! - `oneOf` is rewritten to `anyOf`: it passes when at least one
 //!   alternative matches, because several of Adyen's payment-method schemas
-//!   overlap (strict `oneOf` would refuse a valid card). When none matches,
+//!   overlap (strict `oneOf` refuses a value two alternatives accept). The
+//!   rewriting keeps the library's own `anyOf` (which also dispatches on a
+//!   tag such as Adyen's `type` instead of trying every alternative); the
+//!   reporting is ours. When none matches,
 //!   the violations of the closest alternative are reported: the one with no
 //!   complaint about its `type` tag, then the fewest complaints.
 //! - A `pattern` (or `patternProperties` key) that the engine cannot
@@ -98,6 +104,13 @@
 //! - In forms, a `minimum`/`maximum` is broken only when the submitted text
 //!   also breaks it read as a length: HiPay's documents often write lengths
 //!   that way (`screen_height: maximum 6`).
+//!
+//!
+//! Each error of the library becomes a [`Violation`] at the pointer of the
+//! value (a missing field at the pointer it would have, each unknown field
+//! at its own), with our kind and English message. As the hand-written
+//! validator did, a value of the wrong type gets that complaint only (not
+//! also its `enum`, `pattern`, ...), and missing fields come first.
 //!
 //! Query and path parameters and headers are not checked.
 //!
