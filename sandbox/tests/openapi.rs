@@ -366,6 +366,50 @@ fn paypal_payments_and_webhooks() {
     );
 }
 
+/// Formats are checked as their standards define them: a `date-time`
+/// needs its `T` and a real date, a `uri` no raw space.
+#[test]
+fn formats_follow_their_standards() {
+    if documents().is_none() {
+        return;
+    }
+    let spec = paypal();
+    let mut spaced = paypal_order();
+    spaced["payment_source"]["paypal"]["experience_context"]["return_url"] =
+        json!("https://shop.example/return to");
+    has(
+        &errors(spec.validate_request("POST", "/v2/checkout/orders", &spaced)),
+        "/payment_source/paypal/experience_context/return_url",
+        ViolationKind::Format,
+    );
+    let verify = |time: &str| {
+        spec.validate_request(
+            "POST",
+            "/v1/notifications/verify-webhook-signature",
+            &json!({
+                "auth_algo": "SHA256withRSA",
+                "cert_url": "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-360caa42",
+                "transmission_id": "69cd13f0-d67a-11e5-baa3-778b53f4ae55",
+                "transmission_sig": "c2ln",
+                "transmission_time": time,
+                "webhook_id": "1JE4291016473214C",
+                "webhook_event": {"id": "8PT597110X687430LKGECATA"}
+            }),
+        )
+    };
+    ok(verify("2016-02-18T20:01:35Z"));
+    has(
+        &errors(verify("2016-02-18 20:01:35Z")),
+        "/transmission_time",
+        ViolationKind::Format,
+    );
+    has(
+        &errors(verify("2016-02-30T20:01:35Z")),
+        "/transmission_time",
+        ViolationKind::Format,
+    );
+}
+
 fn hipay_order() -> Vec<(&'static str, &'static str)> {
     vec![
         ("orderid", "order-42"),
