@@ -10,6 +10,11 @@
 //!    latency (sequential) and throughput (concurrent) through the HTTP
 //!    API, the dummy connector and the dummy PSP over loopback, on SQLite;
 //!    the server's CPU time per request and its peak RSS.
+//!
+//! Words after `--` select parts by name (`fresh-pooled`, `fresh-mapped`,
+//! `load`, `http`): `cargo bench -p passerelle --bench passerelle -- fresh`
+//! runs the fresh-instance figures only. `PASSERELLE_BENCH_CALLS` sets the
+//! calls per fresh-instance figure (3,000), longer runs for a profiler.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -121,8 +126,12 @@ async fn sandbox_cost(pooled: bool) {
     let body = event_body();
     let signature = passerelle_sandbox::dummy::signature_header(SECRET, now_secs(), &body);
 
-    const N: u32 = 3000;
-    let wasm_validate = time_async(N, || {
+    // `PASSERELLE_BENCH_CALLS`: more calls per figure, for a profiler.
+    let n: u32 = std::env::var("PASSERELLE_BENCH_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
+    let wasm_validate = time_async(n, || {
         let account = account.clone();
         let plugin = plugin.clone();
         let runtime = &runtime;
@@ -135,11 +144,11 @@ async fn sandbox_cost(pooled: bool) {
         }
     })
     .await;
-    let native_validate = time_sync(N * 10, || {
+    let native_validate = time_sync(n * 10, || {
         Dummy::validate_config(native_account()).unwrap();
     });
 
-    let wasm_notification = time_async(N, || {
+    let wasm_notification = time_async(n, || {
         let account = account.clone();
         let plugin = plugin.clone();
         let runtime = &runtime;
@@ -164,7 +173,7 @@ async fn sandbox_cost(pooled: bool) {
     .await;
     let _host = sdk::testing::MockHost::new();
     sdk::testing::use_system_clock();
-    let native_notification = time_sync(N * 10, || {
+    let native_notification = time_sync(n * 10, || {
         let notification = sdk::types::Notification {
             method: "POST".into(),
             uri: "/v1/webhooks/acc_bench".into(),
@@ -480,10 +489,28 @@ async fn load_cost() {
     let _ = std::fs::remove_dir_all(&cache);
 }
 
+/// The parts of the bench, by the name a filter matches.
+const PARTS: [&str; 4] = ["fresh-mapped", "fresh-pooled", "load", "http"];
+
 fn main() {
     // `cargo test --benches` runs this with `--bench`-less args; keep it quick then.
     if std::env::args().any(|a| a == "--list") {
         return;
+    }
+    // `cargo bench -p passerelle --bench passerelle -- fresh` runs only the
+    // parts whose name contains one of the words given (`fresh-pooled`,
+    // `fresh-mapped`, `load`, `http`); no word: all of them.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wanted =
+        |part: &str| filters.is_empty() || filters.iter().any(|f| part.contains(f.as_str()));
+    for f in &filters {
+        assert!(
+            PARTS.iter().any(|p| p.contains(f.as_str())),
+            "no part of the bench matches {f:?}; parts: {PARTS:?}"
+        );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -491,9 +518,17 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        sandbox_cost(false).await;
-        sandbox_cost(true).await;
-        load_cost().await;
-        http_api().await;
+        if wanted("fresh-mapped") {
+            sandbox_cost(false).await;
+        }
+        if wanted("fresh-pooled") {
+            sandbox_cost(true).await;
+        }
+        if wanted("load") {
+            load_cost().await;
+        }
+        if wanted("http") {
+            http_api().await;
+        }
     });
 }
