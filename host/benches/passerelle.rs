@@ -5,11 +5,18 @@
 //!    Rust code called natively (the connector crate linked into this
 //!    binary, its host imports served by the SDK's test kit).
 //!    Each with instances from the pooling allocator (the default) and
-//!    mapped per call (`max_instances = 0`, as before the pool).
+//!    mapped per call (`max_instances = 0`, as before the pool). Wall time
+//!    per call, and the calling thread's on-CPU time per call, which leaves
+//!    out the waits for a core on a loaded machine.
 //! 2. The whole server, in a process of its own: `POST /v1/payments`
 //!    latency (sequential) and throughput (concurrent) through the HTTP
 //!    API, the dummy connector and the dummy PSP over loopback, on SQLite;
 //!    the server's CPU time per request and its peak RSS.
+//!
+//! Words after `--` select parts by name (`fresh-pooled`, `fresh-mapped`,
+//! `load`, `http`): `cargo bench -p passerelle --bench passerelle -- fresh`
+//! runs the fresh-instance figures only. `PASSERELLE_BENCH_CALLS` sets the
+//! calls per fresh-instance figure (3,000), longer runs for a profiler.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,8 +57,27 @@ fn config() -> Vec<(String, String)> {
     ]
 }
 
-/// Times `f` over `n` runs after a warm-up; returns the mean per call.
-async fn time_async<F, Fut>(n: u32, mut f: F) -> Duration
+/// Time the calling thread has spent on a CPU (`/proc/thread-self/schedstat`,
+/// in nanoseconds): unlike wall time, it leaves out the time the thread waited
+/// for a core that other processes held, so it stays comparable on a loaded
+/// machine. `None` where the kernel does not report it.
+fn thread_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
+}
+
+/// Wall time and on-CPU time per call.
+#[derive(Clone, Copy)]
+struct Timing {
+    wall: Duration,
+    cpu: Option<Duration>,
+}
+
+/// Times `f` over `n` runs after a warm-up; returns the mean per call. Every
+/// run is polled on this thread (the bench's `block_on`), wasm included
+/// (wasmtime's fibers run on the thread that polls them).
+async fn time_async<F, Fut>(n: u32, mut f: F) -> Timing
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -59,11 +85,16 @@ where
     for _ in 0..n / 10 {
         f().await;
     }
+    let cpu_start = thread_cpu_time();
     let start = Instant::now();
     for _ in 0..n {
         f().await;
     }
-    start.elapsed() / n
+    let wall = start.elapsed() / n;
+    let cpu = cpu_start
+        .zip(thread_cpu_time())
+        .map(|(start, end)| end.saturating_sub(start) / n);
+    Timing { wall, cpu }
 }
 
 fn time_sync(n: u32, mut f: impl FnMut()) -> Duration {
@@ -91,8 +122,13 @@ fn fmt(d: Duration) -> String {
 /// (`max_instances = 0`, what every call paid before the pool).
 async fn sandbox_cost(pooled: bool) {
     let limits = RuntimeLimits {
+        // `PASSERELLE_BENCH_INSTANCES`: a smaller pool, for tools (valgrind)
+        // that cannot reserve the address space of the default one.
         max_instances: if pooled {
-            RuntimeLimits::default().max_instances
+            std::env::var("PASSERELLE_BENCH_INSTANCES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(RuntimeLimits::default().max_instances)
         } else {
             0
         },
@@ -121,8 +157,12 @@ async fn sandbox_cost(pooled: bool) {
     let body = event_body();
     let signature = passerelle_sandbox::dummy::signature_header(SECRET, now_secs(), &body);
 
-    const N: u32 = 3000;
-    let wasm_validate = time_async(N, || {
+    // `PASSERELLE_BENCH_CALLS`: more calls per figure, for a profiler.
+    let n: u32 = std::env::var("PASSERELLE_BENCH_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
+    let wasm_validate = time_async(n, || {
         let account = account.clone();
         let plugin = plugin.clone();
         let runtime = &runtime;
@@ -135,11 +175,11 @@ async fn sandbox_cost(pooled: bool) {
         }
     })
     .await;
-    let native_validate = time_sync(N * 10, || {
+    let native_validate = time_sync(n * 10, || {
         Dummy::validate_config(native_account()).unwrap();
     });
 
-    let wasm_notification = time_async(N, || {
+    let wasm_notification = time_async(n, || {
         let account = account.clone();
         let plugin = plugin.clone();
         let runtime = &runtime;
@@ -164,7 +204,7 @@ async fn sandbox_cost(pooled: bool) {
     .await;
     let _host = sdk::testing::MockHost::new();
     sdk::testing::use_system_clock();
-    let native_notification = time_sync(N * 10, || {
+    let native_notification = time_sync(n * 10, || {
         let notification = sdk::types::Notification {
             method: "POST".into(),
             uri: "/v1/webhooks/acc_bench".into(),
@@ -189,8 +229,8 @@ async fn sandbox_cost(pooled: bool) {
         bundled.component.len() / 1024,
         fmt(compile)
     );
-    println!("| operation | wasm (fresh instance) | native | overhead |");
-    println!("|---|---|---|---|");
+    println!("| operation | wasm (fresh instance) | wasm, on-CPU | native | overhead |");
+    println!("|---|---|---|---|---|");
     for (name, wasm, native) in [
         ("validate-config", wasm_validate, native_validate),
         (
@@ -200,10 +240,11 @@ async fn sandbox_cost(pooled: bool) {
         ),
     ] {
         println!(
-            "| {name} | {} | {} | +{} |",
-            fmt(wasm),
+            "| {name} | {} | {} | {} | +{} |",
+            fmt(wasm.wall),
+            wasm.cpu.map_or_else(|| "-".into(), fmt),
             fmt(native),
-            fmt(wasm.saturating_sub(native))
+            fmt(wasm.wall.saturating_sub(native))
         );
     }
     println!();
@@ -480,10 +521,28 @@ async fn load_cost() {
     let _ = std::fs::remove_dir_all(&cache);
 }
 
+/// The parts of the bench, by the name a filter matches.
+const PARTS: [&str; 4] = ["fresh-mapped", "fresh-pooled", "load", "http"];
+
 fn main() {
     // `cargo test --benches` runs this with `--bench`-less args; keep it quick then.
     if std::env::args().any(|a| a == "--list") {
         return;
+    }
+    // `cargo bench -p passerelle --bench passerelle -- fresh` runs only the
+    // parts whose name contains one of the words given (`fresh-pooled`,
+    // `fresh-mapped`, `load`, `http`); no word: all of them.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wanted =
+        |part: &str| filters.is_empty() || filters.iter().any(|f| part.contains(f.as_str()));
+    for f in &filters {
+        assert!(
+            PARTS.iter().any(|p| p.contains(f.as_str())),
+            "no part of the bench matches {f:?}; parts: {PARTS:?}"
+        );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -491,9 +550,17 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        sandbox_cost(false).await;
-        sandbox_cost(true).await;
-        load_cost().await;
-        http_api().await;
+        if wanted("fresh-mapped") {
+            sandbox_cost(false).await;
+        }
+        if wanted("fresh-pooled") {
+            sandbox_cost(true).await;
+        }
+        if wanted("load") {
+            load_cost().await;
+        }
+        if wanted("http") {
+            http_api().await;
+        }
     });
 }

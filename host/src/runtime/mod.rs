@@ -25,22 +25,23 @@
 
 pub mod bindings;
 mod compat;
+mod exports;
 mod host_imports;
 pub mod manifest;
 mod wasi;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use dashmap::{DashMap, DashSet};
 use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, HasSelf, Instance, InstancePre, Linker};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
     UpdateDeadline,
 };
 
@@ -52,6 +53,7 @@ use bindings::types::{
 pub use bindings::ContractVersion;
 use bindings::{v1_0, Plugin, PluginPre};
 pub use compat::v1_0_capabilities as default_capabilities;
+use exports::{Exports, ExportsV1_0, ExportsV1_1};
 pub use host_imports::PluginCache;
 use host_imports::{CallState, MemoryLimiter, ParkedTime};
 pub use manifest::PluginManifest;
@@ -166,7 +168,11 @@ pub struct LoadedPlugin {
     pub load: LoadReport,
     /// The contract version the component was built against (its export).
     pub contract: ContractVersion,
-    pre: ContractPre,
+    /// The component, linked: every call instantiates it afresh.
+    instance_pre: InstancePre<CallState>,
+    /// Its exports, found and type-checked by the first call (`describe`,
+    /// at load); later calls only look up the one they call.
+    exports: OnceLock<Exports>,
     memory_mb: u32,
     cpu_ms: u32,
     /// The plugin's id, shared by every call's state.
@@ -211,12 +217,6 @@ pub struct LoadReport {
 }
 
 /// Which export to call, with its arguments.
-/// A component ready to instantiate, by the contract version it exports.
-enum ContractPre {
-    V1_1(PluginPre<CallState>),
-    V1_0(v1_0::PluginPre<CallState>),
-}
-
 enum Call {
     Describe,
     Capabilities(Account),
@@ -386,10 +386,10 @@ impl PluginRuntime {
             .map_err(|e| load_error(format!("{e:#}")))?;
         // The newest contract first; a component exporting an older one is
         // called through that version's bindings.
-        let (pre, contract) = match PluginPre::new(instance_pre.clone()) {
-            Ok(pre) => (ContractPre::V1_1(pre), ContractVersion::V1_1),
-            Err(newest) => match v1_0::PluginPre::new(instance_pre) {
-                Ok(pre) => (ContractPre::V1_0(pre), ContractVersion::V1_0),
+        let contract = match PluginPre::new(instance_pre.clone()) {
+            Ok(_) => ContractVersion::V1_1,
+            Err(newest) => match v1_0::PluginPre::new(instance_pre.clone()) {
+                Ok(_) => ContractVersion::V1_0,
                 Err(_) => return Err(load_error(format!("{newest:#}"))),
             },
         };
@@ -415,7 +415,8 @@ impl PluginRuntime {
             stats: PluginStats::default(),
             load,
             contract,
-            pre,
+            instance_pre,
+            exports: OnceLock::new(),
             memory_mb,
             cpu_ms,
             shared_id: Arc::from(plugin_id.as_str()),
@@ -843,7 +844,7 @@ impl PluginRuntime {
         // the call's egress requests (exported with --otlp-endpoint).
         let span = tracing::info_span!("plugin_call", plugin = %plugin.id(), operation);
         let outcome = {
-            let run = run_call(&plugin.pre, &mut store, call);
+            let run = run_call(plugin, &mut store, call);
             tokio::time::timeout(self.limits.call_timeout, run)
                 .instrument(span)
                 .await
@@ -925,16 +926,35 @@ fn pooling_config(limits: &RuntimeLimits) -> PoolingAllocationConfig {
         .max_memory_size(limits.max_memory_mb as usize * 1024 * 1024)
         // A componentize-py interpreter's function table.
         .table_elements(100_000)
-        // Small memories are reset with memset rather than madvise (no
-        // page faults on reuse, no TLB shootdown).
-        .linear_memory_keep_resident(POOL_KEEP_RESIDENT_BYTES)
         .table_keep_resident(POOL_KEEP_RESIDENT_BYTES)
         .async_stack_keep_resident(POOL_KEEP_RESIDENT_BYTES);
+    if PoolingAllocationConfig::is_pagemap_scan_available() {
+        // Linux 6.7+: after a call, the kernel lists the pages the call
+        // wrote (PAGEMAP_SCAN) and only those are put back to the memory
+        // image's contents, in place, so the next call finds them resident.
+        // Without it the memory past the first 64 KiB is dropped with
+        // madvise and every call page-faults it back in: with Rust's
+        // layout (the stack's top at 1 MiB, data and heap above) the pages
+        // a call touches all lie beyond the 64 KiB kept, while those 64 KiB,
+        // the bottom of the stack, are seldom touched but reset every call.
+        pool.pagemap_scan(Enabled::Yes)
+            .linear_memory_keep_resident(POOL_DIRTY_RESTORED_BYTES);
+    } else {
+        // Small memories are reset with memset rather than madvise.
+        pool.linear_memory_keep_resident(POOL_KEEP_RESIDENT_BYTES);
+    }
     pool
 }
 
-/// Bytes of each pooled memory, table and stack reset in place after a call.
+/// Bytes of each pooled memory (without PAGEMAP_SCAN), table and stack
+/// reset in place after a call.
 const POOL_KEEP_RESIDENT_BYTES: usize = 64 * 1024;
+
+/// With PAGEMAP_SCAN, the most bytes of the pages a call wrote that are
+/// restored in place; the rest of a memory is dropped with madvise. A Rust
+/// connector writes well under 256 KiB per call; the cap bounds what an
+/// idle slot keeps resident (the whole pool: `max_instances` times this).
+const POOL_DIRTY_RESTORED_BYTES: usize = 1024 * 1024;
 
 /// Compiles a component, or reads its compiled form from the cache.
 ///
@@ -995,142 +1015,208 @@ fn engine_fingerprint(engine: &Engine) -> String {
     format!("{:016x}", hasher.finish())
 }
 
+/// Instantiates the plugin's component in `store` and makes the call.
 async fn run_call(
-    pre: &ContractPre,
+    plugin: &LoadedPlugin,
     store: &mut Store<CallState>,
     call: Call,
 ) -> wasmtime::Result<CallOutput> {
-    match pre {
-        ContractPre::V1_1(pre) => run_call_v1_1(pre, store, call).await,
-        ContractPre::V1_0(pre) => run_call_v1_0(pre, store, call).await,
+    let instance = plugin.instance_pre.instantiate_async(&mut *store).await?;
+    let exports = match plugin.exports.get() {
+        Some(exports) => exports,
+        None => {
+            let checked = Exports::check(plugin.contract, store, &instance)?;
+            plugin.exports.get_or_init(|| checked)
+        }
+    };
+    match exports {
+        Exports::V1_1(exports) => run_call_v1_1(exports, store, &instance, call).await,
+        Exports::V1_0(exports) => run_call_v1_0(exports, store, &instance, call).await,
     }
 }
 
 async fn run_call_v1_1(
-    pre: &PluginPre<CallState>,
+    guest: &ExportsV1_1,
     store: &mut Store<CallState>,
+    instance: &Instance,
     call: Call,
 ) -> wasmtime::Result<CallOutput> {
-    let instance = pre.instantiate_async(&mut *store).await?;
-    let guest = instance.passerelle_connector_connector();
+    let store = &mut *store;
     Ok(match call {
-        Call::Describe => CallOutput::Describe(guest.call_describe(&mut *store).await?),
-        Call::Capabilities(account) => {
-            CallOutput::Capabilities(guest.call_capabilities(&mut *store, &account).await?)
-        }
-        Call::ValidateConfig(account) => {
-            CallOutput::Unit(guest.call_validate_config(&mut *store, &account).await?)
-        }
+        Call::Describe => CallOutput::Describe(guest.describe.call(store, instance, ()).await?.0),
+        Call::Capabilities(account) => CallOutput::Capabilities(
+            guest
+                .capabilities
+                .call(store, instance, (account,))
+                .await?
+                .0,
+        ),
+        Call::ValidateConfig(account) => CallOutput::Unit(
+            guest
+                .validate_config
+                .call(store, instance, (account,))
+                .await?
+                .0,
+        ),
         Call::Authorize(account, request) => CallOutput::Payment(
             guest
-                .call_authorize(&mut *store, &account, &request)
-                .await?,
+                .authorize
+                .call(store, instance, (account, request))
+                .await?
+                .0,
         ),
-        Call::Complete(account, request) => {
-            CallOutput::Payment(guest.call_complete(&mut *store, &account, &request).await?)
-        }
-        Call::Capture(account, request) => {
-            CallOutput::Modification(guest.call_capture(&mut *store, &account, &request).await?)
-        }
-        Call::Cancel(account, request) => {
-            CallOutput::Modification(guest.call_cancel(&mut *store, &account, &request).await?)
-        }
-        Call::Refund(account, request) => {
-            CallOutput::Modification(guest.call_refund(&mut *store, &account, &request).await?)
-        }
-        Call::Sync(account, payment) => {
-            CallOutput::Payment(guest.call_sync(&mut *store, &account, &payment).await?)
-        }
+        Call::Complete(account, request) => CallOutput::Payment(
+            guest
+                .complete
+                .call(store, instance, (account, request))
+                .await?
+                .0,
+        ),
+        Call::Capture(account, request) => CallOutput::Modification(
+            guest
+                .capture
+                .call(store, instance, (account, request))
+                .await?
+                .0,
+        ),
+        Call::Cancel(account, request) => CallOutput::Modification(
+            guest
+                .cancel
+                .call(store, instance, (account, request))
+                .await?
+                .0,
+        ),
+        Call::Refund(account, request) => CallOutput::Modification(
+            guest
+                .refund
+                .call(store, instance, (account, request))
+                .await?
+                .0,
+        ),
+        Call::Sync(account, payment) => CallOutput::Payment(
+            guest
+                .sync
+                .call(store, instance, (account, payment))
+                .await?
+                .0,
+        ),
         Call::HandleNotification(account, notification) => CallOutput::Notification(
             guest
-                .call_handle_notification(&mut *store, &account, &notification)
-                .await?,
+                .handle_notification
+                .call(store, instance, (account, notification))
+                .await?
+                .0,
         ),
     })
 }
 
 /// The same calls on a 1.0.0 component: requests converted down, answers up.
 async fn run_call_v1_0(
-    pre: &v1_0::PluginPre<CallState>,
+    guest: &ExportsV1_0,
     store: &mut Store<CallState>,
+    instance: &Instance,
     call: Call,
 ) -> wasmtime::Result<CallOutput> {
-    let instance = pre.instantiate_async(&mut *store).await?;
-    let guest = instance.passerelle_connector_connector();
+    let store = &mut *store;
     Ok(match call {
         Call::Describe => CallOutput::Describe(compat::connector_info(
-            guest.call_describe(&mut *store).await?,
+            guest.describe.call(store, instance, ()).await?.0,
         )),
         // Answered by the host without a call (see `capabilities`).
         Call::Capabilities(_) => CallOutput::Capabilities(Ok(compat::v1_0_capabilities())),
         Call::ValidateConfig(account) => CallOutput::Unit(compat::unit_result(
             guest
-                .call_validate_config(&mut *store, &compat::account(&account))
-                .await?,
+                .validate_config
+                .call(store, instance, (compat::account(&account),))
+                .await?
+                .0,
         )),
         Call::Authorize(account, request) => CallOutput::Payment(compat::payment_result(
             guest
-                .call_authorize(
-                    &mut *store,
-                    &compat::account(&account),
-                    &compat::authorize_request(&request),
+                .authorize
+                .call(
+                    store,
+                    instance,
+                    (
+                        compat::account(&account),
+                        compat::authorize_request(&request),
+                    ),
                 )
-                .await?,
+                .await?
+                .0,
         )),
         Call::Complete(account, request) => CallOutput::Payment(compat::payment_result(
             guest
-                .call_complete(
-                    &mut *store,
-                    &compat::account(&account),
-                    &compat::complete_request(&request),
+                .complete
+                .call(
+                    store,
+                    instance,
+                    (
+                        compat::account(&account),
+                        compat::complete_request(&request),
+                    ),
                 )
-                .await?,
+                .await?
+                .0,
         )),
         Call::Capture(account, request) => CallOutput::Modification(compat::modification_result(
             guest
-                .call_capture(
-                    &mut *store,
-                    &compat::account(&account),
-                    &compat::capture_request(&request),
+                .capture
+                .call(
+                    store,
+                    instance,
+                    (compat::account(&account), compat::capture_request(&request)),
                 )
-                .await?,
+                .await?
+                .0,
         )),
         Call::Cancel(account, request) => CallOutput::Modification(compat::modification_result(
             guest
-                .call_cancel(
-                    &mut *store,
-                    &compat::account(&account),
-                    &compat::cancel_request(&request),
+                .cancel
+                .call(
+                    store,
+                    instance,
+                    (compat::account(&account), compat::cancel_request(&request)),
                 )
-                .await?,
+                .await?
+                .0,
         )),
         Call::Refund(account, request) => CallOutput::Modification(compat::modification_result(
             guest
-                .call_refund(
-                    &mut *store,
-                    &compat::account(&account),
-                    &compat::refund_request(&request),
+                .refund
+                .call(
+                    store,
+                    instance,
+                    (compat::account(&account), compat::refund_request(&request)),
                 )
-                .await?,
+                .await?
+                .0,
         )),
         Call::Sync(account, payment) => CallOutput::Payment(compat::payment_result(
             guest
-                .call_sync(
-                    &mut *store,
-                    &compat::account(&account),
-                    &compat::payment_ref(&payment),
+                .sync
+                .call(
+                    store,
+                    instance,
+                    (compat::account(&account), compat::payment_ref(&payment)),
                 )
-                .await?,
+                .await?
+                .0,
         )),
         Call::HandleNotification(account, notification) => {
             CallOutput::Notification(compat::notification_result(
                 guest
-                    .call_handle_notification(
-                        &mut *store,
-                        &compat::account(&account),
-                        &compat::notification(&notification),
+                    .handle_notification
+                    .call(
+                        store,
+                        instance,
+                        (
+                            compat::account(&account),
+                            compat::notification(&notification),
+                        ),
                     )
-                    .await?,
+                    .await?
+                    .0,
             ))
         }
     })
