@@ -194,7 +194,7 @@ payment_body() {
 
 # --- one step: an offered rate for DURATION seconds --------------------------
 # Normalized result (both tools): offered_rps, sent, ok, errors, statuses,
-# elapsed_s, achieved_rps, latency_ms {p50,p90,p99,max,mean}.
+# elapsed_s, achieved_rps, latency_ms {p50,p95,p99,max,mean}.
 run_oha_create() {
     local rate="$1" raw="$2"
     "$OHA" -z "${DURATION}s" -q "$rate" --latency-correction -w -c "$CONCURRENCY" \
@@ -209,9 +209,7 @@ run_oha_create() {
         | {tool: "oha", offered_rps: $rate, duration_s: $duration, sent: $sent, ok: $ok,
            errors: ($sent - $ok), statuses: ($codes + $errs), elapsed_s: .summary.total,
            achieved_rps: ($ok / .summary.total),
-           latency_ms: {p50: (.latencyPercentiles.p50 * 1000), p90: (.latencyPercentiles.p90 * 1000),
-                        p99: (.latencyPercentiles.p99 * 1000), max: (.summary.slowest * 1000),
-                        mean: (.summary.average * 1000)}}' "$raw"
+           latency_ms: (.metrics.latency_ms | {p50, p95, p99, max, mean})}' "$raw"
 }
 
 run_load_gen() {

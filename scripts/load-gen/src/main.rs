@@ -178,7 +178,7 @@ async fn run(args: &Args) {
         "achieved_rps": ok as f64 / elapsed,
         "late_dispatches": late_dispatches,
         "latency_ms": {
-            "p50": ms(0.50), "p90": ms(0.90), "p99": ms(0.99), "p999": ms(0.999),
+            "p50": ms(0.50), "p95": ms(0.95), "p99": ms(0.99), "p999": ms(0.999),
             "max": h.max() as f64 / 1000.0, "mean": h.mean() / 1000.0,
         },
     });
