@@ -373,10 +373,10 @@ print_tables() {
         [ -f "$file" ] || continue
         for op in $OPERATIONS; do
             printf '\n### %s, %s\n\n' "$db" "$op"
-            echo '| offered req/s | achieved req/s | p50 ms | p99 ms | max ms | errors | server CPU µs/req | PSP CPU µs/req | server peak RSS MiB |'
-            echo '|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
+            echo '| offered req/s | sent | achieved req/s | p50 ms | p99 ms | max ms | errors | server CPU µs/req | PSP CPU µs/req | server peak RSS MiB |'
+            echo '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
             jq -r --arg op "$op" '.[] | select(.operation == $op)
-                | "| \(.offered_rps) | \(.achieved_rps | round) | \(.latency_ms.p50 * 100 | round / 100) | \(.latency_ms.p99 * 100 | round / 100) | \(.latency_ms.max * 10 | round / 10) | \(.errors) | \(.server_cpu_us_per_req | round) | \(.psp_cpu_us_per_req | round) | \(.server_peak_rss_mib * 10 | round / 10) |"' "$file"
+                | "| \(.offered_rps) | \(.sent) | \(.achieved_rps | round) | \(.latency_ms.p50 * 100 | round / 100) | \(.latency_ms.p99 * 100 | round / 100) | \(.latency_ms.max * 10 | round / 10) | \(.errors) | \(.server_cpu_us_per_req | round) | \(.psp_cpu_us_per_req | round) | \(.server_peak_rss_mib * 10 | round / 10) |"' "$file"
             jq -r --arg op "$op" --argjson target "$P99_TARGET_MS" '
                 [.[] | select(.operation == $op and .errors == 0 and .latency_ms.p99 <= $target
                               and .achieved_rps >= 0.95 * .offered_rps)]
