@@ -58,7 +58,7 @@ where
         // The index names an export of one component: on an instance of any
         // other, the lookup finds nothing.
         let func = instance
-            .get_func(&mut *store, &self.index)
+            .get_func(&mut *store, self.index)
             .ok_or_else(|| format_err!("internal: export looked up on another component"))?;
         // SAFETY: `check` found this export's type to be `P -> R` in this
         // component, and a component's types are the same in all its
