@@ -13,6 +13,7 @@ use wasmtime::ResourceLimiter;
 
 use super::bindings::v1_1::passerelle::connector::{cache, clock, http, log, random, types};
 use super::wasi::WasiState;
+use super::LoadedPlugin;
 use crate::egress::{Egress, EgressPolicy};
 use crate::redact::mask_card_numbers;
 
@@ -186,11 +187,45 @@ impl ParkedTime {
     }
 }
 
+/// Where a call's HTTP requests may go. An account's policy is built on the
+/// call's first request (it parses the manifest's hosts and the account's
+/// base URL), as most calls (a configuration check, a notification) make
+/// none.
+pub enum CallPolicy {
+    Ready(EgressPolicy),
+    Account {
+        plugin: Arc<LoadedPlugin>,
+        environment: types::Environment,
+        base_url: Option<String>,
+    },
+}
+
+impl CallPolicy {
+    fn get(&mut self) -> &EgressPolicy {
+        if let CallPolicy::Account {
+            plugin,
+            environment,
+            base_url,
+        } = self
+        {
+            *self = CallPolicy::Ready(super::egress_policy(
+                plugin,
+                *environment,
+                base_url.as_deref(),
+            ));
+        }
+        match self {
+            CallPolicy::Ready(policy) => policy,
+            CallPolicy::Account { .. } => unreachable!("the policy was built above"),
+        }
+    }
+}
+
 /// Everything one plugin call may touch.
 pub struct CallState {
     pub plugin_id: Arc<str>,
     pub account_id: Option<String>,
-    pub policy: EgressPolicy,
+    pub policy: CallPolicy,
     pub egress: Egress,
     pub cache: Arc<PluginCache>,
     pub limiter: MemoryLimiter,
@@ -255,7 +290,7 @@ impl http::Host for CallState {
         }
         let began = Instant::now();
         let method = request.method.clone();
-        let result = self.egress.send(&self.policy, request).await;
+        let result = self.egress.send(self.policy.get(), request).await;
         let elapsed = began.elapsed();
         self.host_time += elapsed;
         match &result {

@@ -55,7 +55,7 @@ use bindings::{v1_0, Plugin, PluginPre};
 pub use compat::v1_0_capabilities as default_capabilities;
 use exports::{Exports, ExportsV1_0, ExportsV1_1};
 pub use host_imports::PluginCache;
-use host_imports::{CallState, MemoryLimiter, ParkedTime};
+use host_imports::{CallPolicy, CallState, MemoryLimiter, ParkedTime};
 pub use manifest::PluginManifest;
 
 use crate::egress::{Egress, EgressPolicy};
@@ -426,7 +426,8 @@ impl PluginRuntime {
         let plugin_ref = Arc::new(plugin);
         let described = {
             let _slot = self.wait_for_slot(&plugin_ref).await?;
-            self.invoke(&plugin_ref, None, EgressPolicy::default(), Call::Describe)
+            let nowhere = CallPolicy::Ready(EgressPolicy::default());
+            self.invoke(&plugin_ref, None, nowhere, Call::Describe)
                 .await?
         };
         let info = match described {
@@ -544,11 +545,7 @@ impl PluginRuntime {
 
     /// The egress policy for one account of `plugin`.
     pub fn policy_for(plugin: &LoadedPlugin, account: &Account) -> EgressPolicy {
-        let hosts = match account.environment {
-            bindings::types::Environment::Test => &plugin.manifest.egress.test,
-            bindings::types::Environment::Live => &plugin.manifest.egress.live,
-        };
-        EgressPolicy::new(hosts, account.base_url.as_deref())
+        egress_policy(plugin, account.environment, account.base_url.as_deref())
     }
 
     pub async fn validate_config(
@@ -750,7 +747,12 @@ impl PluginRuntime {
         account: Account,
         make: impl FnOnce(Account) -> Call,
     ) -> Result<CallOutput, PluginError> {
-        let policy = Self::policy_for(plugin, &account);
+        // Built on the call's first HTTP request, if any.
+        let policy = CallPolicy::Account {
+            plugin: plugin.clone(),
+            environment: account.environment,
+            base_url: account.base_url.clone(),
+        };
         let account_id = account.id.clone();
         let _slot = self.wait_for_slot(plugin).await?;
         self.invoke(plugin, Some(account_id), policy, make(account))
@@ -790,7 +792,7 @@ impl PluginRuntime {
         &self,
         plugin: &Arc<LoadedPlugin>,
         account_id: Option<String>,
-        policy: EgressPolicy,
+        policy: CallPolicy,
         call: Call,
     ) -> Result<CallOutput, PluginError> {
         plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
@@ -899,6 +901,20 @@ impl PluginRuntime {
         }
         result
     }
+}
+
+/// The egress policy of `plugin` for an account in `environment` whose
+/// base URL is `base_url`.
+fn egress_policy(
+    plugin: &LoadedPlugin,
+    environment: bindings::types::Environment,
+    base_url: Option<&str>,
+) -> EgressPolicy {
+    let hosts = match environment {
+        bindings::types::Environment::Test => &plugin.manifest.egress.test,
+        bindings::types::Environment::Live => &plugin.manifest.egress.live,
+    };
+    EgressPolicy::new(hosts, base_url)
 }
 
 /// The permits a running call holds: one of its plugin's, one of the pool's.
