@@ -332,3 +332,142 @@ async fn a_manifest_limit_bounds_a_plugin_below_the_operator_cap() {
     ));
     assert_eq!(plugin.calls_running(), 0);
 }
+
+/// Starts a payment whose authorization holds the plugin's only slot (the
+/// proxy holds it `hold_ms`); returns once the call is at the provider.
+async fn hold_the_only_slot(
+    server: &TestServer,
+    proxy: &HoldingProxy,
+    hold_ms: u64,
+) -> tokio::task::JoinHandle<u16> {
+    proxy.hold_ms.store(hold_ms, Ordering::SeqCst);
+    let before = proxy.requests.load(Ordering::SeqCst);
+    let (http, url, key) = (
+        server.http.clone(),
+        server.url("/v1/payments"),
+        server.secret_key.clone(),
+    );
+    let holder = tokio::spawn(async move {
+        http.post(url)
+            .bearer_auth(key)
+            .json(&payment_body(700, "EUR", CARD_OK, "automatic"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while proxy.requests.load(Ordering::SeqCst) == before {
+        assert!(
+            Instant::now() < deadline,
+            "the holding call never reached the PSP"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    holder
+}
+
+/// A capture or a refund refused as busy never ran: nothing reached the
+/// provider, so nothing stays reserved for the janitor to send later. The
+/// storefront gets 503 `connector_busy`; the money is free again, and a
+/// retry (with its Idempotency-Key or without) sends it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_capture_or_refund_reserves_nothing_and_is_sent_on_retry() {
+    let mut server = TestServer::start_with_args(
+        Backend::Sqlite,
+        &["--plugin-max-concurrency", "1", "--plugin-queue-ms", "300"],
+    )
+    .await;
+    let psp = url::Url::parse(&server.dummy_psp_url()).unwrap();
+    let upstream = format!(
+        "{}:{}",
+        psp.host_str().unwrap(),
+        psp.port_or_known_default().unwrap()
+    );
+    let proxy = HoldingProxy::start(upstream).await;
+    server
+        .use_dummy_psp(&format!(
+            "http://{}{}",
+            proxy.addr,
+            psp.path().trim_end_matches('/')
+        ))
+        .await;
+
+    let (status, manual) = server
+        .post("/v1/payments", payment_body(5000, "EUR", CARD_OK, "manual"))
+        .await;
+    assert_eq!(status, 201, "{manual}");
+    assert_eq!(manual["status"], "requires_capture", "{manual}");
+    let (status, paid) = server
+        .post(
+            "/v1/payments",
+            payment_body(3000, "EUR", CARD_OK, "automatic"),
+        )
+        .await;
+    assert_eq!(status, 201, "{paid}");
+    assert_eq!(paid["status"], "succeeded", "{paid}");
+    let manual_id = manual["id"].as_str().unwrap().to_string();
+    let paid_id = paid["id"].as_str().unwrap().to_string();
+
+    // --- capture ---
+    let holder = hold_the_only_slot(&server, &proxy, 1500).await;
+    let sent_before = proxy.requests.load(Ordering::SeqCst);
+    let capture_path = format!("/v1/payments/{manual_id}/capture");
+    let (status, body) = server
+        .post_with(&capture_path, serde_json::json!({}), Some("capture-busy-1"))
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "connector_busy", "{body}");
+    assert_eq!(proxy.requests.load(Ordering::SeqCst), sent_before);
+    // Nothing is reserved: the whole amount can still be captured.
+    let (_, view) = server.get(&format!("/v1/payments/{manual_id}")).await;
+    assert_eq!(view["amount_capture_pending"], 0, "{view}");
+    assert_eq!(view["amount_capturable"], 5000, "{view}");
+    assert_eq!(view["status"], "requires_capture", "{view}");
+    assert_eq!(holder.await.unwrap(), 201);
+
+    // The retry under the same key sends the capture, once.
+    proxy.hold_ms.store(0, Ordering::SeqCst);
+    let sent_before = proxy.requests.load(Ordering::SeqCst);
+    let (status, body) = server
+        .post_with(&capture_path, serde_json::json!({}), Some("capture-busy-1"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "succeeded", "{body}");
+    assert_eq!(body["amount_captured"], 5000, "{body}");
+    assert_eq!(body["amount_capture_pending"], 0, "{body}");
+    assert_eq!(proxy.requests.load(Ordering::SeqCst), sent_before + 1);
+
+    // --- refund ---
+    let holder = hold_the_only_slot(&server, &proxy, 1500).await;
+    let sent_before = proxy.requests.load(Ordering::SeqCst);
+    let refund_path = format!("/v1/payments/{paid_id}/refunds");
+    let (status, body) = server
+        .post_with(&refund_path, serde_json::json!({}), Some("refund-busy-1"))
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "connector_busy", "{body}");
+    assert_eq!(proxy.requests.load(Ordering::SeqCst), sent_before);
+    let (_, view) = server.get(&format!("/v1/payments/{paid_id}")).await;
+    assert_eq!(view["amount_refunded"], 0, "{view}");
+    assert_eq!(holder.await.unwrap(), 201);
+
+    proxy.hold_ms.store(0, Ordering::SeqCst);
+    let sent_before = proxy.requests.load(Ordering::SeqCst);
+    let (status, refund) = server
+        .post_with(&refund_path, serde_json::json!({}), Some("refund-busy-1"))
+        .await;
+    assert!(status == 200 || status == 201, "{status} {refund}");
+    assert_eq!(refund["status"], "succeeded", "{refund}");
+    assert_eq!(refund["amount"], 3000, "{refund}");
+    assert_eq!(proxy.requests.load(Ordering::SeqCst), sent_before + 1);
+    let (_, view) = server.get(&format!("/v1/payments/{paid_id}")).await;
+    assert_eq!(view["amount_refunded"], 3000, "{view}");
+    // One refund in the payment's list, succeeded: the busy attempt left
+    // no second one behind.
+    let (_, list) = server.get(&format!("/v1/payments/{paid_id}/refunds")).await;
+    let refunds = list["data"].as_array().expect("a list of refunds");
+    assert_eq!(refunds.len(), 1, "{list}");
+    assert_eq!(refunds[0]["status"], "succeeded", "{list}");
+}

@@ -497,8 +497,14 @@ impl Payments {
             return Ok(());
         }
         let resolved = self.account_by_id(&payment.connector_account_id).await?;
-        self.send_refund(&mut payment, &resolved, refund, "janitor", None)
-            .await?;
+        self.send_refund(
+            &mut payment,
+            &resolved,
+            refund,
+            "janitor",
+            super::RefundSend::Janitor,
+        )
+        .await?;
         Ok(())
     }
 

@@ -873,7 +873,7 @@ impl Payments {
                 let mut next = payment.clone();
                 next.failure_code = Some(
                     if busy {
-                        "connector_busy"
+                        CONNECTOR_BUSY
                     } else {
                         "plugin_failed"
                     }
@@ -1256,6 +1256,7 @@ impl Payments {
             final_capture,
             counted_at: payment.amount_captured + payment.amount_capture_pending + amount as i64,
             settled: false,
+            sent_before: false,
         };
         let mut reserved = payment.clone();
         reserved.amount_capture_pending += amount as i64;
@@ -1359,6 +1360,15 @@ impl Payments {
             Ok(Err(error)) => {
                 let detail = json!({"outcome": "unknown", "unknown": true, "error": {"kind": format!("{:?}", error.kind), "code": error.code, "message": error.message}});
                 (status, detail, Some(connector_error(error)))
+            }
+            // The connector was busy: the call never started, so nothing
+            // reached the provider. The reservation goes with it (the
+            // storefront's 503 means "not done"); an attempt that may have
+            // been sent before stays reserved as unknown instead.
+            Err(plugin_error @ PluginError::Busy { .. }) if !attempt.sent_before => {
+                release(&mut next);
+                let detail = json!({"outcome": "not_sent", "not_sent": true, "error": plugin_error.to_string()});
+                (status, detail, Some(PaymentError::Plugin(plugin_error)))
             }
             Err(plugin_error) => {
                 let detail = json!({"outcome": "unknown", "unknown": true, "error": plugin_error.to_string()});
@@ -1510,19 +1520,25 @@ impl Payments {
                 if existing.payment_id != payment.id {
                     return Err(PaymentError::NotFound(request.refund_id));
                 }
-                if existing.status != "pending" {
-                    return Ok(RefundView::from(existing));
+                // A first try refused as busy never reached the provider:
+                // this retry makes the refund afresh, under the same id.
+                let never_sent = existing.status == "failed"
+                    && existing.failure_code.as_deref() == Some(CONNECTOR_BUSY);
+                if !never_sent {
+                    if existing.status != "pending" {
+                        return Ok(RefundView::from(existing));
+                    }
+                    let resolved = self.resolve_locked(&payment, account)?;
+                    return self
+                        .send_refund(
+                            &mut payment,
+                            &resolved,
+                            existing,
+                            "api.refund",
+                            RefundSend::Again(&mut lock),
+                        )
+                        .await;
                 }
-                let resolved = self.resolve_locked(&payment, account)?;
-                return self
-                    .send_refund(
-                        &mut payment,
-                        &resolved,
-                        existing,
-                        "api.refund",
-                        Some(&mut lock),
-                    )
-                    .await;
             }
         }
         let status = status_of(&payment);
@@ -1602,7 +1618,7 @@ impl Payments {
             &resolved,
             refund,
             "connector.refund",
-            Some(&mut lock),
+            RefundSend::First(&mut lock),
         )
         .await
     }
@@ -1616,8 +1632,13 @@ impl Payments {
         resolved: &ResolvedAccount,
         mut refund: RefundRecord,
         cause: &str,
-        release: Option<&mut PaymentLock>,
+        send: RefundSend<'_>,
     ) -> Result<RefundView, PaymentError> {
+        let (first_send, release) = match send {
+            RefundSend::First(lock) => (true, Some(lock)),
+            RefundSend::Again(lock) => (false, Some(lock)),
+            RefundSend::Janitor => (false, None),
+        };
         let status = status_of(payment);
         let amount = refund.amount.max(0) as u64;
         let psp_key = refund.psp_key.clone().unwrap_or_else(|| {
@@ -1637,6 +1658,7 @@ impl Payments {
             .await;
         let mut next = payment.clone();
         let detail;
+        let mut not_sent = None;
         match result {
             Ok(Ok(outcome)) => {
                 if outcome.connector_reference.is_some() {
@@ -1672,6 +1694,18 @@ impl Payments {
                 refund.failure_message = Some(error.message.clone());
                 detail = json!({"refund": refund.id, "status": "pending", "error": {"code": error.code, "message": error.message}});
             }
+            // The connector was busy on the first try: the call never
+            // started, nothing reached the provider. The refund fails and
+            // frees its amount; the storefront gets 503 `connector_busy`
+            // and its retry (same Idempotency-Key) makes it afresh.
+            Err(plugin_error @ PluginError::Busy { .. }) if first_send => {
+                refund.status = "failed".into();
+                refund.failure_code = Some(CONNECTOR_BUSY.into());
+                refund.failure_message = Some(plugin_error.to_string());
+                next.amount_refunded -= refund.amount;
+                detail = json!({"refund": refund.id, "status": "failed", "not_sent": true, "error": plugin_error.to_string()});
+                not_sent = Some(plugin_error);
+            }
             Err(plugin_error) => {
                 refund.failure_code = Some("plugin_failed".into());
                 refund.failure_message = Some(plugin_error.to_string());
@@ -1682,7 +1716,10 @@ impl Payments {
         let e = event(payment, 0, Some(status), status, cause, detail);
         self.write(payment, next, vec![e], vec![refund.clone()], None, release)
             .await?;
-        Ok(RefundView::from(refund))
+        match not_sent {
+            Some(busy) => Err(PaymentError::Plugin(busy)),
+            None => Ok(RefundView::from(refund)),
+        }
     }
 
     async fn record_failed_operation(
@@ -1974,6 +2011,9 @@ struct CaptureAttempt {
     counted_at: i64,
     /// Its outcome (done, accepted, refused) is written.
     settled: bool,
+    /// It may have reached the provider already (every attempt read back
+    /// from the events); `false` only for the attempt just reserved.
+    sent_before: bool,
 }
 
 impl CaptureAttempt {
@@ -1992,10 +2032,28 @@ impl CaptureAttempt {
     }
 }
 
+/// The failure code of an operation refused because its connector ran as
+/// many calls as it may (nothing reached the provider).
+const CONNECTOR_BUSY: &str = "connector_busy";
+
+/// Which sending of a refund this is, and who holds the payment's lock.
+enum RefundSend<'a> {
+    /// The refund was just reserved: a busy connector means it never ran.
+    First(&'a mut PaymentLock),
+    /// The storefront's retry of a pending refund, which may have reached
+    /// the provider already.
+    Again(&'a mut PaymentLock),
+    /// The janitor's, without the lock's release.
+    Janitor,
+}
+
 /// Every capture attempt the events record, the latest state of each, the
 /// newest first.
 fn capture_attempts(events: &[PaymentEventRecord]) -> Vec<CaptureAttempt> {
     let mut attempts: Vec<CaptureAttempt> = Vec::new();
+    // Keys whose latest attempt never ran (the connector was busy): as if
+    // never made, so a retry under the same key reserves and sends anew.
+    let mut never_sent: Vec<String> = Vec::new();
     for e in events.iter().rev() {
         let Some(detail) = e
             .detail
@@ -2011,7 +2069,12 @@ fn capture_attempts(events: &[PaymentEventRecord]) -> Vec<CaptureAttempt> {
         ) else {
             continue;
         };
-        if attempts.iter().any(|a| a.psp_key == psp_key) {
+        if attempts.iter().any(|a| a.psp_key == psp_key) || never_sent.iter().any(|k| k == psp_key)
+        {
+            continue;
+        }
+        if detail["not_sent"] == true {
+            never_sent.push(psp_key.to_string());
             continue;
         }
         let settled = detail["in_flight"] != true && detail["unknown"] != true;
@@ -2021,6 +2084,7 @@ fn capture_attempts(events: &[PaymentEventRecord]) -> Vec<CaptureAttempt> {
             final_capture: detail["final"] == true,
             counted_at,
             settled,
+            sent_before: true,
         });
     }
     attempts

@@ -41,8 +41,21 @@ pub const IDEMPOTENCY_IN_PROGRESS: &str = "in_progress";
 /// `state` of an idempotency key whose response is stored.
 pub const IDEMPOTENCY_DONE: &str = "done";
 
+// Reads of one row use `get_result`, never `first`: `first` binds its
+// `LIMIT 1` as a parameter, and SQLite marks a statement whose LIMIT is a
+// parameter to be compiled again whenever it is bound, so every cached
+// `first` query was re-prepared on every run (5 % of a payment's CPU).
+// Every such read is by a key (or an aggregate): the first row is the row.
+
 const POSTGRES_POOL_SIZE: u32 = 10;
-const SQLITE_FILE_POOL_SIZE: u32 = 4;
+/// One connection to an SQLite file. SQLite runs one writer at a time
+/// anyway, and a connection drops its whole page cache whenever another
+/// connection wrote since its last transaction: with four connections
+/// nearly every transaction began by reading its pages again, and writers
+/// waited on each other's locks. One connection keeps its cache warm and
+/// never waits on a lock: a payment costs about 30 % less CPU (measured
+/// with `scripts/bench-load.sh`, see docs/performance.md).
+const SQLITE_FILE_POOL_SIZE: u32 = 1;
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5000;
 const POOL_CONNECTION_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -462,7 +475,7 @@ impl Store {
             Ok(merchants::table
                 .find(id)
                 .select(MerchantRecord::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?)
         })
         .await
@@ -517,7 +530,7 @@ impl Store {
                 .filter(api_keys::key_hash.eq(key_hash))
                 .filter(api_keys::revoked_at.is_null())
                 .select(ApiKeyRecord::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?)
         })
         .await
@@ -530,7 +543,7 @@ impl Store {
             Ok(api_keys::table
                 .find(id)
                 .select(ApiKeyRecord::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?)
         })
         .await
@@ -580,7 +593,7 @@ impl Store {
             Ok(api_keys::table
                 .find(id)
                 .select(ApiKeyRecord::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?)
         })
         .await
@@ -666,7 +679,7 @@ impl Store {
             Ok(connector_accounts::table
                 .find(id)
                 .select(ConnectorAccountRecord::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?)
         })
         .await
@@ -684,7 +697,7 @@ impl Store {
                 .filter(connector_accounts::merchant_id.eq(merchant_id))
                 .filter(connector_accounts::name.eq(name))
                 .select(ConnectorAccountRecord::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?)
         })
         .await
@@ -717,7 +730,7 @@ impl Store {
             let merchant = merchants::table
                 .find(&merchant_id)
                 .select(MerchantRecord::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?;
             let accounts = connector_accounts::table
                 .filter(connector_accounts::merchant_id.eq(&merchant_id))
@@ -784,7 +797,7 @@ impl Store {
             Ok(payments::table
                 .find(id)
                 .select(PaymentRecord::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?)
         })
         .await
@@ -803,7 +816,7 @@ impl Store {
                 .filter(payments::connector_reference.eq(reference))
                 .order((payments::created_at.asc(), payments::id.asc()))
                 .select(PaymentRecord::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?)
         })
         .await
@@ -865,7 +878,7 @@ impl Store {
                         let last: Option<i64> = payment_events::table
                             .filter(payment_events::payment_id.eq(&p.id))
                             .select(diesel::dsl::max(payment_events::seq))
-                            .first(conn)?;
+                            .get_result(conn)?;
                         let base = last.unwrap_or(0);
                         for (i, e) in events.iter_mut().enumerate() {
                             e.seq = base + i as i64 + 1;
@@ -934,7 +947,7 @@ impl Store {
                 .filter(refunds::connector_reference.eq(reference))
                 .order((refunds::created_at.asc(), refunds::id.asc()))
                 .select(RefundRecord::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?)
         })
         .await
@@ -1214,7 +1227,7 @@ impl Store {
             Ok(refunds::table
                 .find(id)
                 .select(RefundRecord::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?)
         })
         .await
@@ -1314,7 +1327,7 @@ impl Store {
             Ok(plugin_versions::table
                 .find(key)
                 .select(PluginVersionRecord::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?)
         })
         .await
@@ -1358,7 +1371,7 @@ impl Store {
             Ok(plugins::table
                 .find(id)
                 .select(PluginRecord::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?)
         })
         .await
@@ -1412,7 +1425,7 @@ impl Store {
                 let current = plugins::table
                     .find(&id)
                     .select(PluginRecord::as_select())
-                    .first(conn)
+                    .get_result(conn)
                     .optional()?;
                 let existed = current.is_some();
                 let next = match change(current) {
@@ -1805,7 +1818,7 @@ fn get_idempotent(
     Ok(idempotency_keys::table
         .find((merchant_id, key))
         .select(IdempotencyRecord::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -1827,7 +1840,7 @@ impl Store {
             Ok(schema::plugin_publishers::table
                 .find(plugin_id)
                 .select(models::PluginPublisherRecord::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?)
         })
         .await
