@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# Makes sure headless Chromium is there for the browser test
-# (host/tests/browser.rs), from Debian's packages. Quiet when it is.
+# Makes sure headless Chromium and its WebDriver server, chromedriver, are
+# there for the browser test (host/tests/browser.rs), from Debian's packages
+# `chromium` and `chromium-driver`. Quiet when they are.
 set -euo pipefail
-command -v chromium >/dev/null 2>&1 && exit 0
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+[ ${#missing[@]} -eq 0 ] && exit 0
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1; then
         SUDO="sudo"
     else
-        echo "chromium.sh: chromium is missing; install Debian's chromium package (the browser test is skipped outside CI)" >&2
+        echo "chromium.sh: Debian packages missing: ${missing[*]}; install them (apt-get install ${missing[*]}); the browser test is skipped outside CI" >&2
         exit 0
     fi
 fi
-echo "chromium.sh: installing Debian's chromium" >&2
+echo "chromium.sh: installing Debian's ${missing[*]}" >&2
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,5 +1,6 @@
-//! Real checkouts in headless Chromium, driven over the Chrome DevTools
-//! protocol (a websocket, no driver binary) against `passerelle serve --demo`.
+//! Real checkouts in headless Chromium, driven over WebDriver (the
+//! fantoccini client and Debian's chromedriver, one per browser) against
+//! `passerelle serve --demo`.
 //!
 //! - The dummy PSP: a payment is created with the 3-D Secure test card, the
 //!   browser opens the PSP's 3-D Secure page, clicks the first form's button
@@ -15,12 +16,17 @@
 //!   payment's `three_ds`, where the provider reports it) shows that the
 //!   provider got the browser's data and authenticated the shopper.
 //!
-//! Skipped with a notice when no Chromium is installed, except in CI (`CI`
-//! set), where it must run. `CHROMIUM=/path` picks the binary.
+//! Skipped with a notice when Chromium or chromedriver is not installed
+//! (Debian's `chromium` and `chromium-driver`, which `scripts/chromium.sh`
+//! installs), except in CI (`CI` set), where it must run. `CHROMIUM=/path`
+//! and `CHROMEDRIVER=/path` pick the binaries.
 
 mod common;
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -28,47 +34,69 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{payment_body, rand_suffix, Backend, TestServer, CARD_3DS};
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use fantoccini::error::CmdError;
+use futures_util::FutureExt;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_tungstenite::{tungstenite::Message, MaybeTlsStream, WebSocketStream};
 
-/// The Chromium binary, or `None` (with the notice printed) when the test
-/// is to be skipped; panics in CI, where it must run.
-fn chromium_or_skip() -> Option<PathBuf> {
-    if let Some(chromium) = find_chromium() {
-        return Some(chromium);
-    }
+/// The browser and the WebDriver server that drives it.
+struct Binaries {
+    chromium: PathBuf,
+    chromedriver: PathBuf,
+}
+
+/// Chromium and chromedriver, or `None` (with one notice naming what is
+/// missing) when the test is to be skipped; panics in CI, where it must run.
+fn binaries_or_skip() -> Option<Binaries> {
+    const CHROMIUM_NAMES: &[&str] = &[
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ];
+    let chromium = find_binary("CHROMIUM", CHROMIUM_NAMES, "chromium");
+    let chromedriver = find_binary("CHROMEDRIVER", &["chromedriver"], "chromium-driver");
+    let missing = match (chromium, chromedriver) {
+        (Ok(chromium), Ok(chromedriver)) => {
+            return Some(Binaries {
+                chromium,
+                chromedriver,
+            })
+        }
+        (chromium, chromedriver) => [chromium.err(), chromedriver.err()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
     if std::env::var_os("CI").is_some() {
-        panic!("CI must run the browser test, but no chromium binary was found");
+        panic!("CI must run the browser test, but {missing}");
     }
-    eprintln!(
-        "NOTICE: browser test skipped: no chromium binary (install Debian's `chromium`, \
-         or set CHROMIUM=/path/to/chrome)"
-    );
+    eprintln!("NOTICE: browser test skipped: {missing}");
     None
 }
 
-fn find_chromium() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("CHROMIUM").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(path));
-    }
-    let path = std::env::var_os("PATH")?;
-    for dir in std::env::split_paths(&path) {
-        for name in [
-            "chromium",
-            "chromium-browser",
-            "google-chrome",
-            "google-chrome-stable",
-        ] {
-            let candidate = dir.join(name);
-            if candidate.is_file() {
-                return Some(candidate);
-            }
+/// The binary `$var` names, else the first of `names` found on `PATH`; the
+/// error says what is missing and how to install it (Debian's `package`).
+fn find_binary(var: &str, names: &[&str], package: &str) -> Result<PathBuf, String> {
+    let install = format!(
+        "install Debian's `{package}` (`bash scripts/chromium.sh` does) \
+         or set {var}=/path/to/{}",
+        names[0]
+    );
+    if let Some(path) = std::env::var_os(var).filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        if path.is_file() {
+            return Ok(path);
         }
+        return Err(format!("{var}={} is not a file: {install}", path.display()));
     }
-    None
+    let dirs = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&dirs)
+        .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| format!("no {} binary on PATH: {install}", names[0]))
 }
 
 /// The shopper's e-mail address the merchant sends with every payment.
@@ -450,171 +478,190 @@ if (action.method === "POST") {{
     ("200 OK", page("Redirecting", &body))
 }
 
-/// Headless Chromium with a DevTools websocket to its first page.
+/// Chromium's flags for every browser: headless, and nothing that talks to
+/// the network on its own. chromedriver adds its own (the DevTools port it
+/// drives Chromium through, `--enable-automation`, ...).
+const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+];
+
+/// How long one WebDriver command may take.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Headless Chromium in a WebDriver session of its own chromedriver.
 struct Browser {
+    client: fantoccini::Client,
+    driver: Driver,
+}
+
+/// A chromedriver process, the session it runs and Chromium's temporary
+/// profile. chromedriver runs in a process group of its own, which the
+/// Chromium it starts joins. Dropping it (also when a test panics) ends the
+/// session, so that chromedriver closes Chromium, then kills the group and
+/// removes the profile.
+struct Driver {
     child: Child,
+    port: u16,
+    session: Option<String>,
     profile: PathBuf,
-    page: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    next_id: u64,
+}
+
+impl Driver {
+    /// Starts chromedriver on a free port (`--port=0`: it picks one and
+    /// says which) with the environment variables `env`, which Chromium
+    /// inherits.
+    async fn start(chromedriver: &Path, env: &[(&str, &str)]) -> Driver {
+        let profile = std::env::temp_dir().join(format!("passerelle-chromium-{}", rand_suffix()));
+        std::fs::create_dir_all(&profile).unwrap();
+        let mut child = Command::new(chromedriver)
+            .arg("--port=0")
+            .envs(env.iter().copied())
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut driver = Driver {
+            child,
+            port: 0,
+            session: None,
+            profile,
+        };
+        // "ChromeDriver was started successfully on port 12345."; the rest
+        // of what it prints is read and dropped.
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let port = line
+                    .split_once("started successfully on port ")
+                    .and_then(|(_, port)| port.trim().trim_end_matches('.').parse::<u16>().ok());
+                if let Some(port) = port {
+                    let _ = port_tx.send(port);
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        driver.port = loop {
+            if let Ok(port) = port_rx.try_recv() {
+                break port;
+            }
+            if let Ok(Some(status)) = driver.child.try_wait() {
+                panic!("chromedriver exited early with {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not say which port it listens on"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        driver
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            // chromedriver closes Chromium with its session.
+            let _ = delete_session(self.port, &session);
+        }
+        // chromedriver and whatever is left of Chromium.
+        let group = -(self.child.id() as libc::pid_t);
+        // SAFETY: kill(2) with a negative pid signals that process group,
+        // which chromedriver leads: it has not been waited for yet, so its
+        // id cannot have been reused.
+        unsafe { libc::kill(group, libc::SIGKILL) };
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// `DELETE /session/{id}`, blocking (for `Drop`, where nothing can be
+/// awaited): chromedriver answers once Chromium is closed.
+fn delete_session(port: u16, session: &str) -> std::io::Result<()> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "DELETE /session/{session} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let _ = stream.read(&mut [0u8; 1024])?;
+    Ok(())
 }
 
 impl Browser {
-    async fn launch(binary: &Path) -> Browser {
-        Browser::launch_with(binary, &[], &[]).await
+    async fn launch(binaries: &Binaries) -> Browser {
+        Browser::launch_with(binaries, &[], &[]).await
     }
 
     /// Chromium with more command-line arguments and environment variables
     /// (the shopper's language, time zone).
-    async fn launch_with(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Browser {
-        let profile = std::env::temp_dir().join(format!("passerelle-chromium-{}", rand_suffix()));
-        std::fs::create_dir_all(&profile).unwrap();
-        let child = Command::new(binary)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--no-default-browser-check",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-dev-shm-usage",
-                "--remote-debugging-address=127.0.0.1",
-                "--remote-debugging-port=0",
-            ])
-            .args(args)
-            .envs(env.iter().copied())
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg("about:blank")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromium starts");
-        let mut browser_guard = ChildGuard(Some(child), profile.clone());
-
-        // Chromium writes the DevTools port to <profile>/DevToolsActivePort.
-        let port_file = profile.join("DevToolsActivePort");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let port: u16 = loop {
-            if let Ok(text) = std::fs::read_to_string(&port_file) {
-                if let Some(port) = text.lines().next().and_then(|l| l.trim().parse().ok()) {
-                    break port;
-                }
-            }
-            if let Some(child) = browser_guard.0.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!("chromium exited early with {status}");
-                }
-            }
-            assert!(Instant::now() < deadline, "chromium did not open DevTools");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-
-        // The page target opened on about:blank.
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let ws_url = loop {
-            if let Ok(resp) = http
-                .get(format!("http://127.0.0.1:{port}/json/list"))
-                .send()
-                .await
-            {
-                if let Ok(targets) = resp.json::<Value>().await {
-                    let page = targets.as_array().and_then(|list| {
-                        list.iter()
-                            .find(|t| t["type"] == "page")
-                            .and_then(|t| t["webSocketDebuggerUrl"].as_str())
-                            .map(str::to_string)
-                    });
-                    if let Some(url) = page {
-                        break url;
-                    }
-                }
-            }
-            assert!(Instant::now() < deadline, "no page target in chromium");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        let (page, _) = tokio_tungstenite::connect_async(ws_url.as_str())
-            .await
-            .expect("DevTools websocket");
-        let child = browser_guard.0.take().unwrap();
-        Browser {
-            child,
-            profile,
-            page,
-            next_id: 0,
-        }
+    async fn launch_with(binaries: &Binaries, args: &[&str], env: &[(&str, &str)]) -> Browser {
+        let mut driver = Driver::start(&binaries.chromedriver, env).await;
+        let mut chromium_args: Vec<String> = CHROMIUM_FLAGS
+            .iter()
+            .chain(args)
+            .map(|arg| arg.to_string())
+            .collect();
+        chromium_args.push(format!("--user-data-dir={}", driver.profile.display()));
+        let mut capabilities = fantoccini::wd::Capabilities::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({"binary": binaries.chromium, "args": chromium_args}),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let session = fantoccini::ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{}", driver.port))
+            .await;
+        let client = session.unwrap_or_else(|err| panic!("no WebDriver session: {err}"));
+        driver.session = client
+            .session_creation_response()
+            .map(|created| created.session_id().to_string());
+        Browser { client, driver }
     }
 
-    /// Sends one DevTools command and waits for its answer (events are
-    /// skipped); a command the browser refuses is an error.
-    async fn try_call(&mut self, method: &str, params: Value) -> Result<Value, String> {
-        self.next_id += 1;
-        let id = self.next_id;
-        let message = json!({"id": id, "method": method, "params": params}).to_string();
-        self.page.send(Message::text(message)).await.unwrap();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let next = tokio::time::timeout_at(deadline, self.page.next())
-                .await
-                .unwrap_or_else(|_| panic!("no answer to {method}"));
-            let Some(Ok(Message::Text(text))) = next else {
-                match next {
-                    Some(Ok(_)) => continue,
-                    other => panic!("DevTools connection ended: {other:?}"),
-                }
-            };
-            let reply: Value = serde_json::from_str(text.as_str()).unwrap();
-            if reply["id"] == id {
-                if !reply["error"].is_null() {
-                    return Err(format!("{method} failed: {reply}"));
-                }
-                return Ok(reply["result"].clone());
-            }
-        }
+    /// Opens `url` and waits until it is loaded.
+    async fn goto(&self, url: &str) {
+        answer("Navigate To", self.client.goto(url))
+            .await
+            .unwrap_or_else(|err| panic!("opening {url}: {err}"));
     }
 
-    /// Sends one DevTools command and waits for its answer.
-    async fn call(&mut self, method: &str, params: Value) -> Value {
-        self.try_call(method, params)
-            .await
-            .unwrap_or_else(|err| panic!("{err}"))
+    /// Evaluates a JavaScript expression in the page; an error when it
+    /// threw or the browser refused.
+    async fn try_eval(&self, expression: &str) -> Result<Value, CmdError> {
+        let script = format!("return ({expression});");
+        answer(expression, self.client.execute(&script, Vec::new())).await
     }
 
     /// Evaluates a JavaScript expression in the page and returns its value.
-    async fn eval(&mut self, expression: &str) -> Value {
-        let result = self
-            .call(
-                "Runtime.evaluate",
-                json!({"expression": expression, "returnByValue": true}),
-            )
-            .await;
-        assert!(
-            result["exceptionDetails"].is_null(),
-            "{expression} threw: {result}"
-        );
-        result["result"]["value"].clone()
+    async fn eval(&self, expression: &str) -> Value {
+        self.try_eval(expression)
+            .await
+            .unwrap_or_else(|err| panic!("{expression} threw: {err}"))
     }
 
     /// Like [`Browser::eval`], but `None` while the page cannot answer (it
     /// is navigating, or the expression threw).
-    async fn poll(&mut self, expression: &str) -> Option<Value> {
-        let result = self
-            .try_call(
-                "Runtime.evaluate",
-                json!({"expression": expression, "returnByValue": true}),
-            )
-            .await
-            .ok()?;
-        result["exceptionDetails"]
-            .is_null()
-            .then(|| result["result"]["value"].clone())
+    async fn poll(&self, expression: &str) -> Option<Value> {
+        self.try_eval(expression).await.ok()
     }
 
     /// Where the page is and whether it is loaded.
-    async fn location(&mut self) -> Option<(String, bool)> {
+    async fn location(&self) -> Option<(String, bool)> {
         let state = self
             .poll("JSON.stringify([location.href, document.readyState])")
             .await?;
@@ -623,7 +670,7 @@ impl Browser {
     }
 
     /// Waits until the page's URL satisfies `done` and the document is loaded.
-    async fn wait_for_url(&mut self, what: &str, done: impl Fn(&str) -> bool) -> String {
+    async fn wait_for_url(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut href = String::new();
         loop {
@@ -641,48 +688,30 @@ impl Browser {
         }
     }
 
-    async fn close(mut self) {
-        let _ = tokio::time::timeout(Duration::from_secs(5), async {
-            self.next_id += 1;
-            let message = json!({"id": self.next_id, "method": "Browser.close"}).to_string();
-            let _ = self.page.send(Message::text(message)).await;
-        })
-        .await;
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+    /// Ends the session: chromedriver closes Chromium.
+    async fn close(self) {
+        let Browser { client, mut driver } = self;
+        let closed = tokio::time::timeout(Duration::from_secs(10), client.close()).await;
+        if matches!(closed, Ok(Ok(()))) {
+            driver.session = None;
         }
-        // Drop kills it if it is still running and removes the profile.
+        // Dropping the driver kills chromedriver and removes the profile.
     }
 }
 
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
-    }
-}
-
-/// Kills Chromium if the launch fails half-way.
-struct ChildGuard(Option<Child>, PathBuf);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-            let _ = std::fs::remove_dir_all(&self.1);
-        }
-    }
+/// A WebDriver command's result, which must come within [`COMMAND_TIMEOUT`].
+async fn answer<T>(
+    what: &str,
+    command: impl Future<Output = Result<T, CmdError>>,
+) -> Result<T, CmdError> {
+    tokio::time::timeout(COMMAND_TIMEOUT, command)
+        .await
+        .unwrap_or_else(|_| panic!("no answer to {what}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_d_secure_checkout_in_headless_chromium() {
-    let Some(chromium) = chromium_or_skip() else {
+    let Some(binaries) = binaries_or_skip() else {
         return;
     };
     let merchant = MerchantSite::start().await;
@@ -697,10 +726,8 @@ async fn three_d_secure_checkout_in_headless_chromium() {
     let id = payment["id"].as_str().unwrap().to_string();
     let challenge_url = payment["next_action"]["url"].as_str().unwrap().to_string();
 
-    let mut browser = Browser::launch(&chromium).await;
-    browser
-        .call("Page.navigate", json!({"url": challenge_url}))
-        .await;
+    let browser = Browser::launch(&binaries).await;
+    browser.goto(&challenge_url).await;
     browser
         .wait_for_url("the 3-D Secure page", |href| href == challenge_url)
         .await;
@@ -854,7 +881,7 @@ fn provider_cases() -> [Case; 4] {
     ]
 }
 
-/// What a browser reports, read over DevTools (not through the merchant's
+/// What a browser reports, read over WebDriver (not through the merchant's
 /// page): what the checkout page must post.
 const BROWSER_REPORT: &str = "JSON.stringify({\
     user_agent: navigator.userAgent, \
@@ -874,7 +901,7 @@ const BROWSER_REPORT: &str = "JSON.stringify({\
 /// fails naming each provider that did not get through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_d_secure_2_browser_data_reaches_each_provider() {
-    let Some(chromium) = chromium_or_skip() else {
+    let Some(binaries) = binaries_or_skip() else {
         return;
     };
     let started = Instant::now();
@@ -882,12 +909,12 @@ async fn three_d_secure_2_browser_data_reaches_each_provider() {
     let server = TestServer::start(Backend::Sqlite).await;
     merchant.use_api(&server);
     let accept_language = format!("--accept-lang={SHOPPER_LANGUAGE}");
-    let mut browser =
-        Browser::launch_with(&chromium, &[&accept_language], &[("TZ", SHOPPER_TIME_ZONE)]).await;
+    let browser =
+        Browser::launch_with(&binaries, &[&accept_language], &[("TZ", SHOPPER_TIME_ZONE)]).await;
 
-    // What this browser reports, asked over DevTools on the merchant's site.
+    // What this browser reports, asked over WebDriver on the merchant's site.
     let probe = format!("{}/checkout/done?cart=probe", merchant.base_url);
-    browser.call("Page.navigate", json!({"url": probe})).await;
+    browser.goto(&probe).await;
     browser
         .wait_for_url("the merchant's site", |href| href == probe)
         .await;
@@ -907,7 +934,7 @@ async fn three_d_secure_2_browser_data_reaches_each_provider() {
         let case_started = Instant::now();
         let run = tokio::time::timeout(
             CASE_TIMEOUT,
-            pay_with_browser_data(&mut browser, &merchant, &server, &browser_report, &case),
+            pay_with_browser_data(&browser, &merchant, &server, &browser_report, &case),
         );
         let outcome = AssertUnwindSafe(run).catch_unwind().await;
         let took = case_started.elapsed();
@@ -943,7 +970,7 @@ async fn three_d_secure_2_browser_data_reaches_each_provider() {
 /// One provider's checkout in the browser, then what Passerelle and the
 /// provider's simulator show.
 async fn pay_with_browser_data(
-    browser: &mut Browser,
+    browser: &Browser,
     merchant: &MerchantSite,
     server: &TestServer,
     browser_report: &Value,
@@ -979,9 +1006,7 @@ async fn pay_with_browser_data(
 
     // The shopper opens the checkout page and clicks "Pay".
     let checkout_url = format!("{}/checkout?cart={cart}", merchant.base_url);
-    browser
-        .call("Page.navigate", json!({"url": checkout_url}))
-        .await;
+    browser.goto(&checkout_url).await;
     browser
         .wait_for_url("the checkout page", |href| href == checkout_url)
         .await;
@@ -1080,7 +1105,7 @@ async fn pay_with_browser_data(
 /// Waits for a page of the simulator whose first form posts to a URL ending
 /// with the step's `form_action`, fills the step's fields and clicks the
 /// form's approve button, after checking what it reads.
-async fn act_on_provider_page(browser: &mut Browser, simulator: &str, step: &Step) {
+async fn act_on_provider_page(browser: &Browser, simulator: &str, step: &Step) {
     const PROBE: &str = "JSON.stringify({href: location.href, ready: document.readyState, \
         action: document.forms.length ? document.forms[0].action : null, \
         button: document.forms.length && document.forms[0].querySelector('button.approve') \
@@ -1345,7 +1370,6 @@ async fn demo_json_lists_the_provider_sandboxes() {
 /// `passerelle sandbox` prints the base URLs and serves them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sandbox_command_serves_every_provider() {
-    use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_passerelle"))
         .args(["sandbox", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
