@@ -11,7 +11,10 @@
 //! 2. The whole server, in a process of its own: `POST /v1/payments`
 //!    latency (sequential) and throughput (concurrent) through the HTTP
 //!    API, the dummy connector and the dummy PSP over loopback, on SQLite;
-//!    the server's CPU time per request and its peak RSS.
+//!    the server's CPU time per request and its peak RSS. Built with
+//!    `--features native-dummy`, the same again side by side with the dummy
+//!    connector linked natively into the server (`serve --native-dummy`):
+//!    the isolation tax on the whole payment path.
 //!
 //! Words after `--` select parts by name (`fresh-pooled`, `fresh-mapped`,
 //! `load`, `http`): `cargo bench -p passerelle --bench passerelle -- fresh`
@@ -357,118 +360,219 @@ fn clock_ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
-async fn http_api() {
-    let server = ServerProcess::start("http", &[]);
-    let client = reqwest::Client::new();
-    let url = format!("{}/v1/payments", server.base_url);
-    let body = |i: usize| {
-        serde_json::json!({
-            "amount": 1050 + i as u64, "currency": "EUR", "reference": format!("bench-{i}"),
-            "capture_method": "automatic",
-            "payment_method": {"type": "card", "card": {"number": "4111111111111111", "exp_month": 3, "exp_year": 2030, "cvc": "737"}},
-            "return_url": "https://shop.example/done"
-        })
-    };
-    let send = |client: reqwest::Client, url: String, key: String, body: serde_json::Value| async move {
-        let started = Instant::now();
-        let resp = client
-            .post(&url)
-            .bearer_auth(&key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 201);
-        let _ = resp.bytes().await;
-        started.elapsed()
-    };
-    // Warm-up.
-    for i in 0..50 {
-        send(
-            client.clone(),
-            url.clone(),
-            server.secret_key.clone(),
-            body(i),
-        )
-        .await;
-    }
-    const SEQUENTIAL: usize = 500;
-    let cpu_before = server.cpu_time();
-    let mut latencies = Vec::with_capacity(SEQUENTIAL);
-    for i in 0..SEQUENTIAL {
-        latencies.push(
-            send(
-                client.clone(),
-                url.clone(),
-                server.secret_key.clone(),
-                body(i),
-            )
-            .await,
-        );
-    }
-    let cpu_sequential = server.cpu_time().saturating_sub(cpu_before) / SEQUENTIAL as u32;
-    latencies.sort();
+/// One server under test and what was measured on it.
+struct Variant {
+    name: &'static str,
+    server: ServerProcess,
+    client: reqwest::Client,
+    /// Payments sent so far (their references are numbered).
+    sent: usize,
+    sequential: Vec<Duration>,
+    sequential_cpu: Duration,
+    concurrent: Vec<Duration>,
+    concurrent_elapsed: Duration,
+    concurrent_cpu: Duration,
+}
 
+impl Variant {
+    fn start(name: &'static str, extra_args: &[&str]) -> Variant {
+        Variant {
+            name,
+            server: ServerProcess::start(name, extra_args),
+            client: reqwest::Client::new(),
+            sent: 0,
+            sequential: Vec::new(),
+            sequential_cpu: Duration::ZERO,
+            concurrent: Vec::new(),
+            concurrent_elapsed: Duration::ZERO,
+            concurrent_cpu: Duration::ZERO,
+        }
+    }
+
+    /// `n` payments, `concurrency` in flight; their latencies.
+    async fn payments(&mut self, n: usize, concurrency: usize) -> Vec<Duration> {
+        let first = self.sent;
+        self.sent += n;
+        let url = format!("{}/v1/payments", self.server.base_url);
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(first));
+        let mut tasks = Vec::new();
+        for _ in 0..concurrency {
+            let (client, url, key, next) = (
+                self.client.clone(),
+                url.clone(),
+                self.server.secret_key.clone(),
+                next.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= first + n {
+                        break mine;
+                    }
+                    let body = serde_json::json!({
+                        "amount": 1050 + i as u64, "currency": "EUR", "reference": format!("bench-{i}"),
+                        "capture_method": "automatic",
+                        "payment_method": {"type": "card", "card": {"number": "4111111111111111", "exp_month": 3, "exp_year": 2030, "cvc": "737"}},
+                        "return_url": "https://shop.example/done"
+                    });
+                    let started = Instant::now();
+                    let resp = client
+                        .post(&url)
+                        .bearer_auth(&key)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(resp.status(), 201);
+                    let _ = resp.bytes().await;
+                    mine.push(started.elapsed());
+                }
+            }));
+        }
+        let mut latencies = Vec::with_capacity(n);
+        for t in tasks {
+            latencies.extend(t.await.unwrap());
+        }
+        latencies
+    }
+
+    async fn sequential_round(&mut self, n: usize) {
+        let cpu_before = self.server.cpu_time();
+        let latencies = self.payments(n, 1).await;
+        self.sequential_cpu += self.server.cpu_time().saturating_sub(cpu_before);
+        self.sequential.extend(latencies);
+    }
+
+    async fn concurrent_round(&mut self, n: usize, concurrency: usize) {
+        let cpu_before = self.server.cpu_time();
+        let started = Instant::now();
+        let latencies = self.payments(n, concurrency).await;
+        self.concurrent_elapsed += started.elapsed();
+        self.concurrent_cpu += self.server.cpu_time().saturating_sub(cpu_before);
+        self.concurrent.extend(latencies);
+    }
+
+    fn sequential_throughput(&self) -> f64 {
+        self.sequential.len() as f64 / self.sequential.iter().sum::<Duration>().as_secs_f64()
+    }
+
+    fn concurrent_throughput(&self) -> f64 {
+        self.concurrent.len() as f64 / self.concurrent_elapsed.as_secs_f64()
+    }
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "-".into())
+}
+
+/// `POST /v1/payments` on the WebAssembly dummy connector and, in a build
+/// with the `native-dummy` feature, on the same connector linked natively
+/// (`serve --native-dummy`): two servers side by side, the same binary,
+/// measured in alternating rounds so that both see the same machine state.
+async fn http_api() {
+    const ROUNDS: usize = 4;
+    const SEQUENTIAL: usize = 500;
     const CONCURRENCY: usize = 32;
     const TOTAL: usize = 2000;
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let cpu_before = server.cpu_time();
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..CONCURRENCY {
-        let (client, url, key, next) = (
-            client.clone(),
-            url.clone(),
-            server.secret_key.clone(),
-            next.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut mine = Vec::new();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= TOTAL {
-                    break mine;
-                }
-                mine.push(send(client.clone(), url.clone(), key.clone(), body(i)).await);
-            }
-        }));
+    let mut variants = vec![Variant::start("wasm", &[])];
+    if cfg!(feature = "native-dummy") {
+        variants.push(Variant::start("native", &["--native-dummy"]));
     }
-    let mut concurrent = Vec::new();
-    for t in tasks {
-        concurrent.extend(t.await.unwrap());
+    let load_before = load_average();
+    for v in &mut variants {
+        v.payments(50, 1).await; // warm-up
     }
-    let elapsed = started.elapsed();
-    let cpu_concurrent = server.cpu_time().saturating_sub(cpu_before) / TOTAL as u32;
-    concurrent.sort();
+    // Each round runs every variant, in turns: wasm first, then native
+    // first, and so on.
+    for round in 0..ROUNDS {
+        for k in 0..variants.len() {
+            let v = (k + round) % variants.len();
+            variants[v].sequential_round(SEQUENTIAL / ROUNDS).await;
+        }
+    }
+    for round in 0..ROUNDS {
+        for k in 0..variants.len() {
+            let v = (k + round) % variants.len();
+            variants[v]
+                .concurrent_round(TOTAL / ROUNDS, CONCURRENCY)
+                .await;
+        }
+    }
+    let load_after = load_average();
 
     println!(
         "## POST /v1/payments (card authorized and captured, SQLite, dummy PSP on loopback)\n"
     );
     println!(
         "The server is `passerelle serve --demo` in its own process (2 workers, \
-         PASSERELLE_LOG=warn); CPU is its user + system time per request.\n"
+         PASSERELLE_LOG=warn); CPU is its user + system time per request. \
+         `native`: the same binary with `--native-dummy`, the dummy connector's \
+         Rust code linked into the host instead of its WebAssembly component. \
+         The servers run side by side, measured in {ROUNDS} alternating rounds \
+         of each load. Load average {load_before} before, {load_after} after.\n"
     );
-    println!("| load | requests | p50 | p99 | throughput | server CPU / request |");
-    println!("|---|---|---|---|---|---|");
-    println!(
-        "| sequential | {SEQUENTIAL} | {} | {} | {:.0} req/s | {} |",
-        fmt(percentile(&latencies, 0.50)),
-        fmt(percentile(&latencies, 0.99)),
-        SEQUENTIAL as f64 / latencies.iter().sum::<Duration>().as_secs_f64(),
-        fmt(cpu_sequential)
-    );
-    println!(
-        "| {CONCURRENCY} concurrent | {TOTAL} | {} | {} | {:.0} req/s | {} |",
-        fmt(percentile(&concurrent, 0.50)),
-        fmt(percentile(&concurrent, 0.99)),
-        TOTAL as f64 / elapsed.as_secs_f64(),
-        fmt(cpu_concurrent)
-    );
-    println!(
-        "\nserver peak RSS after {} payments: {:.1} MiB\n",
-        50 + SEQUENTIAL + TOTAL,
-        server.peak_rss_mib()
-    );
+    if variants.len() == 1 {
+        println!(
+            "native variant skipped: this bench was built without the `native-dummy` \
+             feature (`cargo bench -p passerelle --bench passerelle --features native-dummy`)\n"
+        );
+    }
+    println!("| connector | load | requests | p50 | p99 | throughput | server CPU / request |");
+    println!("|---|---|---|---|---|---|---|");
+    for v in &mut variants {
+        v.sequential.sort();
+        println!(
+            "| {} | sequential | {} | {} | {} | {:.0} req/s | {} |",
+            v.name,
+            v.sequential.len(),
+            fmt(percentile(&v.sequential, 0.50)),
+            fmt(percentile(&v.sequential, 0.99)),
+            v.sequential_throughput(),
+            fmt(v.sequential_cpu / v.sequential.len() as u32)
+        );
+    }
+    for v in &mut variants {
+        v.concurrent.sort();
+        println!(
+            "| {} | {CONCURRENCY} concurrent | {} | {} | {} | {:.0} req/s | {} |",
+            v.name,
+            v.concurrent.len(),
+            fmt(percentile(&v.concurrent, 0.50)),
+            fmt(percentile(&v.concurrent, 0.99)),
+            v.concurrent_throughput(),
+            fmt(v.concurrent_cpu / v.concurrent.len() as u32)
+        );
+    }
+    if let [wasm, native] = &variants[..] {
+        let cpu = |total: Duration, n: usize| total.as_secs_f64() * 1e6 / n as f64;
+        println!(
+            "\nwasm / native throughput: {:.1} % sequential, {:.1} % at {CONCURRENCY} concurrent \
+             (goal: at least 90 %)",
+            100.0 * wasm.sequential_throughput() / native.sequential_throughput(),
+            100.0 * wasm.concurrent_throughput() / native.concurrent_throughput(),
+        );
+        println!(
+            "server CPU per payment, wasm - native: {:+.0} µs sequential, {:+.0} µs at \
+             {CONCURRENCY} concurrent",
+            cpu(wasm.sequential_cpu, wasm.sequential.len())
+                - cpu(native.sequential_cpu, native.sequential.len()),
+            cpu(wasm.concurrent_cpu, wasm.concurrent.len())
+                - cpu(native.concurrent_cpu, native.concurrent.len()),
+        );
+    }
+    println!();
+    for v in &variants {
+        println!(
+            "{}: server peak RSS after {} payments: {:.1} MiB",
+            v.name,
+            v.sent,
+            v.server.peak_rss_mib()
+        );
+    }
+    println!();
 }
 
 /// Loading each bundled connector: compiling it, against reading its

@@ -162,6 +162,13 @@ enum Command {
         #[arg(long, env = "PASSERELLE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30,
               value_parser = clap::value_parser!(u64).range(1..=3600))]
         shutdown_timeout_secs: u64,
+        /// Bench-only build (cargo feature `native-dummy`): run the dummy
+        /// connector's Rust code linked into the server instead of its
+        /// WebAssembly component, outside the sandbox, to measure what the
+        /// sandbox costs. Never for production.
+        #[cfg(feature = "native-dummy")]
+        #[arg(long)]
+        native_dummy: bool,
     },
     /// Run the PSP sandbox alone (simulators of the dummy PSP, Adyen,
     /// Worldline Sips, HiPay and PayPal) until interrupted.
@@ -389,6 +396,8 @@ async fn main() -> std::process::ExitCode {
             janitor_windows,
             metrics_listen,
             shutdown_timeout_secs,
+            #[cfg(feature = "native-dummy")]
+            native_dummy,
         } => {
             use std::time::Duration;
             let options = passerelle::server::ServeOptions {
@@ -428,6 +437,8 @@ async fn main() -> std::process::ExitCode {
                         .map(|(plugin, secs)| (plugin, Duration::from_secs(secs)))
                         .collect(),
                 },
+                #[cfg(feature = "native-dummy")]
+                native_dummy,
             };
             let observe = passerelle::server::ObserveOptions {
                 metrics_listen,

@@ -48,6 +48,10 @@ pub struct ServeOptions {
     pub idempotency: IdempotencySettings,
     /// The background reconciler of unknown outcomes.
     pub janitor: JanitorSettings,
+    /// Bench-only build: the dummy connector runs natively linked
+    /// (`PluginRuntime::with_native_dummy`).
+    #[cfg(feature = "native-dummy")]
+    pub native_dummy: bool,
 }
 
 /// Observability and shutdown settings.
@@ -229,10 +233,14 @@ pub async fn start_observed(
         trusted,
         allow_unsigned: options.allow_unsigned_plugins,
     };
-    let runtime = Arc::new(
-        PluginRuntime::new(options.plugin_limits.clone(), Egress::new()?)?
-            .with_compile_cache(options.compile_cache.clone()),
-    );
+    let runtime = PluginRuntime::new(options.plugin_limits.clone(), Egress::new()?)?
+        .with_compile_cache(options.compile_cache.clone());
+    #[cfg(feature = "native-dummy")]
+    let runtime = match options.native_dummy {
+        true => runtime.with_native_dummy(),
+        false => runtime,
+    };
+    let runtime = Arc::new(runtime);
     let registry = Arc::new(
         PluginRegistry::start(store.clone(), runtime.clone(), policy, BUNDLED_PLUGINS).await?,
     );

@@ -28,6 +28,8 @@ mod compat;
 mod exports;
 mod host_imports;
 pub mod manifest;
+#[cfg(feature = "native-dummy")]
+mod native;
 mod wasi;
 
 use std::path::{Path, PathBuf};
@@ -262,6 +264,10 @@ pub struct PluginRuntime {
     /// One permit per slot of the instance pool.
     pool_slots: Arc<Semaphore>,
     ticker_stop: Arc<AtomicBool>,
+    /// Bench-only: calls to the plugin `dummy` run its Rust code linked
+    /// into the host (see `native.rs`).
+    #[cfg(feature = "native-dummy")]
+    native_dummy: bool,
 }
 
 impl Drop for PluginRuntime {
@@ -324,7 +330,24 @@ impl PluginRuntime {
             })),
             limits,
             ticker_stop,
+            #[cfg(feature = "native-dummy")]
+            native_dummy: false,
         })
+    }
+
+    /// Bench-only (cargo feature `native-dummy`, `serve --native-dummy`):
+    /// every call to the plugin `dummy`, whichever version is active, runs
+    /// the dummy connector's Rust code linked into the host instead of its
+    /// WebAssembly component, with the same host imports, slots, checks
+    /// and metrics, and without the sandbox's limits.
+    #[cfg(feature = "native-dummy")]
+    pub fn with_native_dummy(mut self) -> Self {
+        tracing::warn!(
+            plugin = native::PLUGIN_ID,
+            "bench-only build: calls to this plugin run its Rust code linked natively, outside the sandbox"
+        );
+        self.native_dummy = true;
+        self
     }
 
     /// Keeps compiled components in `dir` (created if absent), so that a
@@ -816,6 +839,23 @@ impl PluginRuntime {
             log_bytes: 0,
             wasi: Default::default(),
         };
+        let operation = call_operation(&call);
+        // One span per plugin call: the request's child, the parent of
+        // the call's egress requests (exported with --otlp-endpoint).
+        let span = tracing::info_span!("plugin_call", plugin = %plugin.id(), operation);
+        let started = state.started;
+        #[cfg(feature = "native-dummy")]
+        if self.native_dummy && plugin.id() == native::PLUGIN_ID {
+            let run = native::run(plugin, state, call);
+            let result = match tokio::time::timeout(self.limits.call_timeout, run)
+                .instrument(span)
+                .await
+            {
+                Ok(result) => result,
+                Err(_) => Err(self.timeout_error(plugin)),
+            };
+            return finish_call(plugin, operation, started, result);
+        }
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(1);
@@ -841,10 +881,6 @@ impl PluginRuntime {
             ))
         });
 
-        let operation = call_operation(&call);
-        // One span per plugin call: the request's child, the parent of
-        // the call's egress requests (exported with --otlp-endpoint).
-        let span = tracing::info_span!("plugin_call", plugin = %plugin.id(), operation);
         let outcome = {
             let run = run_call(plugin, &mut store, call);
             tokio::time::timeout(self.limits.call_timeout, run)
@@ -854,52 +890,68 @@ impl PluginRuntime {
         let result = match outcome {
             Ok(Ok(output)) => Ok(output),
             Ok(Err(error)) => Err(classify_failure(plugin, store.data(), error)),
-            Err(_) => Err(PluginError::Timeout {
-                plugin: plugin.id().to_string(),
-                limit_ms: u64::try_from(self.limits.call_timeout.as_millis()).unwrap_or(u64::MAX),
-            }),
+            Err(_) => Err(self.timeout_error(plugin)),
         };
-        if let Err(error) = &result {
-            plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(plugin = %plugin.id(), %error, "plugin call failed");
+        finish_call(plugin, operation, started, result)
+    }
+
+    fn timeout_error(&self, plugin: &LoadedPlugin) -> PluginError {
+        PluginError::Timeout {
+            plugin: plugin.id().to_string(),
+            limit_ms: u64::try_from(self.limits.call_timeout.as_millis()).unwrap_or(u64::MAX),
         }
-        // Metrics (`crate::metrics`): per connector and operation.
-        let (outcome, trap) = match &result {
-            Ok(output) => (call_outcome(output), None),
-            Err(error) => ("plugin_failed", Some(crate::metrics::trap_kind(error))),
-        };
-        let elapsed = store.data().started.elapsed();
-        crate::metrics::METRICS.plugin_call(plugin.id(), operation, outcome, trap, elapsed);
-        fn call_operation(call: &Call) -> &'static str {
-            match call {
-                Call::Describe => "describe",
-                Call::Capabilities(..) => "capabilities",
-                Call::ValidateConfig(..) => "validate_config",
-                Call::Authorize(..) => "authorize",
-                Call::Complete(..) => "complete",
-                Call::Capture(..) => "capture",
-                Call::Cancel(..) => "cancel",
-                Call::Refund(..) => "refund",
-                Call::Sync(..) => "sync",
-                Call::HandleNotification(..) => "handle_notification",
-            }
-        }
-        fn call_outcome(output: &CallOutput) -> &'static str {
-            use crate::metrics::{error_kind, modification_status, payment_status};
-            match output {
-                CallOutput::Describe(_) => "succeeded",
-                CallOutput::Capabilities(Ok(_)) | CallOutput::Unit(Ok(_)) => "succeeded",
-                CallOutput::Notification(Ok(_)) => "verified",
-                CallOutput::Payment(Ok(p)) => payment_status(&p.status),
-                CallOutput::Modification(Ok(m)) => modification_status(&m.status),
-                CallOutput::Capabilities(Err(e))
-                | CallOutput::Unit(Err(e))
-                | CallOutput::Payment(Err(e))
-                | CallOutput::Modification(Err(e))
-                | CallOutput::Notification(Err(e)) => error_kind(e.kind),
-            }
-        }
-        result
+    }
+}
+
+/// The end of every call: failures counted and logged, metrics.
+fn finish_call(
+    plugin: &LoadedPlugin,
+    operation: &'static str,
+    started: Instant,
+    result: Result<CallOutput, PluginError>,
+) -> Result<CallOutput, PluginError> {
+    if let Err(error) = &result {
+        plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(plugin = %plugin.id(), %error, "plugin call failed");
+    }
+    // Metrics (`crate::metrics`): per connector and operation.
+    let (outcome, trap) = match &result {
+        Ok(output) => (call_outcome(output), None),
+        Err(error) => ("plugin_failed", Some(crate::metrics::trap_kind(error))),
+    };
+    let elapsed = started.elapsed();
+    crate::metrics::METRICS.plugin_call(plugin.id(), operation, outcome, trap, elapsed);
+    result
+}
+
+fn call_operation(call: &Call) -> &'static str {
+    match call {
+        Call::Describe => "describe",
+        Call::Capabilities(..) => "capabilities",
+        Call::ValidateConfig(..) => "validate_config",
+        Call::Authorize(..) => "authorize",
+        Call::Complete(..) => "complete",
+        Call::Capture(..) => "capture",
+        Call::Cancel(..) => "cancel",
+        Call::Refund(..) => "refund",
+        Call::Sync(..) => "sync",
+        Call::HandleNotification(..) => "handle_notification",
+    }
+}
+
+fn call_outcome(output: &CallOutput) -> &'static str {
+    use crate::metrics::{error_kind, modification_status, payment_status};
+    match output {
+        CallOutput::Describe(_) => "succeeded",
+        CallOutput::Capabilities(Ok(_)) | CallOutput::Unit(Ok(_)) => "succeeded",
+        CallOutput::Notification(Ok(_)) => "verified",
+        CallOutput::Payment(Ok(p)) => payment_status(&p.status),
+        CallOutput::Modification(Ok(m)) => modification_status(&m.status),
+        CallOutput::Capabilities(Err(e))
+        | CallOutput::Unit(Err(e))
+        | CallOutput::Payment(Err(e))
+        | CallOutput::Modification(Err(e))
+        | CallOutput::Notification(Err(e)) => error_kind(e.kind),
     }
 }
 

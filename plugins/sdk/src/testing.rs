@@ -14,6 +14,11 @@
 //! The recordings keep only the last [`RECORD_LIMIT`] entries, so a native
 //! benchmark can run for long without growing.
 //!
+//! A program that links a connector natively and serves its imports for
+//! real (the host's benchmark build, cargo feature `native-dummy`) installs
+//! a [`NativeHost`] around each call with [`with_native_host`]: while it is
+//! installed, every import of that thread goes to it instead of the mock.
+//!
 //! ```ignore
 //! use passerelle_connector_sdk::testing::MockHost;
 //! use passerelle_connector_sdk::http::Response;
@@ -68,6 +73,60 @@ impl Default for State {
 
 thread_local! {
     static STATE: RefCell<State> = RefCell::new(State::default());
+    static NATIVE_HOST: RefCell<Option<Rc<RefCell<dyn NativeHost>>>> = const { RefCell::new(None) };
+}
+
+/// The imports of a connector linked natively into a program that serves
+/// them for real, as the WebAssembly host does for a component: one method
+/// per import of the contract. See [`with_native_host`].
+pub trait NativeHost {
+    /// `http.send`.
+    fn http_send(&mut self, request: &Request) -> Result<Response, HttpError>;
+    /// `log.log`.
+    fn log(&mut self, level: Level, message: &str);
+    /// `clock.now-ms`.
+    fn now_ms(&mut self) -> u64;
+    /// `random.bytes` (`len` is at most 1024, as for the import).
+    fn random_bytes(&mut self, len: u32) -> Vec<u8>;
+    /// `cache.get`.
+    fn cache_get(&mut self, key: &str) -> Option<String>;
+    /// `cache.set`.
+    fn cache_set(&mut self, key: &str, value: &str, ttl_seconds: u32);
+    /// `cache.delete`.
+    fn cache_delete(&mut self, key: &str);
+}
+
+/// Runs `f` (a call into a connector) with every import of this thread
+/// served by `host` instead of the mock, then gives `host` back. Nothing is
+/// recorded by the mock meanwhile. Calls do not nest: `f` must not call
+/// `with_native_host` itself.
+pub fn with_native_host<H: NativeHost + 'static, R>(host: H, f: impl FnOnce() -> R) -> (R, H) {
+    /// Uninstalls the host however `f` ends (a panic included), so a thread
+    /// that is reused never serves a later call with a stale host.
+    struct Installed;
+    impl Drop for Installed {
+        fn drop(&mut self) {
+            NATIVE_HOST.with(|h| h.borrow_mut().take());
+        }
+    }
+    let host = Rc::new(RefCell::new(host));
+    let shared: Rc<RefCell<dyn NativeHost>> = host.clone();
+    NATIVE_HOST.with(|h| {
+        let previous = h.borrow_mut().replace(shared);
+        assert!(previous.is_none(), "with_native_host calls do not nest");
+    });
+    let installed = Installed;
+    let result = f();
+    drop(installed);
+    let host = Rc::try_unwrap(host)
+        .ok()
+        .expect("the native host is held by no one once uninstalled");
+    (result, host.into_inner())
+}
+
+/// The native host installed on this thread, if any.
+fn native_host() -> Option<Rc<RefCell<dyn NativeHost>>> {
+    NATIVE_HOST.with(|h| h.borrow().clone())
 }
 
 fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
@@ -190,6 +249,9 @@ pub(crate) mod mock {
     use super::*;
 
     pub fn http_send(request: &Request) -> Result<Response, HttpError> {
+        if let Some(host) = native_host() {
+            return host.borrow_mut().http_send(request);
+        }
         // Take the handler out of the state before calling it, so that a
         // handler may itself use the clock, the cache or logs.
         let handler = with(|s| {
@@ -205,10 +267,16 @@ pub(crate) mod mock {
     }
 
     pub fn log(level: Level, message: &str) {
+        if let Some(host) = native_host() {
+            return host.borrow_mut().log(level, message);
+        }
         with(|s| push_capped(&mut s.logs, (level, message.to_string())));
     }
 
     pub fn now_ms() -> u64 {
+        if let Some(host) = native_host() {
+            return host.borrow_mut().now_ms();
+        }
         with(|s| s.now_ms).unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -218,6 +286,9 @@ pub(crate) mod mock {
     }
 
     pub fn random_bytes(len: u32) -> Vec<u8> {
+        if let Some(host) = native_host() {
+            return host.borrow_mut().random_bytes(len);
+        }
         with(|s| {
             (0..len)
                 .map(|_| {
@@ -232,6 +303,9 @@ pub(crate) mod mock {
     }
 
     pub fn cache_get(key: &str) -> Option<String> {
+        if let Some(host) = native_host() {
+            return host.borrow_mut().cache_get(key);
+        }
         let now = now_ms();
         with(|s| match s.cache.get(key) {
             Some((value, expires)) if *expires > now => Some(value.clone()),
@@ -244,6 +318,9 @@ pub(crate) mod mock {
     }
 
     pub fn cache_set(key: &str, value: &str, ttl_seconds: u32) {
+        if let Some(host) = native_host() {
+            return host.borrow_mut().cache_set(key, value, ttl_seconds);
+        }
         let expires = now_ms().saturating_add(u64::from(ttl_seconds) * 1000);
         with(|s| {
             s.cache
@@ -252,6 +329,9 @@ pub(crate) mod mock {
     }
 
     pub fn cache_delete(key: &str) {
+        if let Some(host) = native_host() {
+            return host.borrow_mut().cache_delete(key);
+        }
         with(|s| s.cache.remove(key));
     }
 }
@@ -308,6 +388,58 @@ mod tests {
             crate::debug!("{i}");
         }
         assert_eq!(host.logs().len(), RECORD_LIMIT);
+    }
+
+    #[test]
+    fn a_native_host_serves_every_import_while_installed() {
+        struct Host(Vec<String>);
+        impl NativeHost for Host {
+            fn http_send(&mut self, request: &Request) -> Result<Response, HttpError> {
+                self.0.push(format!("http {}", request.url));
+                Ok(Response::new(200, "real"))
+            }
+            fn log(&mut self, _level: Level, message: &str) {
+                self.0.push(format!("log {message}"));
+            }
+            fn now_ms(&mut self) -> u64 {
+                42
+            }
+            fn random_bytes(&mut self, len: u32) -> Vec<u8> {
+                vec![7; len as usize]
+            }
+            fn cache_get(&mut self, key: &str) -> Option<String> {
+                Some(format!("cached {key}"))
+            }
+            fn cache_set(&mut self, key: &str, value: &str, _ttl_seconds: u32) {
+                self.0.push(format!("set {key}={value}"));
+            }
+            fn cache_delete(&mut self, key: &str) {
+                self.0.push(format!("delete {key}"));
+            }
+        }
+        let host = MockHost::new();
+        let (body, native) = with_native_host(Host(Vec::new()), || {
+            crate::info!("hi");
+            cache::set("k", "v", 1);
+            cache::delete("k");
+            assert_eq!(clock::now_ms(), 42);
+            assert_eq!(random::bytes(3), vec![7, 7, 7]);
+            assert_eq!(cache::get("k").as_deref(), Some("cached k"));
+            Request::get("http://psp/x").send().unwrap().text()
+        });
+        assert_eq!(body, "real");
+        assert_eq!(
+            native.0,
+            ["log hi", "set k=v", "delete k", "http http://psp/x"]
+        );
+        // Nothing reached the mock; once uninstalled, the mock answers again.
+        assert!(host.requests().is_empty() && host.logs().is_empty());
+        assert_eq!(Request::get("http://y").send().unwrap_err().code, "connect");
+        let panicked = std::panic::catch_unwind(|| {
+            with_native_host(Host(Vec::new()), || panic!("connector bug"))
+        });
+        assert!(panicked.is_err());
+        assert_ne!(clock::now_ms(), 42, "a panic uninstalls the host too");
     }
 
     #[test]
