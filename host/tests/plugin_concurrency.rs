@@ -120,6 +120,37 @@ async fn read_request(mut socket: TcpStream) -> Option<(TcpStream, Vec<u8>)> {
     Some((socket, request))
 }
 
+/// A demo server (SQLite) with `--plugin-max-concurrency` and
+/// `--plugin-queue-ms` as given, its dummy account pointed at a
+/// [`HoldingProxy`] in front of the demo's own dummy PSP.
+async fn server_behind_proxy(max_concurrency: &str, queue_ms: &str) -> (TestServer, HoldingProxy) {
+    let mut server = TestServer::start_with_args(
+        Backend::Sqlite,
+        &[
+            "--plugin-max-concurrency",
+            max_concurrency,
+            "--plugin-queue-ms",
+            queue_ms,
+        ],
+    )
+    .await;
+    let psp = url::Url::parse(&server.dummy_psp_url()).unwrap();
+    let upstream = format!(
+        "{}:{}",
+        psp.host_str().unwrap(),
+        psp.port_or_known_default().unwrap()
+    );
+    let proxy = HoldingProxy::start(upstream).await;
+    server
+        .use_dummy_psp(&format!(
+            "http://{}{}",
+            proxy.addr,
+            psp.path().trim_end_matches('/')
+        ))
+        .await;
+    (server, proxy)
+}
+
 /// `n` payments created at once; their statuses and bodies.
 async fn burst(server: &TestServer, n: usize) -> Vec<(u16, Value)> {
     let mut tasks = Vec::new();
@@ -151,27 +182,7 @@ async fn burst(server: &TestServer, n: usize) -> Vec<(u16, Value)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_beyond_the_limit_queue_then_get_503_connector_busy() {
     const LIMIT: usize = 2;
-    let mut server = TestServer::start_with_args(
-        Backend::Sqlite,
-        &["--plugin-max-concurrency", "2", "--plugin-queue-ms", "400"],
-    )
-    .await;
-    // The demo's own dummy PSP, behind the proxy.
-    let psp = server.dummy_psp_url();
-    let psp = url::Url::parse(&psp).unwrap();
-    let upstream = format!(
-        "{}:{}",
-        psp.host_str().unwrap(),
-        psp.port_or_known_default().unwrap()
-    );
-    let proxy = HoldingProxy::start(upstream).await;
-    server
-        .use_dummy_psp(&format!(
-            "http://{}{}",
-            proxy.addr,
-            psp.path().trim_end_matches('/')
-        ))
-        .await;
+    let (server, proxy) = server_behind_proxy("2", "400").await;
 
     // Calls that find a slot within the queue time wait and succeed: three
     // calls of 150 ms with two slots all end authorized.
@@ -374,25 +385,7 @@ async fn hold_the_only_slot(
 /// retry (with its Idempotency-Key or without) sends it once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_capture_or_refund_reserves_nothing_and_is_sent_on_retry() {
-    let mut server = TestServer::start_with_args(
-        Backend::Sqlite,
-        &["--plugin-max-concurrency", "1", "--plugin-queue-ms", "300"],
-    )
-    .await;
-    let psp = url::Url::parse(&server.dummy_psp_url()).unwrap();
-    let upstream = format!(
-        "{}:{}",
-        psp.host_str().unwrap(),
-        psp.port_or_known_default().unwrap()
-    );
-    let proxy = HoldingProxy::start(upstream).await;
-    server
-        .use_dummy_psp(&format!(
-            "http://{}{}",
-            proxy.addr,
-            psp.path().trim_end_matches('/')
-        ))
-        .await;
+    let (server, proxy) = server_behind_proxy("1", "300").await;
 
     let (status, manual) = server
         .post("/v1/payments", payment_body(5000, "EUR", CARD_OK, "manual"))
