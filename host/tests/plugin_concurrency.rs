@@ -379,6 +379,26 @@ async fn hold_the_only_slot(
     holder
 }
 
+/// Posts `path` under `key` while another call holds the plugin's only
+/// slot: the answer must be 503 `connector_busy`, with nothing sent to the
+/// PSP. Returns the holding call, to be awaited.
+async fn refused_as_busy(
+    server: &TestServer,
+    proxy: &HoldingProxy,
+    path: &str,
+    key: &str,
+) -> tokio::task::JoinHandle<u16> {
+    let holder = hold_the_only_slot(server, proxy, 1500).await;
+    let sent_before = proxy.requests.load(Ordering::SeqCst);
+    let (status, body) = server
+        .post_with(path, serde_json::json!({}), Some(key))
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "connector_busy", "{body}");
+    assert_eq!(proxy.requests.load(Ordering::SeqCst), sent_before);
+    holder
+}
+
 /// A capture or a refund refused as busy never ran: nothing reached the
 /// provider, so nothing stays reserved for the janitor to send later. The
 /// storefront gets 503 `connector_busy`; the money is free again, and a
@@ -404,15 +424,8 @@ async fn a_busy_capture_or_refund_reserves_nothing_and_is_sent_on_retry() {
     let paid_id = paid["id"].as_str().unwrap().to_string();
 
     // --- capture ---
-    let holder = hold_the_only_slot(&server, &proxy, 1500).await;
-    let sent_before = proxy.requests.load(Ordering::SeqCst);
     let capture_path = format!("/v1/payments/{manual_id}/capture");
-    let (status, body) = server
-        .post_with(&capture_path, serde_json::json!({}), Some("capture-busy-1"))
-        .await;
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(body["error"]["code"], "connector_busy", "{body}");
-    assert_eq!(proxy.requests.load(Ordering::SeqCst), sent_before);
+    let holder = refused_as_busy(&server, &proxy, &capture_path, "capture-busy-1").await;
     // Nothing is reserved: the whole amount can still be captured.
     let (_, view) = server.get(&format!("/v1/payments/{manual_id}")).await;
     assert_eq!(view["amount_capture_pending"], 0, "{view}");
@@ -433,15 +446,8 @@ async fn a_busy_capture_or_refund_reserves_nothing_and_is_sent_on_retry() {
     assert_eq!(proxy.requests.load(Ordering::SeqCst), sent_before + 1);
 
     // --- refund ---
-    let holder = hold_the_only_slot(&server, &proxy, 1500).await;
-    let sent_before = proxy.requests.load(Ordering::SeqCst);
     let refund_path = format!("/v1/payments/{paid_id}/refunds");
-    let (status, body) = server
-        .post_with(&refund_path, serde_json::json!({}), Some("refund-busy-1"))
-        .await;
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(body["error"]["code"], "connector_busy", "{body}");
-    assert_eq!(proxy.requests.load(Ordering::SeqCst), sent_before);
+    let holder = refused_as_busy(&server, &proxy, &refund_path, "refund-busy-1").await;
     let (_, view) = server.get(&format!("/v1/payments/{paid_id}")).await;
     assert_eq!(view["amount_refunded"], 0, "{view}");
     assert_eq!(holder.await.unwrap(), 201);
