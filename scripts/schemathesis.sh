@@ -34,7 +34,9 @@ if [ "$("$TOOL" --version 2>/dev/null | awk '{print $3}')" != "$SCHEMATHESIS_VER
     "${PIP[@]}" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
-cargo build --quiet -p passerelle
+# scripts/test passes its features (PASSERELLE_TEST_FEATURES), so that this
+# build reuses the one its tests made instead of compiling the host again.
+cargo build --quiet -p passerelle ${PASSERELLE_TEST_FEATURES:+--features "$PASSERELLE_TEST_FEATURES"}
 target_dir="$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 BIN=$target_dir/debug/passerelle
