@@ -304,7 +304,13 @@ impl Payments {
                 let resolved = self.account_by_id(&payment.connector_account_id).await?;
                 for attempt in unsettled {
                     if let Err(e) = self
-                        .send_capture(&mut payment, &resolved, attempt, "janitor", None)
+                        .send_capture(
+                            &mut payment,
+                            &resolved,
+                            attempt,
+                            "janitor",
+                            super::Sending::Again(None),
+                        )
                         .await
                     {
                         tracing::info!(payment = %payment.id, error = %e, "capture still unsettled");
@@ -502,7 +508,7 @@ impl Payments {
             &resolved,
             refund,
             "janitor",
-            super::RefundSend::Janitor,
+            super::Sending::Again(None),
         )
         .await?;
         Ok(())

@@ -1128,7 +1128,7 @@ impl Payments {
                     &resolved,
                     attempt,
                     "api.capture",
-                    Some(&mut lock),
+                    Sending::Again(Some(&mut lock)),
                 )
                 .await?;
                 return Ok(Self::view_with(payment, &resolved.record));
@@ -1256,7 +1256,6 @@ impl Payments {
             final_capture,
             counted_at: payment.amount_captured + payment.amount_capture_pending + amount as i64,
             settled: false,
-            sent_before: false,
         };
         let mut reserved = payment.clone();
         reserved.amount_capture_pending += amount as i64;
@@ -1269,7 +1268,7 @@ impl Payments {
             attempt.detail(json!({"in_flight": true})),
         );
         self.save(payment, reserved, vec![e]).await?;
-        self.send_capture(payment, resolved, attempt, cause, release)
+        self.send_capture(payment, resolved, attempt, cause, Sending::First(release))
             .await
     }
 
@@ -1283,8 +1282,10 @@ impl Payments {
         resolved: &ResolvedAccount,
         attempt: CaptureAttempt,
         cause: &str,
-        unlock: Option<&mut PaymentLock>,
+        sending: Sending<'_>,
     ) -> Result<(), PaymentError> {
+        let first_send = sending.is_first();
+        let unlock = sending.into_lock();
         let status = status_of(payment);
         let request = wit::CaptureRequest {
             payment: payment_ref(payment),
@@ -1365,7 +1366,7 @@ impl Payments {
             // reached the provider. The reservation goes with it (the
             // storefront's 503 means "not done"); an attempt that may have
             // been sent before stays reserved as unknown instead.
-            Err(plugin_error @ PluginError::Busy { .. }) if !attempt.sent_before => {
+            Err(plugin_error @ PluginError::Busy { .. }) if first_send => {
                 release(&mut next);
                 let detail = json!({"outcome": "not_sent", "not_sent": true, "error": plugin_error.to_string()});
                 (status, detail, Some(PaymentError::Plugin(plugin_error)))
@@ -1535,7 +1536,7 @@ impl Payments {
                             &resolved,
                             existing,
                             "api.refund",
-                            RefundSend::Again(&mut lock),
+                            Sending::Again(Some(&mut lock)),
                         )
                         .await;
                 }
@@ -1618,7 +1619,7 @@ impl Payments {
             &resolved,
             refund,
             "connector.refund",
-            RefundSend::First(&mut lock),
+            Sending::First(Some(&mut lock)),
         )
         .await
     }
@@ -1632,13 +1633,10 @@ impl Payments {
         resolved: &ResolvedAccount,
         mut refund: RefundRecord,
         cause: &str,
-        send: RefundSend<'_>,
+        sending: Sending<'_>,
     ) -> Result<RefundView, PaymentError> {
-        let (first_send, release) = match send {
-            RefundSend::First(lock) => (true, Some(lock)),
-            RefundSend::Again(lock) => (false, Some(lock)),
-            RefundSend::Janitor => (false, None),
-        };
+        let first_send = sending.is_first();
+        let release = sending.into_lock();
         let status = status_of(payment);
         let amount = refund.amount.max(0) as u64;
         let psp_key = refund.psp_key.clone().unwrap_or_else(|| {
@@ -2011,9 +2009,6 @@ struct CaptureAttempt {
     counted_at: i64,
     /// Its outcome (done, accepted, refused) is written.
     settled: bool,
-    /// It may have reached the provider already (every attempt read back
-    /// from the events); `false` only for the attempt just reserved.
-    sent_before: bool,
 }
 
 impl CaptureAttempt {
@@ -2036,15 +2031,30 @@ impl CaptureAttempt {
 /// many calls as it may (nothing reached the provider).
 const CONNECTOR_BUSY: &str = "connector_busy";
 
-/// Which sending of a refund this is, and who holds the payment's lock.
-enum RefundSend<'a> {
-    /// The refund was just reserved: a busy connector means it never ran.
-    First(&'a mut PaymentLock),
-    /// The storefront's retry of a pending refund, which may have reached
-    /// the provider already.
-    Again(&'a mut PaymentLock),
-    /// The janitor's, without the lock's release.
-    Janitor,
+/// Which send of a reserved capture or refund this is, with the payment's
+/// lock when the operation's last write releases it (`None`: the janitor,
+/// which releases its own).
+enum Sending<'a> {
+    /// Just reserved, never sent: a connector too busy to start the call
+    /// means nothing reached the provider, so the reservation goes and the
+    /// storefront's retry makes the operation afresh.
+    First(Option<&'a mut PaymentLock>),
+    /// Sent before (the storefront's retry, the janitor's follow-up): it
+    /// may have reached the provider, so whatever happens it stays
+    /// reserved until its outcome is known.
+    Again(Option<&'a mut PaymentLock>),
+}
+
+impl<'a> Sending<'a> {
+    fn is_first(&self) -> bool {
+        matches!(self, Sending::First(_))
+    }
+
+    fn into_lock(self) -> Option<&'a mut PaymentLock> {
+        match self {
+            Sending::First(lock) | Sending::Again(lock) => lock,
+        }
+    }
 }
 
 /// Every capture attempt the events record, the latest state of each, the
@@ -2084,7 +2094,6 @@ fn capture_attempts(events: &[PaymentEventRecord]) -> Vec<CaptureAttempt> {
             final_capture: detail["final"] == true,
             counted_at,
             settled,
-            sent_before: true,
         });
     }
     attempts
