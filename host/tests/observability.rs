@@ -639,59 +639,76 @@ fn store_work(before: &str, after: &str, method: &str, route: &str, status: u16)
     )
 }
 
-/// The database work of a creation, a capture and a refund, counted by the
-/// server itself (`passerelle_http_store_*`), held to a budget: one
-/// transaction per state change, no read the previous step already did.
-async fn store_work_per_operation_stays_within_its_budget(backend: Backend) {
-    let server = TestServer::start(backend).await;
-    let before = scrape(&server).await;
-    for _ in 0..5 {
+/// The database work of five creations, captures and refunds, each sent
+/// with an `Idempotency-Key` (`keyed`: what a storefront that can retry
+/// sends) or without: per operation, (round trips, statements).
+async fn store_work_of_operations(server: &TestServer, keyed: bool) -> [(f64, f64); 3] {
+    let before = scrape(server).await;
+    for i in 0..5 {
+        let key = |operation: &str| keyed.then(|| format!("budget-{operation}-{i}"));
         let (status, payment) = server
-            .post(
+            .post_with(
                 "/v1/payments",
                 payment_body(10_000, "EUR", CARD_OK, "manual"),
+                key("create").as_deref(),
             )
             .await;
         assert_eq!(status, 201, "{payment}");
         let id = payment["id"].as_str().unwrap();
         let (status, captured) = server
-            .post(
+            .post_with(
                 &format!("/v1/payments/{id}/capture"),
                 serde_json::json!({"amount": 6000}),
+                key("capture").as_deref(),
             )
             .await;
         assert_eq!(status, 200, "{captured}");
         let (status, refund) = server
-            .post(
+            .post_with(
                 &format!("/v1/payments/{id}/refunds"),
                 serde_json::json!({"amount": 2500}),
+                key("refund").as_deref(),
             )
             .await;
         assert_eq!(status, 201, "{refund}");
     }
-    let after = scrape(&server).await;
-    let creation = store_work(&before, &after, "POST", "/v1/payments", 201);
-    let capture = store_work(&before, &after, "POST", "/v1/payments/{id}/capture", 200);
-    let refund = store_work(&before, &after, "POST", "/v1/payments/{id}/refunds", 201);
+    let after = scrape(server).await;
+    [
+        store_work(&before, &after, "POST", "/v1/payments", 201),
+        store_work(&before, &after, "POST", "/v1/payments/{id}/capture", 200),
+        store_work(&before, &after, "POST", "/v1/payments/{id}/refunds", 201),
+    ]
+}
+
+/// The database work of a creation, a capture and a refund, counted by the
+/// server itself (`passerelle_http_store_*`), held to a budget: one
+/// transaction per state change, no read the previous step already did.
+/// Without an `Idempotency-Key` and with one, which adds the key's claim
+/// and the recording of the answer (and, for a capture, the look for an
+/// earlier attempt under the same key).
+async fn store_work_per_operation_stays_within_its_budget(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let [creation, capture, refund] = store_work_of_operations(&server, false).await;
+    let [keyed_creation, keyed_capture, keyed_refund] =
+        store_work_of_operations(&server, true).await;
     eprintln!(
         "{backend:?}: store round trips / statements per request: creation {creation:?}, \
-         capture {capture:?}, refund {refund:?}"
+         capture {capture:?}, refund {refund:?}; with an Idempotency-Key: creation \
+         {keyed_creation:?}, capture {keyed_capture:?}, refund {keyed_refund:?}"
     );
-    // (round trips, statements). Before the count was kept down, on both
-    // databases: a creation took 8 round trips and 24 statements, a
-    // capture 9 and 27, a refund 9 and 30 (the lock's release and a test
-    // query per connection check-out included).
-    //
-    // A creation: the API key; the merchant and its accounts; the payment,
-    // its first event and its lock in one transaction; the provider's
-    // answer, its events and the lock's release in another. A capture: the
-    // API key; the lock with the payment and its account; the reservation;
-    // the outcome with the release. A refund as a capture, the refund row
-    // written with each.
     let budget = [
         ("creation", creation, (4.0, 14.0)),
         ("capture", capture, (4.0, 14.0)),
         ("refund", refund, (4.0, 17.0)),
+        // With a key, two round trips more: the key's claim before the
+        // work and the answer recorded after it (one statement each). A
+        // capture also reads the payment's events for an earlier attempt
+        // under the same key: only a retry can find one, but a key reused
+        // after its claim expired must find the capture it made then, not
+        // send the provider the same key for new money.
+        ("keyed creation", keyed_creation, (6.0, 16.0)),
+        ("keyed capture", keyed_capture, (7.0, 17.0)),
+        ("keyed refund", keyed_refund, (6.0, 19.0)),
     ];
     for (operation, (round_trips, statements), (max_round_trips, max_statements)) in budget {
         assert!(
