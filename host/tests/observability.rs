@@ -696,6 +696,17 @@ async fn store_work_per_operation_stays_within_its_budget(backend: Backend) {
          capture {capture:?}, refund {refund:?}; with an Idempotency-Key: creation \
          {keyed_creation:?}, capture {keyed_capture:?}, refund {keyed_refund:?}"
     );
+    // (round trips, statements). Before the count was kept down, on both
+    // databases: a creation took 8 round trips and 24 statements, a
+    // capture 9 and 27, a refund 9 and 30 (the lock's release and a test
+    // query per connection check-out included).
+    //
+    // A creation: the API key; the merchant and its accounts; the payment,
+    // its first event and its lock in one transaction; the provider's
+    // answer, its events and the lock's release in another. A capture: the
+    // API key; the lock with the payment and its account; the reservation;
+    // the outcome with the release. A refund as a capture, the refund row
+    // written with each.
     let budget = [
         ("creation", creation, (4.0, 14.0)),
         ("capture", capture, (4.0, 14.0)),
