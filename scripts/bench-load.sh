@@ -24,6 +24,8 @@
 #   BENCH_CONCURRENCY connections of the load generator (default 64)
 #   BENCH_STARTUP_RUNS startups timed per case  (default 5; 0 skips them)
 #   BENCH_PG_URL      server URL, no database   (default postgres://postgres@127.0.0.1:5432)
+#   BENCH_BIN         a server binary to measure instead of building
+#                     target/release/passerelle (for A/B runs of two builds)
 #   BENCH_PYTHON_COMPONENT  the Python example's component (default
 #                     target/examples/python-dummy/component.wasm)
 set -euo pipefail
@@ -44,7 +46,7 @@ TOOLS="$ROOT/target/tools"
 OUT="$ROOT/target/bench-load"
 OHA="$TOOLS/bin/oha"
 LOAD_GEN="$TOOLS/load-gen/release/passerelle-load-gen"
-BIN="$ROOT/target/release/passerelle"
+BIN="${BENCH_BIN:-$ROOT/target/release/passerelle}"
 
 say() { printf 'bench-load: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -100,8 +102,10 @@ ensure_tools() {
     say "building the load generator (scripts/load-gen)"
     cargo build --quiet --release --manifest-path scripts/load-gen/Cargo.toml \
         --target-dir "$TOOLS/load-gen"
-    say "building passerelle (release)"
-    cargo build --quiet --release -p passerelle
+    if [ -z "${BENCH_BIN:-}" ]; then
+        say "building passerelle (release)"
+        cargo build --quiet --release -p passerelle
+    fi
     [ -x "$BIN" ] || die "no $BIN after the build"
 }
 

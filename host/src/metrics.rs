@@ -10,8 +10,8 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Latency buckets, in seconds: 1 ms to 30 s (a plugin call's network time
@@ -35,6 +35,8 @@ pub struct Metrics {
     pub janitor_backlog: IntGaugeVec,
     pub store_round_trips: IntCounter,
     pub store_statements: IntCounter,
+    pub store_transactions: IntCounter,
+    pub store_calls_per_transaction: Histogram,
     pub http_store_round_trips: HistogramVec,
     pub http_store_statements: HistogramVec,
 }
@@ -169,6 +171,24 @@ impl Metrics {
             "SQL statements the store ran (BEGIN and COMMIT included), requests and \
              background work together.",
         );
+        let store_transactions = plain_counter(
+            &registry,
+            "passerelle_store_transactions_total",
+            "SQLite transactions committed or rolled back by the store's writer, each \
+             holding the store calls queued while the one before ran (group commit).",
+        );
+        let store_calls_per_transaction = Histogram::with_opts(
+            HistogramOpts::new(
+                "passerelle_store_calls_per_transaction",
+                "Store calls (round trips) run in one SQLite transaction by the store's \
+                 writer: 1 when calls do not overlap, more under load.",
+            )
+            .buckets(COUNT_BUCKETS.to_vec()),
+        )
+        .unwrap_or_else(|e| panic!("metric calls per transaction: {e}"));
+        registry
+            .register(Box::new(store_calls_per_transaction.clone()))
+            .unwrap_or_else(|e| panic!("metric calls per transaction: {e}"));
         let http_store_round_trips = histogram_with(
             &registry,
             "passerelle_http_store_round_trips",
@@ -211,6 +231,8 @@ impl Metrics {
             janitor_backlog,
             store_round_trips,
             store_statements,
+            store_transactions,
+            store_calls_per_transaction,
             http_store_round_trips,
             http_store_statements,
         }

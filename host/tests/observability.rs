@@ -623,6 +623,46 @@ async fn otlp_exports_a_request_span_with_its_egress_children() {
     }
 }
 
+/// On SQLite, the store calls of requests that overlap share transactions
+/// (group commit): 64 creations sent at once are all created, and the
+/// writer ran more than one store call per transaction on average.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_commits_the_store_calls_of_concurrent_requests_together() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let before = scrape(&server).await;
+    let creations = (0..64).map(|_| {
+        server.post(
+            "/v1/payments",
+            payment_body(1_000, "EUR", CARD_OK, "automatic"),
+        )
+    });
+    let created = futures_util::future::join_all(creations).await;
+    let after = scrape(&server).await;
+    for (status, payment) in &created {
+        assert_eq!(*status, 201, "{payment}");
+        let id = payment["id"].as_str().unwrap();
+        let (status, read) = server.get(&format!("/v1/payments/{id}")).await;
+        assert_eq!(status, 200, "{read}");
+        assert_eq!(read["status"], "succeeded", "{read}");
+    }
+    let grew = |name: &str| metric(&after, name) - metric(&before, name);
+    let transactions = grew("passerelle_store_calls_per_transaction_count");
+    let calls = grew("passerelle_store_calls_per_transaction_sum");
+    // Each creation makes four store calls.
+    assert!(
+        calls >= 4.0 * 64.0,
+        "{calls} calls in {transactions} transactions"
+    );
+    assert!(
+        grew("passerelle_store_transactions_total") >= transactions,
+        "every transaction counted"
+    );
+    assert!(
+        calls > transactions,
+        "{calls} store calls in {transactions} transactions: none shared one"
+    );
+}
+
 /// What one request of a route asked of the store, on average over the
 /// requests between two scrapes: (round trips, statements).
 fn store_work(before: &str, after: &str, method: &str, route: &str, status: u16) -> (f64, f64) {

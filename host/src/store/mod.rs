@@ -1,10 +1,13 @@
 //! Persistence: merchants, API keys, connector accounts, payments and their
 //! history, refunds, idempotency keys and seen notifications.
 //!
-//! One diesel schema serves SQLite and PostgreSQL through [`AnyConnection`];
-//! every call runs on a blocking thread with a pooled connection.
+//! One diesel schema serves SQLite and PostgreSQL through [`AnyConnection`].
+//! A PostgreSQL call runs on a blocking thread with a pooled connection;
+//! SQLite calls go to the one connection's own thread, which commits the
+//! calls queued meanwhile together ([`group_commit`]).
 
 pub mod accounting;
+mod group_commit;
 pub mod models;
 pub mod schema;
 
@@ -87,6 +90,11 @@ pub enum StoreError {
     AlreadySeen,
     #[error("blocking task failed: {0}")]
     Join(String),
+    /// The transaction the call ran in was not committed (SQLite's group
+    /// commit: another call of the same batch broke it, or the commit
+    /// failed); nothing the call wrote was kept.
+    #[error("the database did not commit: {0}")]
+    Commit(String),
 }
 
 /// The database behind a [`Store`].
@@ -143,6 +151,41 @@ impl Target {
             Target::SqliteFile(_) | Target::SqliteMemory => Backend::Sqlite,
         }
     }
+}
+
+/// The connection pool for `target`; for an SQLite file, one connection.
+fn open_pool(target: Target) -> Result<Pool<AnyConnectionManager>, StoreError> {
+    let manager = AnyConnectionManager { target };
+    // One direct attempt first, for a clear error instead of a pool timeout.
+    drop(
+        manager
+            .connect()
+            .map_err(|e| StoreError::Connect(e.to_string()))?,
+    );
+    // No test query on every check-out (r2d2's default): it doubled
+    // the statements of a request, and a round trip to PostgreSQL. A
+    // connection that broke fails its statement, which fails the
+    // request's transaction (nothing half-written), and is discarded
+    // by `has_broken`.
+    let builder = Pool::builder()
+        .connection_timeout(POOL_CONNECTION_TIMEOUT)
+        .test_on_check_out(false);
+    let builder = match &manager.target {
+        Target::Postgres(_) => builder.max_size(POSTGRES_POOL_SIZE),
+        Target::SqliteFile(_) => builder
+            .max_size(SQLITE_FILE_POOL_SIZE)
+            .connection_customizer(Box::new(SqlitePragmas)),
+        // Every connection to `:memory:` is its own database: keep a
+        // single one, forever.
+        Target::SqliteMemory => builder
+            .max_size(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .connection_customizer(Box::new(SqlitePragmas)),
+    };
+    builder
+        .build(manager)
+        .map_err(|e| StoreError::Connect(e.to_string()))
 }
 
 /// An r2d2 manager that opens the backend chosen from the URL. (diesel's
@@ -229,6 +272,8 @@ pub enum PaymentLockAttempt {
 pub struct Store {
     pool: Pool<AnyConnectionManager>,
     backend: Backend,
+    /// SQLite only: the thread that owns the one connection.
+    group_commit: Option<group_commit::GroupCommit>,
 }
 
 impl fmt::Debug for Store {
@@ -377,45 +422,39 @@ impl Store {
                 }
             }
         }
-        let manager = AnyConnectionManager { target };
-        // One direct attempt first, for a clear error instead of a pool timeout.
-        drop(
-            manager
-                .connect()
-                .map_err(|e| StoreError::Connect(e.to_string()))?,
-        );
-        // No test query on every check-out (r2d2's default): it doubled
-        // the statements of a request, and a round trip to PostgreSQL. A
-        // connection that broke fails its statement, which fails the
-        // request's transaction (nothing half-written), and is discarded
-        // by `has_broken`.
-        let builder = Pool::builder()
-            .connection_timeout(POOL_CONNECTION_TIMEOUT)
-            .test_on_check_out(false);
-        let builder = match &manager.target {
-            Target::Postgres(_) => builder.max_size(POSTGRES_POOL_SIZE),
-            Target::SqliteFile(_) => builder
-                .max_size(SQLITE_FILE_POOL_SIZE)
-                .connection_customizer(Box::new(SqlitePragmas)),
-            // Every connection to `:memory:` is its own database: keep a
-            // single one, forever.
-            Target::SqliteMemory => builder
-                .max_size(1)
-                .max_lifetime(None)
-                .idle_timeout(None)
-                .connection_customizer(Box::new(SqlitePragmas)),
-        };
-        let pool = builder
-            .build(manager)
-            .map_err(|e| StoreError::Connect(e.to_string()))?;
+        let pool = open_pool(target)?;
         let mut conn = pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
         run_migrations(&mut conn)?;
         drop(conn);
-        Ok(Store { pool, backend })
+        let group_commit = match backend {
+            Backend::Sqlite => Some(group_commit::GroupCommit::start(
+                pool.clone(),
+                POOL_CONNECTION_TIMEOUT,
+            )?),
+            Backend::Postgres => None,
+        };
+        Ok(Store {
+            pool,
+            backend,
+            group_commit,
+        })
+    }
+
+    /// Runs `f` with a connection: for SQLite in the writer thread's next
+    /// batch, for PostgreSQL with a pooled connection on a blocking thread.
+    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        match &self.group_commit {
+            Some(writer) => writer.run(f).await,
+            None => self.run_pooled(f).await,
+        }
     }
 
     /// Runs `f` with a pooled connection on a blocking thread.
-    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    async fn run_pooled<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
