@@ -9,6 +9,14 @@ use tracing_subscriber::EnvFilter;
 mod config_file;
 mod doctor;
 
+/// mimalloc instead of glibc's malloc: a payment allocates and frees
+/// thousands of small buffers across the actix workers and the SQLite
+/// writer thread, and glibc's allocator (its arena locks, `malloc_consolidate`)
+/// took about an eighth of the server's CPU under load
+/// (docs/performance.md, "Group commit on SQLite").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "passerelle",

@@ -179,8 +179,9 @@ where
 
     fn answer(self: Box<Self>, batch: &Result<(), String>) {
         let outcome = match (self.outcome, batch) {
-            // Its own failure says more than the batch's, and nothing it
-            // wrote outlived it either way.
+            // Its own failure: what it would have answered alone (what it
+            // wrote before failing outside a transaction of its own stays,
+            // as it would have in autocommit mode).
             (Some(Err(own)), _) => Err(own),
             (Some(Ok(value)), Ok(())) => Ok(value),
             (Some(Ok(_)), Err(why)) => Err(StoreError::Commit(why.clone())),
