@@ -28,6 +28,8 @@ pub struct Metrics {
     pub plugin_calls: IntCounterVec,
     pub plugin_duration: HistogramVec,
     pub plugin_traps: IntCounterVec,
+    pub plugin_guest_time: HistogramVec,
+    pub plugin_memory_peak: HistogramVec,
     pub egress_requests: IntCounterVec,
     pub egress_duration: HistogramVec,
     pub notifications: IntCounterVec,
@@ -62,6 +64,26 @@ fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntC
 }
 
 /// Count buckets for the store work of one request.
+/// A connector's own run time per call: from 10 µs (a fresh instance's
+/// configuration check) to its CPU limit (seconds).
+const GUEST_TIME_BUCKETS: &[f64] = &[
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// Linear memory per instance, in bytes: 1 MiB to 256 MiB by doubling.
+const MEMORY_BUCKETS: &[f64] = &[
+    1_048_576.0,
+    2_097_152.0,
+    4_194_304.0,
+    8_388_608.0,
+    16_777_216.0,
+    33_554_432.0,
+    67_108_864.0,
+    134_217_728.0,
+    268_435_456.0,
+];
+
 const COUNT_BUCKETS: &[f64] = &[1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 64.0];
 
 fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
@@ -132,6 +154,23 @@ impl Metrics {
             "Connector calls the host cut short or that trapped, by connector, operation and \
              kind (trap, cpu_limit, memory_limit, timeout, output_too_large, ...).",
             &["connector", "operation", "kind"],
+        );
+        let plugin_guest_time = histogram_with(
+            &registry,
+            "passerelle_plugin_guest_seconds",
+            "Time a connector's own code ran in one sandboxed call (its wall time less the \
+             host's imports and the time parked in the executor): what its CPU limit counts, \
+             by connector and operation.",
+            &["connector", "operation"],
+            GUEST_TIME_BUCKETS,
+        );
+        let plugin_memory_peak = histogram_with(
+            &registry,
+            "passerelle_plugin_memory_peak_bytes",
+            "The most linear memory a connector's instance held during one call, by connector \
+             and operation.",
+            &["connector", "operation"],
+            MEMORY_BUCKETS,
         );
         let egress_requests = counter(
             &registry,
@@ -224,6 +263,8 @@ impl Metrics {
             plugin_calls,
             plugin_duration,
             plugin_traps,
+            plugin_guest_time,
+            plugin_memory_peak,
             egress_requests,
             egress_duration,
             notifications,
@@ -288,6 +329,22 @@ impl Metrics {
                 .with_label_values(&[connector, operation, kind])
                 .inc();
         }
+    }
+
+    /// What one sandboxed call used.
+    pub fn plugin_usage(
+        &self,
+        connector: &str,
+        operation: &str,
+        guest_time: Duration,
+        memory_peak_bytes: usize,
+    ) {
+        self.plugin_guest_time
+            .with_label_values(&[connector, operation])
+            .observe(guest_time.as_secs_f64());
+        self.plugin_memory_peak
+            .with_label_values(&[connector, operation])
+            .observe(memory_peak_bytes as f64);
     }
 
     /// One plugin HTTP request.

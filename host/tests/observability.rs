@@ -623,6 +623,44 @@ async fn otlp_exports_a_request_span_with_its_egress_children() {
     }
 }
 
+/// Each sandboxed call reports the time its own code ran and the most
+/// memory its instance held. A bundled connector's call stays within the
+/// memory its instance starts with (4 MiB, the SDK's call arena): it never
+/// grows its memory, which would cost the server an `mprotect` and a TLB
+/// flush on every CPU to take back before the next instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_calls_report_their_run_time_and_memory_peak() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let before = scrape(&server).await;
+    for _ in 0..3 {
+        let (status, payment) = server
+            .post(
+                "/v1/payments",
+                payment_body(1_000, "EUR", CARD_OK, "automatic"),
+            )
+            .await;
+        assert_eq!(status, 201, "{payment}");
+    }
+    let after = scrape(&server).await;
+    let grew = |name: &str| {
+        let prefix = format!(r#"{name}{{connector="dummy",operation="authorize"}}"#);
+        metric(&after, &prefix) - metric(&before, &prefix)
+    };
+    assert_eq!(grew("passerelle_plugin_guest_seconds_count"), 3.0);
+    let guest_seconds = grew("passerelle_plugin_guest_seconds_sum");
+    assert!(
+        guest_seconds > 0.0 && guest_seconds < 3.0,
+        "{guest_seconds} s of guest time for three calls"
+    );
+    assert_eq!(grew("passerelle_plugin_memory_peak_bytes_count"), 3.0);
+    let peak_per_call = grew("passerelle_plugin_memory_peak_bytes_sum") / 3.0;
+    assert_eq!(
+        peak_per_call,
+        4.0 * 1024.0 * 1024.0,
+        "the dummy's calls held {peak_per_call} bytes at their peak, not the 4 MiB they start with"
+    );
+}
+
 /// On SQLite, the store calls of requests that overlap share transactions
 /// (group commit): 64 creations sent at once are all created, and the
 /// writer ran more than one store call per transaction on average.

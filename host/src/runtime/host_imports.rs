@@ -136,18 +136,34 @@ impl PluginCache {
     }
 }
 
-/// Caps the memory and tables a plugin instance may grow to, and records
-/// that it tried to exceed them (so the error says "memory limit", not a
-/// bare trap).
+/// Caps the memory and tables a plugin instance may grow to, records that
+/// it tried to exceed them (so the error says "memory limit", not a bare
+/// trap), and the most linear memory the instance held at once (the
+/// `passerelle_plugin_memory_peak_bytes` metric).
 pub struct MemoryLimiter {
     pub max_memory_bytes: usize,
     pub exceeded: bool,
+    /// All the instance's linear memories together, now and at most. Each
+    /// memory's creation counts (wasmtime reports it as a growth from 0).
+    pub held_bytes: usize,
+    pub peak_bytes: usize,
+}
+
+impl MemoryLimiter {
+    pub fn new(max_memory_bytes: usize) -> MemoryLimiter {
+        MemoryLimiter {
+            max_memory_bytes,
+            exceeded: false,
+            held_bytes: 0,
+            peak_bytes: 0,
+        }
+    }
 }
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -158,6 +174,10 @@ impl ResourceLimiter for MemoryLimiter {
                 self.max_memory_bytes
             ));
         }
+        self.held_bytes = self
+            .held_bytes
+            .saturating_add(desired.saturating_sub(current));
+        self.peak_bytes = self.peak_bytes.max(self.held_bytes);
         Ok(true)
     }
 

@@ -826,10 +826,7 @@ impl PluginRuntime {
             policy,
             egress: self.egress.clone(),
             cache: self.cache.clone(),
-            limiter: MemoryLimiter {
-                max_memory_bytes: plugin.memory_mb as usize * 1024 * 1024,
-                exceeded: false,
-            },
+            limiter: MemoryLimiter::new(plugin.memory_mb as usize * 1024 * 1024),
             started: Instant::now(),
             host_time: Duration::ZERO,
             parked: Arc::new(ParkedTime::default()),
@@ -854,7 +851,7 @@ impl PluginRuntime {
                 Ok(result) => result,
                 Err(_) => Err(self.timeout_error(plugin)),
             };
-            return finish_call(plugin, operation, started, result);
+            return finish_call(plugin, operation, started, result, None);
         }
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -892,7 +889,11 @@ impl PluginRuntime {
             Ok(Err(error)) => Err(classify_failure(plugin, store.data(), error)),
             Err(_) => Err(self.timeout_error(plugin)),
         };
-        finish_call(plugin, operation, started, result)
+        let usage = CallUsage {
+            guest_time: store.data().guest_time(),
+            memory_peak_bytes: store.data().limiter.peak_bytes,
+        };
+        finish_call(plugin, operation, started, result, Some(usage))
     }
 
     fn timeout_error(&self, plugin: &LoadedPlugin) -> PluginError {
@@ -903,12 +904,22 @@ impl PluginRuntime {
     }
 }
 
-/// The end of every call: failures counted and logged, metrics.
+/// What a sandboxed call used, for the metrics.
+struct CallUsage {
+    /// Time the plugin's own code ran (what its CPU limit counts).
+    guest_time: Duration,
+    /// The most linear memory its instance held at once.
+    memory_peak_bytes: usize,
+}
+
+/// The end of every call: failures counted and logged, metrics. `usage` is
+/// `None` for the bench-only native dummy, which has no sandbox to measure.
 fn finish_call(
     plugin: &LoadedPlugin,
     operation: &'static str,
     started: Instant,
     result: Result<CallOutput, PluginError>,
+    usage: Option<CallUsage>,
 ) -> Result<CallOutput, PluginError> {
     if let Err(error) = &result {
         plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
@@ -920,7 +931,16 @@ fn finish_call(
         Err(error) => ("plugin_failed", Some(crate::metrics::trap_kind(error))),
     };
     let elapsed = started.elapsed();
-    crate::metrics::METRICS.plugin_call(plugin.id(), operation, outcome, trap, elapsed);
+    let metrics = &crate::metrics::METRICS;
+    metrics.plugin_call(plugin.id(), operation, outcome, trap, elapsed);
+    if let Some(usage) = usage {
+        metrics.plugin_usage(
+            plugin.id(),
+            operation,
+            usage.guest_time,
+            usage.memory_peak_bytes,
+        );
+    }
     result
 }
 

@@ -64,6 +64,8 @@ pub mod bindings {
 }
 
 pub mod cache;
+#[cfg(all(target_arch = "wasm32", feature = "call-arena"))]
+mod call_arena;
 pub mod clock;
 pub mod config;
 pub mod crypto;
