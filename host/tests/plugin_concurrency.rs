@@ -210,7 +210,15 @@ async fn calls_beyond_the_limit_queue_then_get_503_connector_busy() {
         .map(|(_, b)| b)
         .collect();
     assert_eq!(ok + busy.len(), 12, "{answers:?}");
-    assert_eq!(ok, LIMIT, "{answers:?}");
+    // Two run at once. A request the machine delays by more than 1.1 s
+    // before its call (seen on a loaded CI machine, before and after the
+    // store's group commit alike) reaches the queue when those two are
+    // about to end, and rightly gets a slot: at most one such wave.
+    assert!(
+        (LIMIT..=2 * LIMIT).contains(&ok) && busy.len() >= 12 - 2 * LIMIT,
+        "{ok} succeeded, {} refused: {answers:?}",
+        busy.len()
+    );
     for body in &busy {
         assert_eq!(body["error"]["code"], "connector_busy", "{body}");
         assert_eq!(body["error"]["type"], "connector_error", "{body}");
@@ -222,7 +230,7 @@ async fn calls_beyond_the_limit_queue_then_get_503_connector_busy() {
     }
     // Nothing of a refused call reached the provider, and never more than
     // the limit at once.
-    assert_eq!(proxy.requests.load(Ordering::SeqCst), LIMIT);
+    assert_eq!(proxy.requests.load(Ordering::SeqCst), ok);
     assert_eq!(proxy.max_active.load(Ordering::SeqCst), LIMIT);
     assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
     // The refused payments wait in `processing`, marked busy, for a retry
