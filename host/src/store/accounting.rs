@@ -69,6 +69,16 @@ pub(super) fn count_statement(event: InstrumentationEvent<'_>) {
     }
 }
 
+/// Counts one store round trip that ran `statements`: in the process's
+/// totals and, when it ran for a request, in that request's work.
+pub(super) fn record_round_trip(request: Option<&StoreWork>, statements: u64) {
+    crate::metrics::METRICS.store_statements.inc_by(statements);
+    crate::metrics::METRICS.store_round_trips.inc();
+    if let Some(request) = request {
+        request.add(statements);
+    }
+}
+
 /// Statements started on this thread so far.
 pub(super) fn statements_on_this_thread() -> u64 {
     STATEMENTS.with(Cell::get)

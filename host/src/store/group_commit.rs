@@ -161,11 +161,7 @@ where
         let before = accounting::statements_on_this_thread();
         let outcome = catch_unwind(AssertUnwindSafe(|| work(conn)));
         let statements = accounting::statements_on_this_thread().saturating_sub(before);
-        METRICS.store_statements.inc_by(statements);
-        METRICS.store_round_trips.inc();
-        if let Some(request) = &self.request {
-            request.add(statements);
-        }
+        accounting::record_round_trip(self.request.as_deref(), statements);
         let ran = match &outcome {
             Ok(Ok(_)) => Ran::Clean,
             Ok(Err(error)) => leaves_the_transaction(error),

@@ -24,8 +24,6 @@ use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, R2D2Connection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use crate::metrics::METRICS;
-
 pub use models::{
     ApiKeyRecord, ConnectorAccountRecord, IdempotencyRecord, MerchantRecord,
     NotificationSeenRecord, PaymentEventRecord, PaymentLockRecord, PaymentRecord, PluginRecord,
@@ -474,11 +472,7 @@ impl Store {
                 .map_err(|e| StoreError::Pool(e.to_string()))
                 .and_then(|mut conn| f(&mut conn));
             let statements = accounting::statements_on_this_thread().saturating_sub(before);
-            METRICS.store_statements.inc_by(statements);
-            METRICS.store_round_trips.inc();
-            if let Some(work) = work {
-                work.add(statements);
-            }
+            accounting::record_round_trip(work.as_deref(), statements);
             result
         })
         .await
